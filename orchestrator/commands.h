@@ -1,0 +1,9 @@
+#pragma once
+// The Setup functions of every subcommand; main.cpp lists them in its table.
+#include "orchestrator/cli.h"
+
+namespace sims {
+
+void SetupExportCommand(CLI::App* cmd, GlobalOptions& global);
+
+}  // namespace sims

@@ -1,0 +1,64 @@
+// sims: a scaling-law experiment orchestrator and analysis suite for speech-text LMs.
+// This file is the table of subcommands and the one place exceptions become exit codes:
+// 0 ok, 1 user error (bad input, named in a one-line message), 2 internal error.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "orchestrator/commands.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  const char* description;
+  void (*setup)(CLI::App*, sims::GlobalOptions&);
+};
+
+// Keep in pipeline order: what a user runs first comes first in --help.
+const Subcommand kSubcommands[] = {
+    {"export", "Write a table of the database (runs, metrics, evals, fits) as CSV or JSON",
+     sims::SetupExportCommand},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "sims: plan, train, fit and report scaling-law sweeps of speech-text language models.\n"
+      "Typical use: sims demo; sims plan sweep.toml; sims run sweep.toml; sims status;\n"
+      "sims fit --sweep NAME --condition C; sims report --sweep NAME; sims recommend --budget 1e21",
+      "sims"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sims ") + sims::kVersion);
+  sims::GlobalOptions global;
+  app.add_option("--db", global.db, "SQLite database file of this project")
+      ->capture_default_str();
+  app.add_option("--log-level", global.log_level, "debug | info | warn | error | quiet")
+      ->capture_default_str();
+  app.parse_complete_callback(
+      [&] { sims::CurrentLogLevel() = sims::ParseLogLevel(global.log_level); });
+  for (const Subcommand& sub : kSubcommands) {
+    sub.setup(app.add_subcommand(sub.name, sub.description), global);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 1;
+  } catch (const sims::UserError& e) {
+    std::fprintf(stderr, "sims: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sims: internal error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,576 @@
+#include "results/store.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <fmt/format.h>
+
+#include "common/error.h"
+
+namespace sims {
+namespace {
+
+// Migration i takes a database from schema version i to i+1. Append only; never edit one that
+// has shipped.
+const char* const kMigrations[] = {
+    // 0 -> 1: the initial schema.
+    R"sql(
+CREATE TABLE sweeps (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  spec_toml TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE runs (
+  id TEXT PRIMARY KEY,
+  sweep_id INTEGER NOT NULL REFERENCES sweeps(id),
+  condition TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'planned'
+    CHECK (status IN ('planned', 'running', 'done', 'failed')),
+  attempt INTEGER NOT NULL DEFAULT 0,
+  worker TEXT,
+  lease_until REAL,
+  heartbeat_at REAL,
+  n_params INTEGER NOT NULL,
+  n_params_non_embedding INTEGER NOT NULL,
+  tokens INTEGER NOT NULL,
+  steps INTEGER NOT NULL,
+  step INTEGER NOT NULL DEFAULT 0,
+  flops REAL NOT NULL,
+  config_json TEXT NOT NULL,
+  error TEXT,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')),
+  started_at TEXT,
+  finished_at TEXT
+);
+CREATE INDEX runs_by_status ON runs(status, sweep_id);
+CREATE TABLE run_deps (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  depends_on TEXT NOT NULL REFERENCES runs(id),
+  PRIMARY KEY (run_id, depends_on)
+);
+CREATE TABLE metrics (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  tokens INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  value REAL NOT NULL,
+  UNIQUE (run_id, step, name)
+);
+CREATE TABLE evals (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  task TEXT NOT NULL,
+  accuracy REAL NOT NULL,
+  n_pairs INTEGER NOT NULL,
+  UNIQUE (run_id, step, task)
+);
+CREATE TABLE fits (
+  id INTEGER PRIMARY KEY,
+  created_at TEXT NOT NULL DEFAULT (datetime('now')),
+  kind TEXT NOT NULL,
+  condition TEXT NOT NULL,
+  inputs_json TEXT NOT NULL,
+  result_json TEXT NOT NULL
+);
+)sql",
+};
+constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
+static_assert(kMigrationCount == kSchemaVersion);
+
+// BEGIN IMMEDIATE takes the write lock up front, so the busy timeout applies; a deferred
+// transaction that upgrades from read to write can fail with SQLITE_BUSY at once instead.
+class WriteTransaction {
+ public:
+  explicit WriteTransaction(SQLite::Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+  void Commit() {
+    db_.exec("COMMIT");
+    open_ = false;
+  }
+  ~WriteTransaction() {
+    if (!open_) return;
+    // Rollback failing means the connection is already unusable; the next call will report
+    // it, and a destructor must not throw.
+    try {
+      db_.exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+
+ private:
+  SQLite::Database& db_;
+  bool open_ = true;
+};
+
+std::string ColumnText(SQLite::Statement& st, const char* name) {
+  auto c = st.getColumn(name);
+  return c.isNull() ? std::string() : c.getString();
+}
+double ColumnDouble(SQLite::Statement& st, const char* name) {
+  auto c = st.getColumn(name);
+  return c.isNull() ? 0.0 : c.getDouble();
+}
+
+const char* const kRunColumns =
+    "r.id, r.sweep_id, s.name AS sweep, r.condition, r.status, r.attempt, r.worker, "
+    "r.lease_until, r.heartbeat_at, r.n_params, r.n_params_non_embedding, r.tokens, r.steps, "
+    "r.step, r.flops, r.config_json, r.error, r.created_at, r.started_at, r.finished_at";
+
+RunRow ReadRun(SQLite::Statement& st) {
+  RunRow r;
+  r.id = ColumnText(st, "id");
+  r.sweep_id = st.getColumn("sweep_id").getInt64();
+  r.sweep = ColumnText(st, "sweep");
+  r.condition = ColumnText(st, "condition");
+  r.status = ColumnText(st, "status");
+  r.attempt = st.getColumn("attempt").getInt64();
+  r.worker = ColumnText(st, "worker");
+  r.lease_until = ColumnDouble(st, "lease_until");
+  r.heartbeat_at = ColumnDouble(st, "heartbeat_at");
+  r.n_params = st.getColumn("n_params").getInt64();
+  r.n_params_non_embedding = st.getColumn("n_params_non_embedding").getInt64();
+  r.tokens = st.getColumn("tokens").getInt64();
+  r.steps = st.getColumn("steps").getInt64();
+  r.step = st.getColumn("step").getInt64();
+  r.flops = st.getColumn("flops").getDouble();
+  r.config_json = ColumnText(st, "config_json");
+  r.error = ColumnText(st, "error");
+  r.created_at = ColumnText(st, "created_at");
+  r.started_at = ColumnText(st, "started_at");
+  r.finished_at = ColumnText(st, "finished_at");
+  return r;
+}
+
+int ReadSchemaVersion(SQLite::Database& db) {
+  if (!db.tableExists("schema_version")) return 0;
+  SQLite::Statement st(db, "SELECT MAX(version) FROM schema_version");
+  st.executeStep();
+  return st.getColumn(0).isNull() ? 0 : st.getColumn(0).getInt();
+}
+
+}  // namespace
+
+double NowSeconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+Store::Store(std::string path, std::unique_ptr<SQLite::Database> db)
+    : path_(std::move(path)), db_(std::move(db)) {}
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+Store::~Store() = default;
+
+Store Store::Open(const std::string& path) {
+  std::unique_ptr<SQLite::Database> db;
+  int version = 0;
+  try {
+    db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db->setBusyTimeout(60000);
+    // Read before any write: a foreign or truncated file fails here and stays as it was.
+    db->execAndGet("SELECT count(*) FROM sqlite_master");
+    version = ReadSchemaVersion(*db);
+  } catch (const SQLite::Exception& e) {
+    throw UserError(fmt::format(
+        "database {}: cannot be read as an SQLite database ({}); the file was not modified\n"
+        "hint: pass another --db path, or move this file away",
+        path, e.what()));
+  }
+  if (version > kSchemaVersion) {
+    throw UserError(fmt::format(
+        "database {}: schema version {} is newer than this sims understands ({}); the file was "
+        "not modified\nhint: use a newer sims binary for this database",
+        path, version, kSchemaVersion));
+  }
+  db->exec("PRAGMA journal_mode=WAL");
+  db->exec("PRAGMA synchronous=NORMAL");  // WAL + NORMAL is durable across process crashes
+  db->exec("PRAGMA foreign_keys=ON");
+  if (version < kSchemaVersion) {
+    WriteTransaction tx(*db);
+    version = ReadSchemaVersion(*db);  // another process may have migrated meanwhile
+    if (version == 0) {
+      db->exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+               "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
+    }
+    for (int v = version; v < kSchemaVersion; ++v) {
+      db->exec(kMigrations[v]);
+      SQLite::Statement st(*db, "INSERT INTO schema_version(version) VALUES (?)");
+      st.bind(1, v + 1);
+      st.exec();
+    }
+    tx.Commit();
+  }
+  return Store(path, std::move(db));
+}
+
+int Store::SchemaVersion() { return ReadSchemaVersion(*db_); }
+
+int64_t Store::UpsertSweep(const std::string& name, const std::string& spec_toml) {
+  WriteTransaction tx(*db_);
+  SQLite::Statement ins(*db_,
+                        "INSERT INTO sweeps(name, spec_toml) VALUES (?, ?) "
+                        "ON CONFLICT(name) DO NOTHING");
+  ins.bind(1, name);
+  ins.bind(2, spec_toml);
+  ins.exec();
+  SQLite::Statement sel(*db_, "SELECT id FROM sweeps WHERE name = ?");
+  sel.bind(1, name);
+  sel.executeStep();
+  int64_t id = sel.getColumn(0).getInt64();
+  tx.Commit();
+  return id;
+}
+
+std::optional<SweepRow> Store::FindSweep(const std::string& name) {
+  SQLite::Statement st(*db_, "SELECT id, name, spec_toml, created_at FROM sweeps WHERE name = ?");
+  st.bind(1, name);
+  if (!st.executeStep()) return std::nullopt;
+  return SweepRow{st.getColumn(0).getInt64(), st.getColumn(1).getString(),
+                  st.getColumn(2).getString(), st.getColumn(3).getString()};
+}
+
+std::vector<SweepRow> Store::ListSweeps() {
+  SQLite::Statement st(*db_, "SELECT id, name, spec_toml, created_at FROM sweeps ORDER BY id");
+  std::vector<SweepRow> out;
+  while (st.executeStep()) {
+    out.push_back({st.getColumn(0).getInt64(), st.getColumn(1).getString(),
+                   st.getColumn(2).getString(), st.getColumn(3).getString()});
+  }
+  return out;
+}
+
+int Store::InsertRuns(int64_t sweep_id, const std::vector<NewRun>& runs) {
+  WriteTransaction tx(*db_);
+  SQLite::Statement ins(*db_,
+                        "INSERT INTO runs(id, sweep_id, condition, n_params, "
+                        "n_params_non_embedding, tokens, steps, flops, config_json) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING");
+  SQLite::Statement dep(*db_,
+                        "INSERT INTO run_deps(run_id, depends_on) VALUES (?, ?) "
+                        "ON CONFLICT DO NOTHING");
+  int inserted = 0;
+  for (const NewRun& r : runs) {
+    ins.reset();
+    ins.bind(1, r.id);
+    ins.bind(2, sweep_id);
+    ins.bind(3, r.condition);
+    ins.bind(4, r.n_params);
+    ins.bind(5, r.n_params_non_embedding);
+    ins.bind(6, r.tokens);
+    ins.bind(7, r.steps);
+    ins.bind(8, r.flops);
+    ins.bind(9, r.config_json);
+    inserted += ins.exec();
+  }
+  // Dependencies after all runs, so a run may depend on one listed later in `runs`.
+  for (const NewRun& r : runs) {
+    for (const std::string& d : r.depends_on) {
+      dep.reset();
+      dep.bind(1, r.id);
+      dep.bind(2, d);
+      try {
+        dep.exec();
+      } catch (const SQLite::Exception& e) {
+        throw UserError(fmt::format("run {} depends on run {}, which is not in the database ({})",
+                                    r.id, d, e.what()));
+      }
+    }
+  }
+  tx.Commit();
+  return inserted;
+}
+
+std::optional<RunRow> Store::ClaimRun(const std::string& worker, double now, double lease_seconds,
+                                      const std::string& sweep, const std::string& only_run) {
+  WriteTransaction tx(*db_);
+  SQLite::Statement st(*db_, R"sql(
+UPDATE runs SET status = 'running', worker = ?1, lease_until = ?2, heartbeat_at = ?3,
+       started_at = COALESCE(started_at, datetime('now')), error = NULL
+WHERE id = (
+  SELECT r.id FROM runs r JOIN sweeps s ON s.id = r.sweep_id
+  WHERE r.status = 'planned'
+    AND (?4 = '' OR s.name = ?4)
+    AND (?5 = '' OR r.id = ?5)
+    AND NOT EXISTS (SELECT 1 FROM run_deps d JOIN runs p ON p.id = d.depends_on
+                    WHERE d.run_id = r.id AND p.status != 'done')
+  ORDER BY r.rowid LIMIT 1)
+RETURNING id)sql");
+  st.bind(1, worker);
+  st.bind(2, now + lease_seconds);
+  st.bind(3, now);
+  st.bind(4, sweep);
+  st.bind(5, only_run);
+  if (!st.executeStep()) return std::nullopt;
+  std::string id = st.getColumn(0).getString();
+  st.reset();  // finish the statement before the transaction commits
+  tx.Commit();
+  return GetRun(id);
+}
+
+bool Store::Heartbeat(const std::string& run_id, const std::string& worker, double now,
+                      double lease_seconds, int64_t step) {
+  SQLite::Statement st(*db_,
+                       "UPDATE runs SET lease_until = ?, heartbeat_at = ?, step = ? "
+                       "WHERE id = ? AND worker = ? AND status = 'running'");
+  st.bind(1, now + lease_seconds);
+  st.bind(2, now);
+  st.bind(3, step);
+  st.bind(4, run_id);
+  st.bind(5, worker);
+  return st.exec() == 1;
+}
+
+bool Store::FinishRun(const std::string& run_id, const std::string& worker, double now) {
+  SQLite::Statement st(*db_,
+                       "UPDATE runs SET status = 'done', lease_until = NULL, heartbeat_at = ?, "
+                       "step = steps, finished_at = datetime('now'), error = NULL "
+                       "WHERE id = ? AND worker = ? AND status = 'running'");
+  st.bind(1, now);
+  st.bind(2, run_id);
+  st.bind(3, worker);
+  return st.exec() == 1;
+}
+
+bool Store::FailRun(const std::string& run_id, const std::string& worker, double now,
+                    const std::string& error) {
+  SQLite::Statement st(*db_,
+                       "UPDATE runs SET status = 'failed', lease_until = NULL, heartbeat_at = ?, "
+                       "finished_at = datetime('now'), error = ? "
+                       "WHERE id = ? AND worker = ? AND status = 'running'");
+  st.bind(1, now);
+  st.bind(2, error);
+  st.bind(3, run_id);
+  st.bind(4, worker);
+  return st.exec() == 1;
+}
+
+bool Store::ReleaseRun(const std::string& run_id, const std::string& worker) {
+  SQLite::Statement st(*db_,
+                       "UPDATE runs SET status = 'planned', worker = NULL, lease_until = NULL "
+                       "WHERE id = ? AND worker = ? AND status = 'running'");
+  st.bind(1, run_id);
+  st.bind(2, worker);
+  return st.exec() == 1;
+}
+
+std::vector<std::string> Store::RequeueExpired(double now, int max_attempts) {
+  WriteTransaction tx(*db_);
+  std::vector<std::string> ids;
+  {
+    SQLite::Statement st(*db_, R"sql(
+UPDATE runs SET
+  attempt = attempt + 1,
+  status = CASE WHEN attempt + 1 >= ?2 THEN 'failed' ELSE 'planned' END,
+  error = CASE WHEN attempt + 1 >= ?2
+               THEN printf('lease expired on attempt %d of %d (worker %s stopped heartbeating)',
+                           attempt + 1, ?2, worker)
+               ELSE error END,
+  finished_at = CASE WHEN attempt + 1 >= ?2 THEN datetime('now') ELSE NULL END,
+  worker = NULL, lease_until = NULL
+WHERE status = 'running' AND lease_until < ?1
+RETURNING id)sql");
+    st.bind(1, now);
+    st.bind(2, max_attempts);
+    while (st.executeStep()) ids.push_back(st.getColumn(0).getString());
+  }
+  tx.Commit();
+  return ids;
+}
+
+std::vector<std::string> Store::FailOrphans() {
+  WriteTransaction tx(*db_);
+  std::vector<std::string> ids;
+  // Repeat: failing a run can orphan the runs that depend on it.
+  for (;;) {
+    SQLite::Statement st(*db_, R"sql(
+UPDATE runs SET status = 'failed', finished_at = datetime('now'),
+  error = (SELECT printf('dependency %s failed: %s', p.id, COALESCE(p.error, '?'))
+           FROM run_deps d JOIN runs p ON p.id = d.depends_on
+           WHERE d.run_id = runs.id AND p.status = 'failed' LIMIT 1)
+WHERE status = 'planned' AND EXISTS (
+  SELECT 1 FROM run_deps d JOIN runs p ON p.id = d.depends_on
+  WHERE d.run_id = runs.id AND p.status = 'failed')
+RETURNING id)sql");
+    size_t before = ids.size();
+    while (st.executeStep()) ids.push_back(st.getColumn(0).getString());
+    if (ids.size() == before) break;
+  }
+  tx.Commit();
+  return ids;
+}
+
+bool Store::RetryRun(const std::string& run_id) {
+  SQLite::Statement st(*db_,
+                       "UPDATE runs SET status = 'planned', attempt = 0, worker = NULL, "
+                       "lease_until = NULL, finished_at = NULL WHERE id = ? AND status = 'failed'");
+  st.bind(1, run_id);
+  return st.exec() == 1;
+}
+
+bool Store::ResetRun(const std::string& run_id) {
+  WriteTransaction tx(*db_);
+  SQLite::Statement up(*db_,
+                       "UPDATE runs SET status = 'planned', attempt = 0, worker = NULL, "
+                       "lease_until = NULL, heartbeat_at = NULL, step = 0, error = NULL, "
+                       "started_at = NULL, finished_at = NULL WHERE id = ?");
+  up.bind(1, run_id);
+  if (up.exec() != 1) return false;
+  for (const char* table : {"metrics", "evals"}) {
+    SQLite::Statement del(*db_, fmt::format("DELETE FROM {} WHERE run_id = ?", table));
+    del.bind(1, run_id);
+    del.exec();
+  }
+  tx.Commit();
+  return true;
+}
+
+bool Store::CancelRun(const std::string& run_id, double now) {
+  SQLite::Statement st(*db_,
+                       "UPDATE runs SET status = 'failed', error = 'cancelled by user', "
+                       "worker = NULL, lease_until = NULL, heartbeat_at = ?, "
+                       "finished_at = datetime('now') "
+                       "WHERE id = ? AND status IN ('planned', 'running')");
+  st.bind(1, now);
+  st.bind(2, run_id);
+  return st.exec() == 1;
+}
+
+std::optional<RunRow> Store::GetRun(const std::string& run_id) {
+  SQLite::Statement st(*db_, fmt::format("SELECT {} FROM runs r JOIN sweeps s ON s.id = "
+                                         "r.sweep_id WHERE r.id = ?",
+                                         kRunColumns));
+  st.bind(1, run_id);
+  if (!st.executeStep()) return std::nullopt;
+  return ReadRun(st);
+}
+
+std::vector<RunRow> Store::ListRuns(const RunFilter& filter) {
+  SQLite::Statement st(*db_, fmt::format("SELECT {} FROM runs r JOIN sweeps s ON s.id = "
+                                         "r.sweep_id WHERE (?1 = '' OR s.name = ?1) AND "
+                                         "(?2 = '' OR r.condition = ?2) AND "
+                                         "(?3 = '' OR r.status = ?3) ORDER BY r.rowid",
+                                         kRunColumns));
+  st.bind(1, filter.sweep);
+  st.bind(2, filter.condition);
+  st.bind(3, filter.status);
+  std::vector<RunRow> out;
+  while (st.executeStep()) out.push_back(ReadRun(st));
+  return out;
+}
+
+std::vector<std::string> Store::Dependencies(const std::string& run_id) {
+  SQLite::Statement st(*db_, "SELECT depends_on FROM run_deps WHERE run_id = ? ORDER BY 1");
+  st.bind(1, run_id);
+  std::vector<std::string> out;
+  while (st.executeStep()) out.push_back(st.getColumn(0).getString());
+  return out;
+}
+
+int Store::InsertMetrics(const std::vector<MetricRow>& rows) {
+  WriteTransaction tx(*db_);
+  SQLite::Statement st(*db_,
+                       "INSERT INTO metrics(run_id, step, tokens, name, value) VALUES (?, ?, ?, "
+                       "?, ?) ON CONFLICT DO NOTHING");
+  int inserted = 0;
+  for (const MetricRow& m : rows) {
+    st.reset();
+    st.bind(1, m.run_id);
+    st.bind(2, m.step);
+    st.bind(3, m.tokens);
+    st.bind(4, m.name);
+    st.bind(5, m.value);
+    inserted += st.exec();
+  }
+  tx.Commit();
+  return inserted;
+}
+
+int Store::InsertEvals(const std::vector<EvalRow>& rows) {
+  WriteTransaction tx(*db_);
+  SQLite::Statement st(*db_,
+                       "INSERT INTO evals(run_id, step, task, accuracy, n_pairs) VALUES (?, ?, "
+                       "?, ?, ?) ON CONFLICT DO NOTHING");
+  int inserted = 0;
+  for (const EvalRow& e : rows) {
+    st.reset();
+    st.bind(1, e.run_id);
+    st.bind(2, e.step);
+    st.bind(3, e.task);
+    st.bind(4, e.accuracy);
+    st.bind(5, e.n_pairs);
+    inserted += st.exec();
+  }
+  tx.Commit();
+  return inserted;
+}
+
+std::vector<MetricRow> Store::Metrics(const std::string& run_id, const std::string& name) {
+  SQLite::Statement st(*db_,
+                       "SELECT run_id, step, tokens, name, value FROM metrics WHERE run_id = ?1 "
+                       "AND (?2 = '' OR name = ?2) ORDER BY step, name");
+  st.bind(1, run_id);
+  st.bind(2, name);
+  std::vector<MetricRow> out;
+  while (st.executeStep()) {
+    out.push_back({st.getColumn(0).getString(), st.getColumn(1).getInt64(),
+                   st.getColumn(2).getInt64(), st.getColumn(3).getString(),
+                   st.getColumn(4).getDouble()});
+  }
+  return out;
+}
+
+std::vector<EvalRow> Store::Evals(const std::string& run_id) {
+  SQLite::Statement st(*db_,
+                       "SELECT run_id, step, task, accuracy, n_pairs FROM evals WHERE run_id = ? "
+                       "ORDER BY step, task");
+  st.bind(1, run_id);
+  std::vector<EvalRow> out;
+  while (st.executeStep()) {
+    out.push_back({st.getColumn(0).getString(), st.getColumn(1).getInt64(),
+                   st.getColumn(2).getString(), st.getColumn(3).getDouble(),
+                   st.getColumn(4).getInt64()});
+  }
+  return out;
+}
+
+int64_t Store::InsertFit(const FitRow& fit) {
+  SQLite::Statement st(*db_,
+                       "INSERT INTO fits(kind, condition, inputs_json, result_json) VALUES (?, ?, "
+                       "?, ?) RETURNING id");
+  st.bind(1, fit.kind);
+  st.bind(2, fit.condition);
+  st.bind(3, fit.inputs_json);
+  st.bind(4, fit.result_json);
+  st.executeStep();
+  int64_t id = st.getColumn(0).getInt64();
+  return id;
+}
+
+namespace {
+FitRow ReadFit(SQLite::Statement& st) {
+  return {st.getColumn(0).getInt64(), st.getColumn(1).getString(), st.getColumn(2).getString(),
+          st.getColumn(3).getString(), st.getColumn(4).getString(), st.getColumn(5).getString()};
+}
+}  // namespace
+
+std::vector<FitRow> Store::ListFits(const std::string& kind) {
+  SQLite::Statement st(*db_,
+                       "SELECT id, created_at, kind, condition, inputs_json, result_json FROM "
+                       "fits WHERE (?1 = '' OR kind = ?1) ORDER BY id");
+  st.bind(1, kind);
+  std::vector<FitRow> out;
+  while (st.executeStep()) out.push_back(ReadFit(st));
+  return out;
+}
+
+std::optional<FitRow> Store::GetFit(int64_t id) {
+  SQLite::Statement st(*db_,
+                       "SELECT id, created_at, kind, condition, inputs_json, result_json FROM "
+                       "fits WHERE id = ?");
+  st.bind(1, id);
+  if (!st.executeStep()) return std::nullopt;
+  return ReadFit(st);
+}
+
+}  // namespace sims

@@ -1,0 +1,88 @@
+#pragma once
+// RunConfig: the fully resolved description of one training run. It is the contract between
+// the planner (which writes it, as canonical JSON, into runs.config_json) and the trainer
+// (which reads it back). Every field is explicit: nothing is filled in later by a default.
+//
+// Call ToJson / RunConfigFromJson to cross the database boundary; RunId hashes the canonical
+// JSON so that the same resolved config always has the same id.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sims {
+
+// A Llama-style decoder shape. head_dim = d_model / heads.
+struct ModelShape {
+  int64_t layers = 0;
+  int64_t d_model = 0;
+  int64_t heads = 0;
+  int64_t kv_heads = 0;  // == heads unless grouped-query attention (real checkpoints)
+  int64_t d_ff = 0;      // SwiGLU hidden width
+  int64_t vocab_size = 0;
+  bool tied_embeddings = true;
+  bool qkv_bias = false;  // Qwen2 checkpoints have q/k/v biases; planned shapes do not
+  bool operator==(const ModelShape&) const = default;
+};
+
+// Weights of the three data streams the trainer samples from. Need not sum to 1.
+struct DataMixture {
+  double text = 0;
+  double speech = 0;
+  double interleaved = 0;
+  bool operator==(const DataMixture&) const = default;
+};
+
+// How a run's weights start: "scratch", "text-lm" (the run `init_run_id` of the same shape,
+// trained on the text stream in the same sweep) or "checkpoint" (a Hugging Face directory).
+struct InitSpec {
+  std::string kind = "scratch";
+  std::string run_id;           // for text-lm
+  std::string checkpoint_path;  // for checkpoint
+  bool operator==(const InitSpec&) const = default;
+};
+
+struct Hyperparameters {
+  double lr = 5e-4;             // slamkit default peak learning rate
+  double warmup_fraction = 0.01;
+  double min_lr_ratio = 0.1;    // cosine decays to lr * min_lr_ratio
+  int64_t batch_tokens = 0;     // tokens per optimizer step (accumulated)
+  int64_t micro_batch_tokens = 0;  // tokens per forward pass; batch_tokens is a multiple
+  int64_t context = 0;          // tokens per sequence
+  double clip = 0.5;            // global gradient-norm clip
+  double weight_decay = 0.1;
+  std::string dtype = "auto";   // auto = bf16 autocast on CUDA, fp32 on CPU
+  int64_t eval_every = 0;       // steps between evaluations; 0 = only at the end
+  bool operator==(const Hyperparameters&) const = default;
+};
+
+struct RunConfig {
+  std::string sweep;
+  std::string condition;
+  std::string design;  // "grid", "isoflop" or "text-lm"
+  uint64_t seed = 0;
+  ModelShape shape;
+  DataMixture mixture;
+  InitSpec init;
+  Hyperparameters hp;
+  int64_t tokens = 0;   // tokens the run consumes: steps * batch_tokens exactly
+  int64_t steps = 0;
+  double budget_flops = 0;  // the design's nominal budget (isoflop), or 0
+  int64_t n_params = 0;
+  int64_t n_params_non_embedding = 0;
+  double flops = 0;       // by the sweep's convention
+  double flops_6nd = 0;   // 6 * N * D with the sweep's N
+  double flops_exact = 0; // forward+backward matmul FLOPs of the built model
+  std::string corpus;     // corpus directory, relative to the sweep file or absolute
+  std::vector<std::string> depends_on;  // run ids that must be done first
+  bool operator==(const RunConfig&) const = default;
+};
+
+nlohmann::json ToJson(const RunConfig& config);
+RunConfig RunConfigFromJson(const nlohmann::json& json);  // throws UserError naming the key
+
+// First 12 hex chars of SHA-256 over ToJson(config).dump() (keys sorted, so canonical).
+std::string RunId(const RunConfig& config);
+
+}  // namespace sims

@@ -1,0 +1,221 @@
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <catch2/catch.hpp>
+
+#include "common/error.h"
+#include "results/store.h"
+#include "tests/test_support.h"
+
+using sims::NewRun;
+using sims::Store;
+
+namespace {
+
+NewRun MakeRun(const std::string& id, std::vector<std::string> deps = {}) {
+  NewRun r;
+  r.id = id;
+  r.condition = "textless";
+  r.n_params = 1000;
+  r.n_params_non_embedding = 800;
+  r.tokens = 20000;
+  r.steps = 10;
+  r.flops = 6.0 * 1000 * 20000;
+  r.config_json = "{}";
+  r.depends_on = std::move(deps);
+  return r;
+}
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+}  // namespace
+
+TEST_CASE("opening a new file migrates it to the current schema", "[results]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  CHECK(store.SchemaVersion() == sims::kSchemaVersion);
+  // Opening again is a no-op migration.
+  Store again = Store::Open(dir.file("sims.db"));
+  CHECK(again.SchemaVersion() == sims::kSchemaVersion);
+}
+
+TEST_CASE("a file that is not an SQLite database is refused and left untouched", "[results]") {
+  sims::testing::TempDir dir;
+  std::string path = dir.file("notes.db");
+  std::string content = "this is a text file, not a database\n" + std::string(5000, 'x');
+  std::ofstream(path, std::ios::binary) << content;
+  REQUIRE_THROWS_WITH(Store::Open(path), Catch::Contains("cannot be read as an SQLite database"));
+  CHECK(ReadBytes(path) == content);
+}
+
+TEST_CASE("a truncated database is refused and left untouched", "[results]") {
+  sims::testing::TempDir dir;
+  std::string path = dir.file("sims.db");
+  {
+    Store store = Store::Open(path);
+    int64_t sweep = store.UpsertSweep("s", "");
+    std::vector<NewRun> runs;
+    for (int i = 0; i < 200; ++i) runs.push_back(MakeRun("run" + std::to_string(i)));
+    store.InsertRuns(sweep, runs);
+    store.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  std::string bytes = ReadBytes(path);
+  REQUIRE(bytes.size() > 8192);
+  std::string truncated = bytes.substr(0, 1500);  // keeps the header, loses the pages
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << truncated;
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+  CHECK_THROWS_AS(Store::Open(path), sims::UserError);
+  CHECK(ReadBytes(path) == truncated);
+}
+
+TEST_CASE("a database from a newer sims is refused", "[results]") {
+  sims::testing::TempDir dir;
+  std::string path = dir.file("sims.db");
+  {
+    Store store = Store::Open(path);
+    store.db().exec("INSERT INTO schema_version(version) VALUES (99)");
+  }
+  REQUIRE_THROWS_WITH(Store::Open(path), Catch::Contains("schema version 99 is newer"));
+}
+
+TEST_CASE("inserting the same metric twice keeps one row", "[results]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  store.InsertRuns(store.UpsertSweep("s", ""), {MakeRun("a")});
+  std::vector<sims::MetricRow> rows = {{"a", 1, 100, "train/loss", 3.5},
+                                       {"a", 2, 200, "train/loss", 3.0}};
+  CHECK(store.InsertMetrics(rows) == 2);
+  rows[0].value = 99;  // a replay of step 1 must not overwrite the first value
+  CHECK(store.InsertMetrics(rows) == 0);
+  auto stored = store.Metrics("a", "train/loss");
+  REQUIRE(stored.size() == 2);
+  CHECK(stored[0].value == 3.5);
+}
+
+TEST_CASE("re-inserting planned runs inserts nothing", "[results]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  int64_t sweep = store.UpsertSweep("s", "spec");
+  CHECK(store.UpsertSweep("s", "other spec") == sweep);
+  CHECK(store.InsertRuns(sweep, {MakeRun("a"), MakeRun("b", {"a"})}) == 2);
+  CHECK(store.InsertRuns(sweep, {MakeRun("a"), MakeRun("b", {"a"}), MakeRun("c")}) == 1);
+  CHECK(store.ListRuns().size() == 3);
+  CHECK(store.Dependencies("b") == std::vector<std::string>{"a"});
+}
+
+TEST_CASE("the run lifecycle follows the state diagram", "[results]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  int64_t sweep = store.UpsertSweep("s", "");
+  store.InsertRuns(sweep, {MakeRun("lm"), MakeRun("child", {"lm"})});
+
+  SECTION("a run waits for its dependency") {
+    auto first = store.ClaimRun("w1", 100, 30);
+    REQUIRE(first);
+    CHECK(first->id == "lm");
+    CHECK(first->status == "running");
+    CHECK_FALSE(store.ClaimRun("w2", 100, 30));  // child's dependency is not done
+    CHECK(store.FinishRun("lm", "w1", 110));
+    auto second = store.ClaimRun("w2", 111, 30);
+    REQUIRE(second);
+    CHECK(second->id == "child");
+  }
+  SECTION("an expired lease requeues with attempt + 1, then fails at the limit") {
+    REQUIRE(store.ClaimRun("w1", 100, 30));
+    CHECK(store.RequeueExpired(120, 2).empty());  // lease still valid
+    CHECK(store.RequeueExpired(131, 2) == std::vector<std::string>{"lm"});
+    auto run = store.GetRun("lm");
+    CHECK(run->status == "planned");
+    CHECK(run->attempt == 1);
+    CHECK_FALSE(store.Heartbeat("lm", "w1", 132, 30, 5));  // w1 lost the run
+    REQUIRE(store.ClaimRun("w2", 140, 30));
+    CHECK(store.RequeueExpired(200, 2) == std::vector<std::string>{"lm"});
+    run = store.GetRun("lm");
+    CHECK(run->status == "failed");
+    CHECK(run->attempt == 2);
+    CHECK_THAT(run->error, Catch::Contains("lease expired"));
+    SECTION("and the dependent run fails naming its dependency") {
+      CHECK(store.FailOrphans() == std::vector<std::string>{"child"});
+      CHECK_THAT(store.GetRun("child")->error, Catch::Contains("dependency lm failed"));
+      CHECK(store.RetryRun("lm"));
+      CHECK(store.GetRun("lm")->status == "planned");
+      CHECK(store.GetRun("lm")->attempt == 0);
+    }
+  }
+  SECTION("heartbeat renews the lease and records progress") {
+    REQUIRE(store.ClaimRun("w1", 100, 30));
+    CHECK(store.Heartbeat("lm", "w1", 125, 30, 7));
+    CHECK(store.RequeueExpired(140, 3).empty());
+    CHECK(store.GetRun("lm")->step == 7);
+    CHECK_FALSE(store.FinishRun("lm", "someone-else", 150));
+    CHECK(store.FinishRun("lm", "w1", 150));
+    CHECK(store.GetRun("lm")->status == "done");
+  }
+  SECTION("release puts a run back without counting an attempt") {
+    REQUIRE(store.ClaimRun("w1", 100, 30));
+    CHECK(store.ReleaseRun("lm", "w1"));
+    CHECK(store.GetRun("lm")->status == "planned");
+    CHECK(store.GetRun("lm")->attempt == 0);
+  }
+  SECTION("a failed run keeps its error; reset clears metrics") {
+    REQUIRE(store.ClaimRun("w1", 100, 30));
+    store.InsertMetrics({{"lm", 1, 10, "train/loss", 2.0}});
+    CHECK(store.FailRun("lm", "w1", 101, "loss is NaN at step 1"));
+    CHECK(store.GetRun("lm")->error == "loss is NaN at step 1");
+    CHECK(store.ResetRun("lm"));
+    CHECK(store.Metrics("lm").empty());
+    CHECK(store.GetRun("lm")->status == "planned");
+  }
+  SECTION("cancel fails planned runs") {
+    CHECK(store.CancelRun("child", 100));
+    CHECK(store.GetRun("child")->error == "cancelled by user");
+    CHECK_FALSE(store.CancelRun("child", 100));
+  }
+}
+
+TEST_CASE("four processes writing metrics at once lose nothing", "[results]") {
+  sims::testing::TempDir dir;
+  std::string path = dir.file("sims.db");
+  {
+    Store store = Store::Open(path);
+    store.InsertRuns(store.UpsertSweep("s", ""), {MakeRun("a")});
+  }
+  constexpr int kWriters = 4, kRows = 1000;
+  std::vector<pid_t> children;
+  for (int w = 0; w < kWriters; ++w) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int code = 0;
+      try {
+        Store store = Store::Open(path);
+        for (int i = 0; i < kRows; ++i) {
+          // One transaction per row: the most lock traffic a worker can make.
+          std::string name = "writer";
+          name += std::to_string(w);
+          store.InsertMetrics({{"a", i, i * 10, name, double(i)}});
+        }
+      } catch (...) {
+        code = 1;
+      }
+      _exit(code);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  Store store = Store::Open(path);
+  CHECK(store.Metrics("a").size() == size_t(kWriters * kRows));
+}
