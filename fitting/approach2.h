@@ -1,0 +1,51 @@
+#pragma once
+// Chinchilla approach 2 (IsoFLOP profiles): per budget, a parabola of loss in log N (or log D);
+// its vertex is the budget's optimal N (and D = C/(6N)); then power laws N_opt = k C^a and
+// D_opt = k' C^b fitted to the vertices. Budgets with too few points or no upward curvature are
+// reported in `skipped` and left out. Call FitApproach2(points, options).
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fitting/laws.h"
+
+namespace sims::fitting {
+
+enum class ParabolaAxis { kParams, kTokens };
+
+struct Approach2Options {
+  ParabolaAxis axis = ParabolaAxis::kParams;  // the variable of the parabola (log N or log D)
+  int min_points_per_budget = 3;              // a parabola needs 3; fewer is skipped
+};
+
+void Validate(const Approach2Options& options);
+
+struct Vertex {
+  double budget = 0;  // C of this IsoFLOP profile
+  double n_opt = 0;
+  double d_opt = 0;   // C / (6 N_opt) (or the vertex itself for ParabolaAxis::kTokens)
+  double loss = 0;    // parabola value at the vertex
+  int n_points = 0;
+};
+
+struct SkippedBudget {
+  double budget = 0;
+  int n_points = 0;
+  std::string reason;  // "2 points, need 3" / "no upward curvature (c2 = -0.01)"
+};
+
+struct Approach2Result {
+  std::vector<Vertex> vertices;  // ascending budget
+  std::vector<SkippedBudget> skipped;
+  PowerLaw n_opt;  // N_opt = coefficient * C^exponent
+  PowerLaw d_opt;
+};
+
+// Points are grouped by Point::budget (exact value). Needs >= 2 usable budgets.
+Approach2Result FitApproach2(std::span<const Point> points, const Approach2Options& options = {});
+
+// Vertices only (no power laws), for holdout checks and the bootstrap.
+std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approach2Options& options,
+                                    std::vector<SkippedBudget>* skipped);
+
+}  // namespace sims::fitting

@@ -1,0 +1,69 @@
+#pragma once
+// Chinchilla approach 3: fit L(N, D) = E + A/N^alpha + B/D^beta to final losses.
+// Fitted as log L ~ LSE(a - alpha log N, b - beta log D, e) with Huber(delta) on the residuals,
+// summed over points, from every start of a grid (Chinchilla's 4500 by default); the best
+// start is kept. Solved with Ceres L-BFGS and exact derivatives, starts in parallel on all cores.
+// Call FitApproach3(points, options). Not for: uncertainty (bootstrap.h) or I/O (data.h).
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fitting/laws.h"
+
+namespace sims::fitting {
+
+// Start values per coordinate; every combination is one start (5*5*5*6*6 = 4500 by default).
+struct Approach3Grid {
+  std::vector<double> alpha{0, 0.5, 1, 1.5, 2};
+  std::vector<double> beta{0, 0.5, 1, 1.5, 2};
+  std::vector<double> e{-1, -0.5, 0, 0.5, 1};
+  std::vector<double> a{0, 5, 10, 15, 20, 25};
+  std::vector<double> b{0, 5, 10, 15, 20, 25};
+};
+
+// One point of the fit's own parameter space (log scale for E, A, B).
+struct Approach3Start {
+  double e = 0, a = 0, b = 0, alpha = 0, beta = 0;
+};
+
+struct Approach3Options {
+  double huber_delta = 1e-3;  // Chinchilla's value; results are sensitive to it, so it is stored
+  Approach3Grid grid;
+  int threads = 0;            // 0 = every core (std::thread::hardware_concurrency)
+  // Screening: every start first gets a short solve; only starts that end in distinct basins
+  // get the full solve. The reported optimum is the best over all of them.
+  bool screen = true;
+  int max_iterations = 5000;  // per full solve; Ceres' default of 50 stops far from the optimum
+  // Convergence: the optimum must not depend on the stopping rule, so stop only when the
+  // gradient is ~0 (scipy's default ftol stops early at objectives near 1e-3).
+  double gradient_tolerance = 1e-14;
+  bool verbose = false;       // let Ceres print its progress and warnings to stderr
+};
+
+// Throws UserError naming the field and the broken rule.
+void Validate(const Approach3Options& options);
+
+struct Approach3Result {
+  int n_points = 0;
+  LawParams params;
+  Approach3Start optimum;    // the same optimum in the fit's log parametrisation
+  double objective = 0;      // Approach3Objective at the optimum (textbook Huber sum)
+  Frontier frontier;
+  int starts = 0;            // grid size
+  int full_solves = 0;       // starts that got a full solve after screening
+  int starts_at_best = 0;    // starts whose solve reached the best objective (rel. 1e-9)
+  double huber_delta = 1e-3;
+};
+
+Approach3Result FitApproach3(std::span<const Point> points, const Approach3Options& options = {});
+
+// One local solve from `start` (used by the bootstrap with the full-data optimum as start).
+// Returns the optimum and its objective in `objective`.
+Approach3Start SolveApproach3From(std::span<const Point> points, const Approach3Start& start,
+                                  const Approach3Options& options, double* objective);
+
+LawParams ToLaw(const Approach3Start& x);
+Approach3Result MakeApproach3Result(std::span<const Point> points, const Approach3Start& optimum,
+                                    double huber_delta);
+
+}  // namespace sims::fitting
