@@ -1,0 +1,348 @@
+// What each figure of the report draws. Colours: one per condition (the same in every plot),
+// and a sequential palette for budgets, so that a reader who learns them once can scan the page.
+#include "orchestrator/report/plots.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "fitting/laws.h"
+
+namespace sims::report {
+namespace {
+
+const char* const kConditionColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+                                        "#8c564b"};
+// Dark to light, readable on white (viridis, trimmed of its palest yellow).
+const char* const kBudgetColors[] = {"#440154", "#414487", "#2a788e", "#22a884", "#7ad151",
+                                     "#bddf26"};
+
+std::string ConditionColor(size_t index) { return kConditionColors[index % 6]; }
+std::string BudgetColor(size_t index, size_t count) {
+  if (count <= 1) return kBudgetColors[0];
+  size_t slot = index * 5 / (count - 1);
+  return kBudgetColors[std::min<size_t>(slot, 5)];
+}
+
+std::string Stem(const std::string& prefix, const std::string& name) {
+  std::string stem = prefix;
+  for (char ch : name) stem += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return stem;
+}
+
+std::string Q(const std::string& text) { return GnuplotQuote(text); }
+
+std::vector<double> LogSpace(double lo, double hi, int n) {
+  std::vector<double> xs;
+  for (int i = 0; i < n; ++i) {
+    xs.push_back(std::exp(std::log(lo) + (std::log(hi) - std::log(lo)) * i / (n - 1)));
+  }
+  return xs;
+}
+
+// The compute range every frontier is drawn over: from below the smallest budget to the
+// budget of the recommendation, so the reader sees how far the law is extrapolated.
+std::pair<double, double> ComputeRange(const Analysis& analysis) {
+  double lo = analysis.budgets.front(), hi = analysis.recommend_budget;
+  for (const ConditionAnalysis& c : analysis.conditions) {
+    for (const fitting::Point& p : c.data.points) lo = std::min(lo, p.flops);
+  }
+  return {lo / 1.5, hi * 1.2};
+}
+
+// A frontier quantity of an approach-3 fit over `xs`, with its bootstrap band when there is one:
+// rows (C, value, lo, hi) — lo = hi = value without a bootstrap.
+template <typename F>
+std::vector<std::vector<double>> FrontierRows(const ConditionAnalysis& c,
+                                              const std::vector<double>& xs, F quantity) {
+  std::vector<std::vector<double>> rows;
+  for (double x : xs) {
+    double value = quantity(c.approach3->params, x);
+    double lo = value, hi = value;
+    if (!c.approach3_bootstrap.law_samples.empty()) {
+      std::vector<double> samples;
+      for (const fitting::LawParams& law : c.approach3_bootstrap.law_samples) {
+        double v = quantity(law, x);
+        if (std::isfinite(v)) samples.push_back(v);
+      }
+      if (samples.size() >= 2) {
+        fitting::Interval band =
+            fitting::PercentileInterval(std::move(samples), c.approach3_bootstrap.level);
+        lo = band.lo;
+        hi = band.hi;
+      }
+    }
+    rows.push_back({x, value, lo, hi});
+  }
+  return rows;
+}
+
+Figure IsoFlopFigure(const ConditionAnalysis& c, const std::string& dir) {
+  PlotSpec spec;
+  spec.stem = Stem("isoflop_", c.condition);
+  spec.title = fmt::format("IsoFLOP profiles: {}", c.condition);
+  spec.xlabel = "parameters N";
+  spec.ylabel = "final validation loss (nats/token)";
+  std::map<double, std::vector<const fitting::Point*>> by_budget;
+  for (const fitting::Point& p : c.data.points) by_budget[p.budget].push_back(&p);
+  std::vector<std::string> plots;
+  size_t i = 0;
+  for (auto& [budget, points] : by_budget) {
+    std::sort(points.begin(), points.end(),
+              [](auto* a, auto* b) { return a->n_params < b->n_params; });
+    DataBlock block{fmt::format("b{}", i), {}};
+    for (const fitting::Point* p : points) block.rows.push_back({p->n_params, p->loss});
+    spec.data.push_back(block);
+    std::string color = BudgetColor(i, by_budget.size());
+    plots.push_back(fmt::format("$b{} using 1:2 with linespoints pt 7 ps 1.1 lw 1.2 dt 3 lc rgb "
+                                "'{}' title {}",
+                                i, color, Q(fmt::format("C = {} FLOPs", Num(budget)))));
+    ++i;
+  }
+  if (c.approach2 && !c.approach2->vertices.empty()) {
+    DataBlock vertices{"v", {}};
+    for (const fitting::Vertex& v : c.approach2->vertices) {
+      vertices.rows.push_back({v.n_opt, v.loss});
+    }
+    spec.data.push_back(vertices);
+    plots.push_back(
+        "$v using 1:2 with points pt 3 ps 2.2 lw 2 lc rgb '#000000' title 'parabola vertex "
+        "(N_opt)'");
+  }
+  spec.plot = fmt::format("{}", fmt::join(plots, ", \\\n  "));
+  Figure figure{"isoflop", spec.title,
+                "Each colour is one compute budget: the final loss of every run against its size. "
+                "The crosses are the vertices of approach 2's parabola in log N, i.e. the "
+                "compute-optimal size at that budget.",
+                RenderPlot(spec, dir)};
+  return figure;
+}
+
+Figure LossComputeFigure(const Analysis& analysis, const std::string& dir) {
+  PlotSpec spec;
+  spec.stem = "loss_vs_compute";
+  spec.title = "Loss against compute, every run, with the fitted frontier";
+  spec.xlabel = "training compute C (FLOPs)";
+  spec.ylabel = "final validation loss (nats/token)";
+  spec.log_y = true;
+  auto [lo, hi] = ComputeRange(analysis);
+  std::vector<double> xs = LogSpace(lo, hi, 80);
+  std::vector<std::string> bands, lines;
+  for (size_t k = 0; k < analysis.conditions.size(); ++k) {
+    const ConditionAnalysis& c = analysis.conditions[k];
+    std::string color = ConditionColor(k);
+    DataBlock points{fmt::format("p{}", k), {}};
+    for (const fitting::Point& p : c.data.points) points.rows.push_back({p.flops, p.loss});
+    spec.data.push_back(points);
+    lines.push_back(fmt::format("$p{} using 1:2 with points pt 7 ps 0.9 lc rgb '{}' title {}", k,
+                                color, Q(c.condition + " runs")));
+    if (!c.approach3) continue;
+    spec.data.push_back(
+        {fmt::format("f{}", k), FrontierRows(c, xs, [](const fitting::LawParams& law, double x) {
+           return fitting::OptimalLoss(law, x);
+         })});
+    if (!c.approach3_bootstrap.law_samples.empty()) {
+      bands.push_back(fmt::format(
+          "$f{} using 1:3:4 with filledcurves fs transparent solid 0.18 noborder lc rgb '{}' "
+          "title {}",
+          k, color, Q(fmt::format("{} {:.0f}% band", c.condition, 100 * c.approach3_bootstrap.level))));
+    }
+    lines.push_back(fmt::format("$f{} using 1:2 with lines lw 2.5 lc rgb '{}' title {}", k, color,
+                                Q(c.condition + " frontier (approach 3)")));
+  }
+  spec.setup.push_back(fmt::format("set arrow from {:.6g}, graph 0 to {:.6g}, graph 1 nohead dt 2 "
+                                   "lc rgb '#888888'",
+                                   analysis.budgets.back(), analysis.budgets.back()));
+  spec.setup.push_back(fmt::format(
+      "set label 'largest budget' at {:.6g}, graph 0.97 right offset -0.5,0 tc rgb '#666666' "
+      "font ',10' noenhanced",
+      analysis.budgets.back()));
+  bands.insert(bands.end(), lines.begin(), lines.end());
+  spec.plot = fmt::format("{}", fmt::join(bands, ", \\\n  "));
+  return {"frontier", spec.title,
+          "Dots are runs; the line is the lowest loss the approach-3 law L(N,D) predicts for each "
+          "compute budget (N and D split optimally), the shaded band its bootstrap interval. "
+          "Right of the dashed line the law is extrapolated.",
+          RenderPlot(spec, dir)};
+}
+
+// N_opt (quantity "n") or D_opt ("d") against C: approach-2 vertices and power law, and the
+// approach-3 frontier with its band, for every condition.
+Figure AllocationFigure(const Analysis& analysis, const std::string& dir, bool params) {
+  PlotSpec spec;
+  spec.stem = params ? "n_opt" : "d_opt";
+  spec.title = params ? "Compute-optimal model size against compute"
+                      : "Compute-optimal training tokens against compute";
+  spec.xlabel = "training compute C (FLOPs)";
+  spec.ylabel = params ? "optimal parameters N_opt" : "optimal tokens D_opt";
+  spec.log_y = true;
+  auto [lo, hi] = ComputeRange(analysis);
+  std::vector<double> xs = LogSpace(lo, hi, 60);
+  std::vector<std::string> bands, lines;
+  for (size_t k = 0; k < analysis.conditions.size(); ++k) {
+    const ConditionAnalysis& c = analysis.conditions[k];
+    std::string color = ConditionColor(k);
+    if (c.approach2 && !c.approach2->vertices.empty()) {
+      DataBlock vertices{fmt::format("v{}", k), {}};
+      for (const fitting::Vertex& v : c.approach2->vertices) {
+        vertices.rows.push_back({v.budget, params ? v.n_opt : v.d_opt});
+      }
+      spec.data.push_back(vertices);
+      const fitting::PowerLaw& law = params ? c.approach2->n_opt : c.approach2->d_opt;
+      DataBlock fitted{fmt::format("l{}", k), {}};
+      for (double x : xs) fitted.rows.push_back({x, fitting::Evaluate(law, x)});
+      spec.data.push_back(fitted);
+      lines.push_back(fmt::format("$v{} using 1:2 with points pt 9 ps 1.6 lc rgb '{}' title {}",
+                                  k, color, Q(c.condition + " IsoFLOP vertices")));
+      lines.push_back(fmt::format(
+          "$l{} using 1:2 with lines lw 2 dt 2 lc rgb '{}' title {}", k, color,
+          Q(fmt::format("{} approach 2: exponent {:.3f}", c.condition, law.exponent))));
+    }
+    if (c.approach3) {
+      spec.data.push_back(
+          {fmt::format("f{}", k),
+           FrontierRows(c, xs, [params](const fitting::LawParams& law, double x) {
+             fitting::Frontier f = fitting::FrontierOf(law);
+             return params ? fitting::OptimalParams(f, x) : fitting::OptimalTokens(f, x);
+           })});
+      if (!c.approach3_bootstrap.law_samples.empty()) {
+        bands.push_back(fmt::format(
+            "$f{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc rgb '{}' "
+            "notitle",
+            k, color));
+      }
+      double exponent = params ? c.approach3->frontier.a : c.approach3->frontier.b;
+      lines.push_back(fmt::format("$f{} using 1:2 with lines lw 2.5 lc rgb '{}' title {}", k,
+                                  color,
+                                  Q(fmt::format("{} approach 3: exponent {:.3f}", c.condition,
+                                                exponent))));
+    }
+  }
+  if (lines.empty()) lines.push_back("NaN notitle");
+  bands.insert(bands.end(), lines.begin(), lines.end());
+  spec.plot = fmt::format("{}", fmt::join(bands, ", \\\n  "));
+  std::string what = params ? "size" : "number of training tokens";
+  return {"allocation", spec.title,
+          fmt::format("The compute-optimal {} at each budget: markers are the IsoFLOP vertices "
+                      "(approach 2) with their power law (dashed); the solid line and band are "
+                      "the frontier of the approach-3 law.",
+                      what),
+          RenderPlot(spec, dir)};
+}
+
+// Speech-only pair tasks are the paper's headline downstream metrics; the other modalities are
+// in the table.
+Figure DownstreamFigure(const Analysis& analysis, const std::string& dir,
+                        const std::vector<std::string>& tasks) {
+  PlotSpec spec;
+  spec.stem = "downstream";
+  spec.title = "Downstream accuracy of the best run per budget";
+  spec.xlabel = "training compute C (FLOPs)";
+  spec.ylabel = "pair accuracy (chance = 0.5)";
+  spec.setup.push_back("set yrange [0.4:1.0]");
+  spec.setup.push_back("set arrow from graph 0, first 0.5 to graph 1, first 0.5 nohead dt 3 "
+                       "lc rgb '#999999'");
+  const int kPointTypes[] = {7, 5, 9, 11, 13};
+  std::vector<std::string> lines;
+  for (size_t k = 0; k < analysis.conditions.size(); ++k) {
+    const ConditionAnalysis& c = analysis.conditions[k];
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      auto it = c.downstream.find(tasks[t]);
+      if (it == c.downstream.end() || it->second.best.empty()) continue;
+      DataBlock block{fmt::format("d{}_{}", k, t), {}};
+      for (const fitting::MetricPoint& p : it->second.best) {
+        block.rows.push_back({p.flops, p.value});
+      }
+      spec.data.push_back(block);
+      lines.push_back(fmt::format(
+          "$d{}_{} using 1:2 with linespoints pt {} ps 1.3 lw 2 dt {} lc rgb '{}' title {}", k, t,
+          kPointTypes[t % 5], t + 1, ConditionColor(k), Q(c.condition + " " + tasks[t])));
+    }
+  }
+  if (lines.empty()) lines.push_back("NaN notitle");
+  spec.plot = fmt::format("{}", fmt::join(lines, ", \\\n  "));
+  return {"downstream", spec.title,
+          "For each budget, the run with the best accuracy on each speech-only pair task "
+          "(sBLIMP-, sSC- and tSC-like). Colour is the condition, the marker the task.",
+          RenderPlot(spec, dir)};
+}
+
+Figure CurvesFigure(const ConditionAnalysis& c, const std::string& dir) {
+  PlotSpec spec;
+  spec.stem = Stem("curves_", c.condition);
+  spec.title = fmt::format("Training curves: {}", c.condition);
+  spec.xlabel = "tokens trained D";
+  spec.ylabel = "training loss (nats/token)";
+  spec.log_y = true;
+  std::vector<double> budgets;
+  for (const RunCurve& r : c.curves) budgets.push_back(r.budget);
+  std::sort(budgets.begin(), budgets.end());
+  budgets.erase(std::unique(budgets.begin(), budgets.end()), budgets.end());
+  std::vector<const RunCurve*> runs;
+  for (const RunCurve& r : c.curves) runs.push_back(&r);
+  std::sort(runs.begin(), runs.end(), [](auto* a, auto* b) {
+    return std::tie(a->budget, a->n_params) < std::tie(b->budget, b->n_params);
+  });
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunCurve& r = *runs[i];
+    if (r.train_loss.empty()) continue;
+    DataBlock block{fmt::format("c{}", i), {}};
+    for (const auto& [tokens, loss] : r.train_loss) block.rows.push_back({tokens, loss});
+    spec.data.push_back(block);
+    size_t b = std::lower_bound(budgets.begin(), budgets.end(), r.budget) - budgets.begin();
+    lines.push_back(fmt::format("$c{} using 1:2 with lines lw 1.5 lc rgb '{}' title {}", i,
+                                BudgetColor(b, budgets.size()),
+                                Q(fmt::format("N={} C={}", Num(r.n_params, 2), Num(r.budget, 2)))));
+  }
+  if (lines.empty()) lines.push_back("NaN notitle");
+  spec.plot = fmt::format("{}", fmt::join(lines, ", \\\n  "));
+  return {"curves", spec.title,
+          "The training loss of every run as it trained, coloured by compute budget (darker = "
+          "smaller).",
+          RenderPlot(spec, dir)};
+}
+
+}  // namespace
+
+std::string Num(double value, int digits) {
+  if (!std::isfinite(value)) return value > 0 ? "inf" : "n/a";
+  std::string text = fmt::format("{:.{}g}", value, digits);
+  // 1.2e+15 -> 1.2e15, 3e-05 -> 3e-5: shorter, and still what every scientist reads.
+  auto e = text.find('e');
+  if (e != std::string::npos) {
+    std::string mantissa = text.substr(0, e), exponent = text.substr(e + 1);
+    bool negative = exponent[0] == '-';
+    exponent.erase(0, exponent.find_first_not_of("+-0"));
+    text = mantissa + "e" + (negative ? "-" : "") + exponent;
+  }
+  return text;
+}
+
+std::vector<Figure> DrawFigures(const Analysis& analysis, const std::string& plot_dir) {
+  std::vector<Figure> figures;
+  figures.push_back(LossComputeFigure(analysis, plot_dir));
+  for (const ConditionAnalysis& c : analysis.conditions) {
+    if (!c.data.points.empty()) figures.push_back(IsoFlopFigure(c, plot_dir));
+  }
+  figures.push_back(AllocationFigure(analysis, plot_dir, true));
+  figures.push_back(AllocationFigure(analysis, plot_dir, false));
+  std::vector<std::string> tasks;
+  for (const ConditionAnalysis& c : analysis.conditions) {
+    for (const auto& [task, fit] : c.downstream) {
+      bool speech_only = task.size() > 7 && task.ends_with("/speech");
+      if (speech_only && std::find(tasks.begin(), tasks.end(), task) == tasks.end()) {
+        tasks.push_back(task);
+      }
+    }
+  }
+  if (!tasks.empty()) figures.push_back(DownstreamFigure(analysis, plot_dir, tasks));
+  for (const ConditionAnalysis& c : analysis.conditions) {
+    if (!c.curves.empty()) figures.push_back(CurvesFigure(c, plot_dir));
+  }
+  return figures;
+}
+
+}  // namespace sims::report

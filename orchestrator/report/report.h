@@ -1,0 +1,95 @@
+#pragma once
+// The report of a sweep: what the runs measured, what the fits say, and what to do with a
+// compute budget, as Markdown plus one self-contained HTML page, with gnuplot plots (SVG + PNG).
+//
+// Two steps, so that `sims demo` can print the recommendation without fitting twice:
+//   Analysis analysis = Analyze(store, options);   // reads the store, runs every fit
+//   ReportFiles files = WriteReport(analysis, out_dir);
+// Every number in the report comes from the store and the fits in fitting/ (nothing is
+// re-fitted here and nothing is hard-coded); the verdict sentence is derived from the
+// comparison, so a sweep where interleaving does not scale better says so.
+// Not for: storing fits (the `sims fit` command does), or data that is not in the store.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fitting/approach2.h"
+#include "fitting/approach3.h"
+#include "fitting/bootstrap.h"
+#include "fitting/compare.h"
+#include "fitting/data.h"
+#include "fitting/downstream.h"
+
+namespace sims {
+class Store;
+}
+
+namespace sims::report {
+
+struct ReportOptions {
+  std::string sweep;                        // required: the sweep to report on
+  std::vector<std::string> conditions;      // empty = every condition but "text-lm"
+  std::string metric = "val/loss/speech";   // the fitted loss (the paper's speech-only loss)
+  bool non_embedding = false;               // N = non-embedding parameters in the fits
+  int bootstrap = 200;                      // resamples for every interval; 0 = none
+  uint64_t seed = 0;                        // bootstrap seed, so a report is reproducible
+  double recommend_factor = 10;             // recommend for this many times the largest budget
+  int threads = 0;                          // fit threads; 0 = every core
+};
+
+// Throws UserError naming the field.
+void Validate(const ReportOptions& options);
+
+// One run's training curve (the `train/loss` metric and the fitted validation metric).
+struct RunCurve {
+  std::string run_id;
+  double n_params = 0;
+  double budget = 0;
+  std::vector<std::pair<double, double>> train_loss;  // (tokens, loss)
+  std::vector<std::pair<double, double>> val_loss;    // (tokens, metric)
+};
+
+struct ConditionAnalysis {
+  std::string condition;
+  fitting::Dataset data;                      // final metric of every done run
+  std::vector<RunCurve> curves;
+  std::optional<fitting::Approach2Result> approach2;
+  std::optional<fitting::BootstrapResult> approach2_bootstrap;
+  std::optional<fitting::Approach3Result> approach3;
+  fitting::BootstrapResult approach3_bootstrap;  // resamples == 0 when not run
+  // Final accuracy of every done run per eval task, and the fit of the best run per budget.
+  std::map<std::string, std::vector<fitting::MetricPoint>> evals;
+  std::map<std::string, fitting::DownstreamResult> downstream;
+  std::optional<fitting::Recommendation> recommendation;  // at Analysis::recommend_budget
+  std::vector<std::string> notes;  // what could not be fitted and why
+};
+
+struct Analysis {
+  ReportOptions options;
+  int runs_planned = 0, runs_done = 0, runs_failed = 0;
+  std::vector<double> budgets;  // the sweep's IsoFLOP budgets (ascending)
+  double recommend_budget = 0;  // recommend_factor * largest budget
+  std::vector<ConditionAnalysis> conditions;
+  std::optional<fitting::Comparison> comparison;  // first two conditions with approach-3 fits
+};
+
+// Reads the sweep's runs and runs approaches 2 and 3 (with bootstrap), the downstream fits,
+// the comparison and the recommendation. A fit that cannot be made (too few budgets) is a
+// note in the analysis, not an error; an unknown sweep or one with no done runs is a UserError.
+Analysis Analyze(Store& store, const ReportOptions& options);
+
+// The conclusion in words, from the comparison (or why there is none).
+std::string Verdict(const Analysis& analysis);
+
+struct ReportFiles {
+  std::string markdown;            // OUT/report.md
+  std::string html;                // OUT/report.html (plots embedded, no external file needed)
+  std::vector<std::string> plots;  // OUT/plots/*.svg and *.png
+};
+
+// Writes OUT/report.md, OUT/report.html and OUT/plots/ (gnuplot scripts, SVG, PNG).
+ReportFiles WriteReport(const Analysis& analysis, const std::string& out_dir);
+
+}  // namespace sims::report
