@@ -1,0 +1,219 @@
+#include "orchestrator/ingest.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "common/log.h"
+
+namespace sims {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string ProjectDir(const std::string& db_path) {
+  fs::path parent = fs::absolute(db_path).parent_path();
+  return parent.lexically_normal().string();
+}
+
+std::string RunDir(const std::string& project_dir, const std::string& run_id) {
+  return (fs::path(project_dir) / "runs" / run_id).string();
+}
+
+std::string EventsPath(const std::string& run_dir) {
+  return (fs::path(run_dir) / "events.jsonl").string();
+}
+
+EventLog::EventLog(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    throw UserError(fmt::format("events file {}: cannot open for append ({})\nhint: the run "
+                                "directory must be on writable shared storage",
+                                path, std::strerror(errno)));
+  }
+  // A writer killed mid-line left a torn last line: start ours on a fresh line so both parse.
+  off_t size = ::lseek(fd_, 0, SEEK_END);
+  if (size > 0) {
+    char last = '\n';
+    int rd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (rd >= 0) {
+      if (::pread(rd, &last, 1, size - 1) != 1) last = '\n';
+      ::close(rd);
+    }
+    if (last != '\n' && ::write(fd_, "\n", 1) != 1) {
+      throw UserError(fmt::format("events file {}: write failed ({})", path, std::strerror(errno)));
+    }
+  }
+}
+
+EventLog::~EventLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void EventLog::Append(const std::vector<json>& events) {
+  std::string text;
+  for (json e : events) {
+    e["v"] = kEventsVersion;
+    text += e.dump();
+    text += '\n';
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      throw UserError(
+          fmt::format("events file {}: write failed ({})", path_, std::strerror(errno)));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  // fsync per batch, not per line: a batch is one emit of the trainer (a handful of metrics).
+  if (::fsync(fd_) != 0) {
+    throw UserError(fmt::format("events file {}: fsync failed ({})", path_, std::strerror(errno)));
+  }
+}
+
+std::vector<json> ReadEvents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(fmt::format("events file {}: cannot be read", path));
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  std::vector<json> out;
+  size_t begin = 0;
+  int line = 0;
+  while (begin < content.size()) {
+    size_t end = content.find('\n', begin);
+    ++line;
+    if (end == std::string::npos) break;  // torn last line: the writer died mid-write
+    std::string_view text(content.data() + begin, end - begin);
+    begin = end + 1;
+    if (text.empty()) continue;
+    json e = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (e.is_discarded() || !e.is_object()) {
+      throw UserError(fmt::format("events file {}:{}: not a JSON object: {}", path, line,
+                                  std::string(text.substr(0, 200))));
+    }
+    if (e.value("v", 0) > kEventsVersion) {
+      throw UserError(fmt::format("events file {}:{}: version {} is newer than this sims ({})\n"
+                                  "hint: ingest with the sims binary the workers ran",
+                                  path, line, e.value("v", 0), kEventsVersion));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+EventSummary SummarizeEvents(const std::string& run_id, const std::vector<json>& events) {
+  EventSummary s;
+  for (const json& e : events) {
+    const std::string kind = e.value("event", "");
+    if (e.contains("time")) s.last_time = e.value("time", 0.0);
+    if (kind == "start") {
+      s.started = true;
+      s.worker = e.value("worker", "slurm");
+      s.terminal.clear();
+      s.error.clear();
+    } else if (kind == "retry") {
+      // Written by `sims runs retry`: what came before no longer decides the state.
+      s.started = false;
+      s.terminal.clear();
+      s.error.clear();
+    } else if (kind == "metric") {
+      s.metrics.push_back({run_id, e.value("step", int64_t{0}), e.value("tokens", int64_t{0}),
+                           e.value("name", ""), e.value("value", 0.0)});
+    } else if (kind == "eval") {
+      s.evals.push_back({run_id, e.value("step", int64_t{0}), e.value("task", ""),
+                         e.value("accuracy", 0.0), e.value("n_pairs", int64_t{0})});
+    } else if (kind == "progress" || kind == "stopped") {
+      s.step = std::max(s.step, e.value("step", int64_t{0}));
+    } else if (kind == "done") {
+      s.terminal = "done";
+      ++s.done_events;
+    } else if (kind == "failed") {
+      s.terminal = "failed";
+      s.error = e.value("error", "");
+    }
+  }
+  return s;
+}
+
+namespace {
+
+// Applies one run's summary to its row; true if the row changed. Claiming needs the run's
+// dependencies done, so the caller repeats passes until nothing changes.
+bool ApplySummary(Store& store, const RunRow& row, const EventSummary& s, double now,
+                  double lease_seconds, IngestSummary& out) {
+  if (!s.started || row.status == "done") return false;
+  if (row.status == "failed") {
+    // A failed row with a later outcome in the file: the events are what happened, unless the
+    // user cancelled the run (then their word stands).
+    if (s.terminal != "done" || row.error == "cancelled by user") return false;
+    store.RetryRun(row.id);
+  }
+  std::string worker = row.worker;
+  if (row.status != "running") {
+    std::string claimant = s.worker.empty() ? "slurm" : s.worker;
+    if (!store.ClaimRun(claimant, now, lease_seconds, "", row.id)) return false;
+    worker = claimant;
+    ++out.runs_started;
+  }
+  if (s.terminal == "done") {
+    store.Heartbeat(row.id, worker, now, lease_seconds, s.step);
+    if (store.FinishRun(row.id, worker, now)) ++out.runs_done;
+  } else if (s.terminal == "failed") {
+    store.Heartbeat(row.id, worker, now, lease_seconds, s.step);
+    if (store.FailRun(row.id, worker, now, s.error)) ++out.runs_failed;
+  } else {
+    store.Heartbeat(row.id, worker, now, lease_seconds, s.step);
+    return row.status != "running";
+  }
+  return true;
+}
+
+}  // namespace
+
+IngestSummary IngestEvents(Store& store, const std::string& project_dir, const std::string& sweep,
+                           double now, double lease_seconds) {
+  IngestSummary out;
+  std::map<std::string, EventSummary> summaries;
+  RunFilter filter;
+  filter.sweep = sweep;
+  for (const RunRow& row : store.ListRuns(filter)) {
+    std::string path = EventsPath(RunDir(project_dir, row.id));
+    if (!fs::exists(path)) continue;
+    ++out.files;
+    EventSummary s = SummarizeEvents(row.id, ReadEvents(path));
+    out.metrics_inserted += store.InsertMetrics(s.metrics);
+    out.evals_inserted += store.InsertEvals(s.evals);
+    s.metrics.clear();
+    s.evals.clear();
+    summaries.emplace(row.id, std::move(s));
+  }
+  // Dependencies first: a text-LM run must be done before a run started from it can be claimed.
+  for (size_t pass = 0; pass <= summaries.size(); ++pass) {
+    bool changed = false;
+    for (const auto& [id, s] : summaries) {
+      std::optional<RunRow> row = store.GetRun(id);
+      if (row && ApplySummary(store, *row, s, now, lease_seconds, out)) changed = true;
+    }
+    if (!changed) break;
+  }
+  if (out.runs_done + out.runs_failed + out.runs_started > 0) {
+    Log(LogLevel::kDebug, "ingest: {} files, {} metrics, {} evals, {} started, {} done, {} failed",
+        out.files, out.metrics_inserted, out.evals_inserted, out.runs_started, out.runs_done,
+        out.runs_failed);
+  }
+  return out;
+}
+
+}  // namespace sims

@@ -1,0 +1,60 @@
+#pragma once
+// The Slurm backend of `sims run --backend slurm`: submits the sweep's runnable runs as job
+// arrays, one run per array task, and follows them through their events files (ingest.h).
+// Call SubmitSlurm after the sweep is planned; WatchSlurm to follow it to the end.
+//
+// Why one run per task and no claiming on the cluster: SQLite must not live on a network
+// filesystem, so tasks never open the database. Each task runs
+//   sims --db <db> worker --events --run <id>
+// which reads <project>/runs/<id>/config.json (written here) and appends to events.jsonl.
+// Dependencies (text-LM runs before the runs that start from them) become one array per
+// dependency level, each submitted with --dependency=afterany:<previous array> (afterany, so a
+// failed text LM fails its dependents with a message instead of leaving them pending forever).
+// Arrays are submitted with --requeue and --open-mode=append: a preempted or requeued task gets
+// SIGTERM, checkpoints, and resumes from the checkpoint when Slurm restarts it.
+// Slurm state is read with squeue (sacct needs accounting, which small clusters often lack).
+#include <string>
+#include <vector>
+
+#include "results/store.h"
+
+namespace sims {
+
+struct SlurmOptions {
+  std::string partition;         // --partition; empty = the cluster default
+  std::string gres;              // e.g. "gpu:1"
+  std::string time;              // --time, e.g. "04:00:00"; empty = partition default
+  int array_limit = 0;           // at most this many tasks of one array at once (%K); 0 = none
+  std::vector<std::string> sbatch_args;  // extra sbatch arguments, passed as they are
+  std::string exe;               // sims binary as the nodes see it; empty = this binary
+  std::string device = "auto";   // worker --device
+  int threads = 1;               // worker --threads, and --cpus-per-task
+  double heartbeat_seconds = 30; // progress lines in events.jsonl
+};
+
+void ValidateSlurmOptions(const SlurmOptions& options);
+
+struct SlurmSubmission {
+  std::vector<std::string> job_ids;    // one per dependency level submitted
+  std::vector<std::string> submitted;  // run ids
+  std::vector<std::string> skipped;    // already queued or running in a live job
+};
+
+// Submits every planned run of `sweep` (and every running one whose job is gone) that is not
+// already in a live Slurm job. Writes config.json and slurm_job ("<job>_<task>") in each run
+// directory and the batch scripts under <project>/slurm/.
+SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std::string& sweep,
+                            const SlurmOptions& options);
+
+// The job ids (array job ids, or "<job>_<task>") that squeue still lists, of those given.
+std::vector<std::string> LiveSlurmJobs(const std::vector<std::string>& job_ids);
+
+// Runs a command without a shell and returns its exit status and stdout: the one seam between
+// sims and the Slurm client tools. Throws if the program cannot be started.
+struct CommandResult {
+  int status = 0;
+  std::string out;
+};
+CommandResult RunCommand(const std::vector<std::string>& argv);
+
+}  // namespace sims
