@@ -1,0 +1,244 @@
+// Torch-free Hugging Face I/O: safetensors, config.json mapping, the byte-level BPE tokenizer.
+// Reference values come from tests/fixtures/hf/, made by tests/fixtures/make_fixtures.py with
+// PyPI safetensors / transformers / tokenizers.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "tests/test_support.h"
+#include "trainer/hf/hf_config.h"
+#include "trainer/hf/safetensors.h"
+#include "trainer/hf/tokenizer.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace sims::hf;
+
+namespace {
+
+const std::string kFixtures = SIMS_SOURCE_DIR "/tests/fixtures/hf";
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+}  // namespace
+
+TEST_CASE("safetensors floats read as the reference library wrote them, in every dtype", "[hf]") {
+  const Checkpoint ckpt = ReadSafetensorsHeader(kFixtures + "/dtypes.safetensors");
+  CHECK(ckpt.metadata.at("note") == "sims");
+  const std::vector<float> f32 = ReadFloats(ckpt.at("f32"));
+  CHECK(ckpt.at("f32").shape == std::vector<int64_t>{2, 3});
+  CHECK(f32 == std::vector<float>{1.0f, -2.5f, 0.15625f, 65504.0f, -0.0f, 3.0e-5f});
+  // f16: 3e-5 is subnormal there, 503 * 2^-24; everything else exact.
+  const std::vector<float> f16 = ReadFloats(ckpt.at("f16"));
+  CHECK(f16 == std::vector<float>{1.0f, -2.5f, 0.15625f, 65504.0f, -0.0f, std::ldexp(503.0f, -24)});
+  CHECK(std::signbit(f16[4]));
+  // bf16 keeps 8 significant bits: 65504 rounds to 65536; 3e-5 within 2^-9 relative.
+  const std::vector<float> bf16 = ReadFloats(ckpt.at("bf16"));
+  CHECK(bf16[0] == 1.0f);
+  CHECK(bf16[1] == -2.5f);
+  CHECK(bf16[3] == 65536.0f);
+  CHECK(std::abs(bf16[5] - 3.0e-5f) < 3.0e-5f / 512);
+  CHECK(ReadInts(ckpt.at("i64")) == std::vector<int64_t>{1, -2, int64_t{1} << 40});
+  CHECK(ckpt.at("scalar").shape.empty());
+  CHECK(ReadFloats(ckpt.at("scalar")) == std::vector<float>{7.0f});
+  CHECK_THROWS_AS(ReadFloats(ckpt.at("i64")), sims::UserError);
+}
+
+TEST_CASE("a sharded checkpoint is one set of tensors across its shards", "[hf]") {
+  const Checkpoint ckpt = OpenCheckpoint(kFixtures + "/qwen2");
+  // tied Qwen2, 2 layers: embedding + 2 x (q,k,v weight+bias, o, 2 norms, 3 mlp) + final norm
+  CHECK(ckpt.tensors.size() == 1 + 2 * 12 + 1);
+  CHECK_FALSE(ckpt.has("lm_head.weight"));
+  CHECK(ckpt.at("model.embed_tokens.weight").shape == std::vector<int64_t>{512, 32});
+  CHECK(ckpt.at("model.layers.1.self_attn.k_proj.bias").shape == std::vector<int64_t>{16});
+  std::set<std::string> files;
+  for (const auto& [name, t] : ckpt.tensors) files.insert(fs::path(t.file).filename().string());
+  CHECK(files.size() == 3);
+  CHECK_THROWS_WITH(ckpt.at("nope"), Catch::Contains("nope"));
+}
+
+TEST_CASE("broken safetensors files fail with the file and the cause", "[hf]") {
+  sims::testing::TempDir dir;
+  const std::string bytes = Slurp(kFixtures + "/dtypes.safetensors");
+  SECTION("truncated data") {
+    WriteText(dir.file("t.safetensors"), bytes.substr(0, bytes.size() - 10));
+    CHECK_THROWS_WITH(ReadSafetensorsHeader(dir.file("t.safetensors")),
+                      Catch::Contains("t.safetensors") && Catch::Contains("truncated"));
+  }
+  SECTION("not a safetensors file") {
+    WriteText(dir.file("x.safetensors"), "{\"just\": \"json\"}");
+    CHECK_THROWS_WITH(ReadSafetensorsHeader(dir.file("x.safetensors")),
+                      Catch::Contains("not a safetensors file"));
+  }
+  SECTION("a shard the index names is missing") {
+    fs::create_directories(dir.file("m"));
+    fs::copy_file(kFixtures + "/qwen2/model.safetensors.index.json",
+                  dir.file("m/model.safetensors.index.json"));
+    CHECK_THROWS_WITH(OpenCheckpoint(dir.file("m")),
+                      Catch::Contains("missing") && Catch::Contains("model-0000"));
+  }
+  SECTION("a directory without weights") {
+    CHECK_THROWS_WITH(OpenCheckpoint(dir.path().string()), Catch::Contains("hint:"));
+  }
+}
+
+TEST_CASE("written safetensors read back exactly (f32) or rounded to bf16", "[hf]") {
+  sims::testing::TempDir dir;
+  const std::vector<float> a = {1.0f, -2.0f, 0.1f, 3.0e-5f, 65504.0f, 1.00390625f};
+  const std::vector<float> b = {42.0f};
+  const std::vector<TensorToWrite> tensors = {{"a", {2, 3}, a}, {"b.scalar", {}, b}};
+  WriteSafetensors(dir.file("f32.safetensors"), tensors, "F32");
+  const Checkpoint f32 = ReadSafetensorsHeader(dir.file("f32.safetensors"));
+  CHECK(ReadFloats(f32.at("a")) == a);
+  CHECK(ReadFloats(f32.at("b.scalar")) == b);
+  CHECK(f32.metadata.at("format") == "pt");
+  WriteSafetensors(dir.file("bf16.safetensors"), tensors, "BF16");
+  const std::vector<float> back = ReadFloats(ReadSafetensorsHeader(dir.file("bf16.safetensors")).at("a"));
+  CHECK(back[0] == 1.0f);
+  CHECK(back[4] == 65536.0f);
+  CHECK(back[5] == 1.0f);  // 1 + 2^-8 is a tie between 1 and 1 + 2^-7: rounds to even
+  CHECK(std::abs(back[2] - 0.1f) < 0.1f / 256);
+}
+
+TEST_CASE("config.json of Llama and Qwen2 maps onto the decoder shape", "[hf]") {
+  const HfModelConfig llama = ReadHfConfig(kFixtures + "/llama");
+  CHECK(llama.model_type == "llama");
+  CHECK(llama.shape == sims::ModelShape{.layers = 2, .d_model = 32, .heads = 4, .kv_heads = 2,
+                                        .d_ff = 64, .vocab_size = 512, .tied_embeddings = false,
+                                        .qkv_bias = false});
+  CHECK(llama.rope_theta == 500000.0);
+  CHECK(llama.rope_scaling.type == "llama3");
+  CHECK(llama.rms_norm_eps == 1e-5);
+  CHECK(llama.bos_token_id == 0);
+  const HfModelConfig qwen = ReadHfConfig(kFixtures + "/qwen2");
+  CHECK(qwen.shape.qkv_bias);
+  CHECK(qwen.shape.tied_embeddings);
+  CHECK(qwen.rope_theta == 1e6);
+  CHECK(qwen.rms_norm_eps == 1e-6);
+}
+
+TEST_CASE("Hub-style configs (rope_theta, rope_scaling) and unsupported keys", "[hf]") {
+  sims::testing::TempDir dir;
+  json j = json::parse(Slurp(kFixtures + "/llama/config.json"));
+  j.erase("rope_parameters");
+  j["rope_theta"] = 10000.0;
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 1024}};
+  WriteText(dir.file("config.json"), j.dump());
+  SECTION("llama3 rope scaling matches transformers' inverse frequencies") {
+    // transformers 5.24 ROPE_INIT_FUNCTIONS["llama3"] for this config (fp32):
+    // [1, 0.100000001, 0.00308676064, 0.000125000006]; the third is in the smoothed band.
+    const std::vector<double> inv = RopeInverseFrequencies(ReadHfConfig(dir.path().string()));
+    REQUIRE(inv.size() == 4);
+    CHECK(inv[0] == Approx(1.0).epsilon(1e-7));
+    CHECK(inv[1] == Approx(0.1).epsilon(1e-7));
+    CHECK(inv[2] == Approx(0.00308676064).epsilon(1e-6));  // transformers rounds to fp32
+    CHECK(inv[3] == Approx(0.000125).epsilon(1e-7));
+  }
+  SECTION("each unsupported key is named") {
+    auto [key, value] = GENERATE(table<std::string, json>({
+        {"model_type", "gpt2"},
+        {"hidden_act", "gelu"},
+        {"attention_bias", true},
+        {"head_dim", 16},
+        {"hidden_size", -3},
+    }));
+    CAPTURE(key);
+    j[key] = value;
+    WriteText(dir.file("config.json"), j.dump());
+    CHECK_THROWS_WITH(ReadHfConfig(dir.path().string()), Catch::Contains(key));
+  }
+  SECTION("an unsupported rope scaling is named") {
+    j["rope_scaling"]["rope_type"] = "yarn";
+    WriteText(dir.file("config.json"), j.dump());
+    CHECK_THROWS_WITH(ReadHfConfig(dir.path().string()),
+                      Catch::Contains("rope_scaling.rope_type") && Catch::Contains("yarn"));
+  }
+}
+
+TEST_CASE("pre-tokenisation follows the Llama 3 and Qwen2 regexes", "[hf]") {
+  using P = std::vector<std::string_view>;
+  CHECK(Pretokenize("Hello  world\n\n", PretokenizerPattern::kLlama3) ==
+        P{"Hello", " ", " world", "\n\n"});
+  CHECK(Pretokenize("I'M 12345!!\n x", PretokenizerPattern::kLlama3) ==
+        P{"I", "'M", " ", "123", "45", "!!\n", " x"});
+  CHECK(Pretokenize("I'M 12345!!\n x", PretokenizerPattern::kQwen2) ==
+        P{"I", "'M", " ", "1", "2", "3", "4", "5", "!!\n", " x"});
+  CHECK(Pretokenize("I'M go", PretokenizerPattern::kGpt2) == P{"I", "'", "M", " go"});
+  CHECK(Pretokenize("  \t\n  x  ", PretokenizerPattern::kLlama3) == P{"  \t\n", " ", " x", "  "});
+  CHECK(Pretokenize("Köln—日本", PretokenizerPattern::kLlama3) == P{"Köln", "—日本"});
+}
+
+TEST_CASE("token ids equal the tokenizers library's on a multilingual sample", "[hf]") {
+  const json cases = json::parse(Slurp(kFixtures + "/tokenizer_cases.json"));
+  for (const std::string name : {"llama3", "qwen2"}) {
+    BpeTokenizer tok = BpeTokenizer::Load(kFixtures + "/tokenizer_" + name + ".json");
+    CHECK(tok.pattern() == (name == "llama3" ? PretokenizerPattern::kLlama3
+                                             : PretokenizerPattern::kQwen2));
+    REQUIRE(cases[name].size() >= 15);
+    for (const json& c : cases[name]) {
+      const std::string text = c["text"].get<std::string>();
+      CAPTURE(name, text);
+      const std::vector<int32_t> ids = tok.Encode(text);
+      CHECK(ids == c["ids"].get<std::vector<int32_t>>());
+      CHECK(tok.Decode(ids) == text);  // byte-level BPE is lossless
+    }
+  }
+}
+
+TEST_CASE("special tokens are cut out of text and skipped on request when decoding", "[hf]") {
+  BpeTokenizer tok = BpeTokenizer::Load(kFixtures + "/tokenizer_llama3.json");
+  const int32_t bos = tok.TokenToId("<|begin_of_text|>");
+  REQUIRE(bos >= 0);
+  const std::vector<int32_t> ids = tok.Encode("<|begin_of_text|>hi");
+  REQUIRE(ids.size() >= 2);
+  CHECK(ids[0] == bos);
+  CHECK(tok.Decode(ids, /*skip_special=*/true) == "hi");
+  CHECK(tok.TokenToId("no such token") == -1);
+  CHECK_THROWS_AS(tok.Encode("bad \xff utf8"), sims::UserError);
+  CHECK_THROWS_AS(tok.Decode(std::vector<int32_t>{tok.size()}), sims::UserError);
+}
+
+TEST_CASE("a tokenizer sims cannot reproduce is refused with the key that differs", "[hf]") {
+  json j = json::parse(Slurp(kFixtures + "/tokenizer_llama3.json"));
+  SECTION("unknown regex") {
+    j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\w+";
+    CHECK_THROWS_WITH(BpeTokenizer::FromJsonText(j.dump(), "tok.json"),
+                      Catch::Contains("tok.json") && Catch::Contains("Regex"));
+  }
+  SECTION("byte fallback") {
+    j["model"]["byte_fallback"] = true;
+    CHECK_THROWS_WITH(BpeTokenizer::FromJsonText(j.dump(), "tok.json"),
+                      Catch::Contains("byte_fallback"));
+  }
+  SECTION("another normalizer") {
+    j["normalizer"] = {{"type", "Lowercase"}};
+    CHECK_THROWS_WITH(BpeTokenizer::FromJsonText(j.dump(), "tok.json"),
+                      Catch::Contains("normalizer"));
+  }
+  SECTION("merges in the old string form load the same") {
+    json old = j;
+    old["model"]["merges"] = json::array();
+    for (const json& m : j["model"]["merges"]) {
+      old["model"]["merges"].push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    }
+    BpeTokenizer a = BpeTokenizer::FromJsonText(j.dump(), "new");
+    BpeTokenizer b = BpeTokenizer::FromJsonText(old.dump(), "old");
+    CHECK(a.Encode("The quick brown fox") == b.Encode("The quick brown fox"));
+  }
+}
