@@ -87,9 +87,17 @@ void FinalizeVocabulary(Vocabulary& v) {
       }
     }
   };
-  claim(v.pad, 1, "pad");
-  claim(v.bos, 1, "bos");
-  claim(v.eos, 1, "eos");
+  // A Hugging Face checkpoint's pad/bos/eos are tokens of its own text vocabulary (contracts.md:
+  // its text ids come first), and may coincide (Qwen2.5 uses <|endoftext|> for all three): such
+  // a special claims no id of its own. Elsewhere each special needs a distinct id.
+  std::vector<int32_t> own_specials;
+  for (auto [id, what] : std::initializer_list<std::pair<int32_t, const char*>>{
+           {v.pad, "pad"}, {v.bos, "bos"}, {v.eos, "eos"}}) {
+    if (v.IsText(id)) continue;
+    if (std::find(own_specials.begin(), own_specials.end(), id) != own_specials.end()) continue;
+    own_specials.push_back(id);
+    claim(id, 1, what);
+  }
   claim(v.speech_marker, 1, "speech_marker");
   claim(v.text_marker, 1, "text_marker");
   claim(v.unit_begin, v.unit_count, "units");
