@@ -12,8 +12,12 @@
 
 #include "common/error.h"
 #include "tests/test_support.h"
+#include "trainer/corpus/shard.h"
+#include "trainer/corpus/vocab.h"
 #include "trainer/hf/hf_config.h"
+#include "trainer/hf/import_speech.h"
 #include "trainer/hf/safetensors.h"
+#include "trainer/hf/speech_vocab.h"
 #include "trainer/hf/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -240,5 +244,110 @@ TEST_CASE("a tokenizer sims cannot reproduce is refused with the key that differ
     BpeTokenizer a = BpeTokenizer::FromJsonText(j.dump(), "new");
     BpeTokenizer b = BpeTokenizer::FromJsonText(old.dump(), "old");
     CHECK(a.Encode("The quick brown fox") == b.Encode("The quick brown fox"));
+  }
+}
+
+TEST_CASE("a checkpoint's vocabulary appends units and markers after its tokenizer's ids", "[hf]") {
+  BpeTokenizer tok = BpeTokenizer::Load(kFixtures + "/tokenizer_llama3.json");
+  const sims::corpus::Vocabulary v = CheckpointVocabulary(tok, ReadHfConfig(kFixtures + "/llama"));
+  CHECK(v.text_begin == 0);
+  CHECK(v.text_count == tok.size());
+  CHECK(v.unit_begin == tok.size());  // slamkit's add_tokens ids
+  CHECK(v.unit_count == 500);
+  CHECK(v.speech_marker == tok.size() + 500);
+  CHECK(v.text_marker == tok.size() + 501);
+  CHECK(v.vocab_size == 1024);  // 500 + 502 ids, rounded up to 64
+  CHECK(v.bos == 0);            // config.json bos_token_id
+  CHECK(v.eos == 1);
+  CHECK(v.pad == 1);            // no pad_token_id: eos
+  CHECK(v.hash.size() == 16);
+  SECTION("the extended tokenizer.json encodes slamkit's unit strings at those ids") {
+    BpeTokenizer extended = BpeTokenizer::FromJsonText(
+        ExtendedTokenizerJson(Slurp(kFixtures + "/tokenizer_llama3.json"), v), "extended");
+    std::vector<int32_t> expected = {v.speech_marker, v.Unit(3), v.Unit(499), v.text_marker};
+    for (int32_t id : tok.Encode(" hi")) expected.push_back(id);
+    CHECK(extended.Encode("<speech><Un3><Un499><text> hi") == expected);
+  }
+  SECTION("Qwen2's shared bos = eos is accepted") {
+    const sims::corpus::Vocabulary q = CheckpointVocabulary(
+        BpeTokenizer::Load(kFixtures + "/tokenizer_qwen2.json"), ReadHfConfig(kFixtures + "/qwen2"));
+    CHECK(q.bos == q.eos);
+  }
+}
+
+TEST_CASE("slamkit JSONL and raw text import into the three streams with the checkpoint's ids",
+          "[hf]") {
+  sims::testing::TempDir dir;
+  const std::string ckpt = dir.file("ckpt");
+  fs::create_directories(ckpt);
+  fs::copy_file(kFixtures + "/llama/config.json", ckpt + "/config.json");
+  fs::copy_file(kFixtures + "/tokenizer_llama3.json", ckpt + "/tokenizer.json");
+  // 25 Hz: "the" frames [0, 3), "cat" [3, 10), "sat" [10, 15).
+  WriteText(dir.file("speech.jsonl"),
+            R"({"file_name": "a.flac", "units": [7, 8, 9, 10], "duration": [3, 4, 3, 5], )"
+            R"("aligned_text": [["the", 0.0, 0.12], [" cat", 0.12, 0.4], ["sat ", 0.4, 0.6]]})"
+            "\n"
+            R"({"file_name": "b.flac", "units": [1, 1, 1, 499, 499, 2]})"
+            "\n"
+            R"({"file_name": "c.flac", "units": [500]})"
+            "\n");
+  WriteText(dir.file("text.txt"), "The cat sat.\n\n{\"text\": \"Köln 😀\"}\n");
+  SpeechImportOptions o;
+  o.checkpoint = ckpt;
+  o.speech_files = {dir.file("speech.jsonl")};
+  o.text_files = {dir.file("text.txt")};
+  o.valid_fraction = 0;
+  o.test_fraction = 0;
+  o.interleave.speech_fraction = 0.5;
+  const SpeechImportReport report = ImportSpeechForCheckpoint(o, dir.file("corpus"), false);
+  CHECK(report.lines_read == 5);
+  REQUIRE(report.problems.size() == 1);
+  CHECK_THAT(report.problems[0], Catch::Contains("speech.jsonl:3") && Catch::Contains("500"));
+
+  const sims::corpus::Vocabulary v = sims::corpus::LoadVocabulary(dir.file("corpus"));
+  CHECK(v.unit_begin == 500);
+  BpeTokenizer tok = BpeTokenizer::Load(ckpt + "/tokenizer.json");
+  const auto docs = [&](const std::string& stream) {
+    auto r = sims::corpus::ShardReader::Open(
+        sims::corpus::StreamShardPath(dir.file("corpus"), "train", stream), v.hash);
+    std::vector<std::vector<int32_t>> out;
+    for (int64_t i = 0; i < r.document_count(); ++i) out.push_back(r.DocumentTokens(i));
+    return out;
+  };
+  const auto speech = docs("speech");
+  REQUIRE(speech.size() == 2);
+  CHECK(speech[0] == std::vector<int32_t>{v.bos, v.Unit(7), v.Unit(8), v.Unit(9), v.Unit(10), v.eos});
+  CHECK(speech[1] == std::vector<int32_t>{v.bos, v.Unit(1), v.Unit(499), v.Unit(2), v.eos});  // de-duplicated
+  const auto text = docs("text");
+  REQUIRE(text.size() == 2);
+  std::vector<int32_t> expected = {v.bos};
+  for (int32_t id : tok.Encode("The cat sat.")) expected.push_back(id);
+  expected.push_back(v.eos);
+  CHECK(text[0] == expected);
+  CHECK(tok.Decode(std::vector<int32_t>(text[1].begin() + 1, text[1].end() - 1)) == "Köln 😀");
+  const auto inter = docs("interleaved");
+  REQUIRE(inter.size() == 1);  // only a.flac has an alignment
+  const std::vector<int32_t>& d = inter[0];
+  CHECK(d.front() == v.bos);
+  CHECK(d.back() == v.eos);
+  CHECK((d[1] == v.speech_marker || d[1] == v.text_marker));
+  std::string words;
+  int64_t units = 0;
+  for (size_t i = 2; i + 1 < d.size(); ++i) {
+    if (v.IsUnit(d[i])) ++units;
+    else if (d[i] != v.speech_marker && d[i] != v.text_marker) words += tok.Decode(std::vector<int32_t>{d[i]});
+  }
+  CHECK(units > 0);  // half of 3 words spoken: at least one word as units
+  CHECK((words == "" || words == "the" || words == " cat" || words == " sat" ||
+         words == "the cat" || words == " cat sat" || words == "the sat"));
+  SECTION("importing again into the same directory needs overwrite") {
+    CHECK_THROWS_WITH(ImportSpeechForCheckpoint(o, dir.file("corpus"), false),
+                      Catch::Contains("--overwrite"));
+  }
+  SECTION("strict mode fails on the malformed line") {
+    o.strict = true;
+    CHECK_THROWS_WITH(ImportSpeechForCheckpoint(o, dir.file("corpus2"), false),
+                      Catch::Contains("speech.jsonl:3"));
+    CHECK_FALSE(fs::exists(dir.file("corpus2")));
   }
 }
