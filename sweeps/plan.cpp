@@ -303,7 +303,10 @@ SizeSpec ReadShape(const toml::node& node, const std::string& path, const Table&
   s.tied_embeddings = t.Bool("tied_embeddings").value_or(spec.tied_embeddings);
   s.qkv_bias = t.Bool("qkv_bias").value_or(false);
   size.label = t.String("label").value_or(fmt::format("L{}-d{}", s.layers, s.d_model));
-  if (auto ckpt = t.String("checkpoint")) size.checkpoint = Resolve(*ckpt, base_dir);
+  if (auto ckpt = t.String("checkpoint")) {
+    if (ckpt->empty()) t.Fail("checkpoint", "is empty; give the checkpoint directory");
+    size.checkpoint = Resolve(*ckpt, base_dir);
+  }
   t.RejectUnknown(
       "layers, d_model, heads, kv_heads, d_ff, vocab_size, tied_embeddings, qkv_bias, label, "
       "checkpoint");
@@ -422,6 +425,9 @@ ConditionSpec ReadCondition(Table& t, const SweepSpec& spec, const std::string& 
   c.description = t.String("description").value_or("");
   c.mixture = ReadMixture(t);
   auto checkpoint = t.String("checkpoint");
+  if (checkpoint && checkpoint->empty()) {
+    t.Fail("checkpoint", "is empty; give the checkpoint directory");
+  }
   c.init = t.String("init").value_or(checkpoint ? "checkpoint" : "scratch");
   if (c.init != "scratch" && c.init != "text-lm" && c.init != "checkpoint") {
     t.Fail("init", fmt::format("'{}' is not an init; expected \"scratch\", \"text-lm\" or "
@@ -455,7 +461,8 @@ ConditionSpec ReadCondition(Table& t, const SweepSpec& spec, const std::string& 
                       ": init = \"checkpoint\" needs a checkpoint for this size (a `checkpoint` "
                       "key in the shape, or one for the condition)");
     }
-    if (!fs::is_directory(size.checkpoint)) {
+    std::error_code ec;  // an unreadable or over-long path is "does not exist" too
+    if (!fs::is_directory(size.checkpoint, ec)) {
       throw UserError(where.Where() + ": checkpoint directory '" + size.checkpoint +
                       "' does not exist (hint: download the Hugging Face model there, e.g. "
                       "`huggingface-cli download Qwen/Qwen2.5-0.5B --local-dir DIR`; relative "
@@ -540,7 +547,8 @@ void ValidateHyperparameters(const Hyperparameters& hp, const std::string& where
   if (hp.eval_every < 0) fail("eval_every", std::to_string(hp.eval_every), "must be >= 0");
 }
 
-SweepSpec ParseSweep(const std::string& text, const std::string& path) {
+SweepSpec ParseSweep(const std::string& text, const std::string& path,
+                     const std::string& corpus_override) {
   toml::table root;
   try {
     root = toml::parse(text, path);
@@ -569,7 +577,8 @@ SweepSpec ParseSweep(const std::string& text, const std::string& path) {
   if (!corpus || corpus->empty()) {
     sweep->Fail("corpus", "is required: the corpus directory (relative to this file)");
   }
-  spec.corpus = Resolve(*corpus, base_dir);
+  spec.corpus = corpus_override.empty() ? Resolve(*corpus, base_dir)
+                                        : Resolve(corpus_override, fs::current_path().string());
   auto vocab = sweep->Integer("vocab_size");
   if (!vocab) sweep->Fail("vocab_size", "is required (the corpus' vocab.json vocab_size)");
   if (*vocab < 1 || *vocab > (1 << 24)) {
@@ -595,7 +604,8 @@ SweepSpec ParseSweep(const std::string& text, const std::string& path) {
 
   // A corpus that exists already must agree on the vocabulary size.
   const fs::path vocab_json = fs::path(spec.corpus) / "vocab.json";
-  if (fs::is_regular_file(vocab_json)) {
+  std::error_code ec;
+  if (fs::is_regular_file(vocab_json, ec)) {
     std::ifstream in(vocab_json);
     nlohmann::json v = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
     if (v.is_object() && v.contains("vocab_size") && v["vocab_size"].is_number_integer() &&
@@ -660,7 +670,7 @@ SweepSpec ParseSweep(const std::string& text, const std::string& path) {
   return spec;
 }
 
-SweepSpec LoadSweepFile(const std::string& path) {
+SweepSpec LoadSweepFile(const std::string& path, const std::string& corpus_override) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw UserError(fmt::format("sweep file '{}' cannot be read (hint: check the path; the "
@@ -669,7 +679,7 @@ SweepSpec LoadSweepFile(const std::string& path) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  return ParseSweep(text.str(), path);
+  return ParseSweep(text.str(), path, corpus_override);
 }
 
 int64_t ConventionParams(const SweepSpec& spec, const ModelShape& shape) {

@@ -109,10 +109,14 @@ struct SweepSpec {
   std::string source_toml;  // its text, stored with the sweep
 };
 
-// Parses and validates; resolves sizes to shapes, paths to absolute ones, and checks that
-// checkpoint directories exist. `text` is the file's content (LoadSweepFile reads `path`).
-SweepSpec LoadSweepFile(const std::string& path);
-SweepSpec ParseSweep(const std::string& text, const std::string& path);
+// Parses and validates; resolves sizes to shapes, paths to absolute ones (relative ones against
+// the sweep file's directory), checks that checkpoint directories exist and, when the corpus
+// has a vocab.json already, that vocab_size agrees. `corpus_override` (e.g. `sims plan
+// --corpus DIR`, relative to the working directory) replaces [sweep].corpus.
+// ParseSweep takes the file's text; `path` names it in messages and anchors relative paths.
+SweepSpec LoadSweepFile(const std::string& path, const std::string& corpus_override = "");
+SweepSpec ParseSweep(const std::string& text, const std::string& path,
+                     const std::string& corpus_override = "");
 
 struct PlannedRun {
   std::string id;
@@ -150,7 +154,8 @@ struct StoreResult {
   std::vector<std::string> existing_ids;  // already in the database
 };
 
-// Upserts the sweep and inserts the new runs with their dependencies in one transaction.
+// Upserts the sweep (by name), then inserts the new runs with their dependencies in one
+// transaction; runs already there (same id) are left as they are, whatever their status.
 // With dry_run nothing is written (the store is only read).
 StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run);
 
