@@ -4,6 +4,7 @@
 
 namespace sims {
 
+void SetupPlanCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupExportCommand(CLI::App* cmd, GlobalOptions& global);
 
 }  // namespace sims

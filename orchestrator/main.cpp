@@ -22,6 +22,8 @@ struct Subcommand {
 
 // Keep in pipeline order: what a user runs first comes first in --help.
 const Subcommand kSubcommands[] = {
+    {"plan", "Resolve a sweep file into runs and store the new ones (--dry-run to preview)",
+     sims::SetupPlanCommand},
     {"export", "Write a table of the database (runs, metrics, evals, fits) as CSV or JSON",
      sims::SetupExportCommand},
 };
