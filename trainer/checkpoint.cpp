@@ -1,0 +1,180 @@
+#include "trainer/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "common/error.h"
+
+namespace sims::trainer {
+namespace fs = std::filesystem;
+namespace {
+
+// fsync a file or directory so that a rename after it is durable; best effort on filesystems
+// that refuse fsync on directories.
+void SyncPath(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void WriteAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
+  const std::string temp = path + ".tmp";
+  archive.save_to(temp);
+  SyncPath(temp);
+  fs::rename(temp, path);
+  SyncPath(fs::path(path).parent_path().string());
+}
+
+void WriteHeader(torch::serialize::OutputArchive& archive, const std::string& format,
+                 const std::string& run_id) {
+  archive.write("format", c10::IValue(format));
+  archive.write("version", c10::IValue(kCheckpointVersion));
+  archive.write("run_id", c10::IValue(run_id));
+}
+
+// Reads and checks the header; returns the run id stored in it.
+std::string ReadHeader(torch::serialize::InputArchive& archive, const std::string& path,
+                       const std::string& format) {
+  c10::IValue value;
+  if (!archive.try_read("format", value) || !value.isString() || value.toStringRef() != format) {
+    throw UserError(fmt::format("{}: not a {} file", path, format));
+  }
+  archive.read("version", value);
+  if (value.toInt() != kCheckpointVersion) {
+    throw UserError(fmt::format("{}: {} version {} is not supported (this sims reads {})", path,
+                                format, value.toInt(), kCheckpointVersion));
+  }
+  archive.read("run_id", value);
+  return value.toStringRef();
+}
+
+// Tensors are mapped onto `device` (a run trained on CUDA may start one on the CPU).
+torch::serialize::InputArchive OpenArchive(const std::string& path, const std::string& what,
+                                           const torch::Device& device) {
+  if (!fs::exists(path)) throw UserError(fmt::format("{} {} does not exist", what, path));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, device);
+  } catch (const c10::Error& e) {
+    throw UserError(fmt::format("{} {} cannot be read: {}", what, path, e.what_without_backtrace()));
+  }
+  return archive;
+}
+
+void LoadModel(torch::serialize::InputArchive& archive, const std::string& path, Decoder& model) {
+  torch::serialize::InputArchive sub;
+  archive.read("model", sub);
+  // Module::load replaces each tensor with the stored one (set_), whatever its size, so the
+  // shapes are compared here: a text LM of another shape must not load silently.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  for (const auto& p : model->named_parameters()) expected.emplace_back(p.key(), p.value().sizes().vec());
+  try {
+    model->load(sub);
+  } catch (const c10::Error& e) {
+    throw UserError(fmt::format("{}: weights do not fit this model: {}", path,
+                                e.what_without_backtrace()));
+  }
+  auto loaded = model->named_parameters();
+  for (const auto& [name, sizes] : expected) {
+    if (loaded[name].sizes().vec() != sizes) {
+      throw UserError(fmt::format("{}: {} has shape [{}], this model's is [{}]; hint: init "
+                                  "weights must come from a run of the same shape",
+                                  path, name, fmt::join(loaded[name].sizes().vec(), ", "),
+                                  fmt::join(sizes, ", ")));
+    }
+  }
+}
+
+std::vector<std::pair<int64_t, fs::path>> Checkpoints(const std::string& run_dir) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  if (!fs::is_directory(dir)) return found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("step-") || !name.ends_with(".pt")) continue;  // skips *.pt.tmp
+    found.emplace_back(std::stoll(name.substr(5, name.size() - 8)), entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace
+
+std::string SaveCheckpoint(const std::string& run_dir, const std::string& run_id,
+                           const TrainState& state, Decoder& model,
+                           torch::optim::Optimizer& optimizer, int keep) {
+  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  fs::create_directories(dir);
+  torch::serialize::OutputArchive archive;
+  WriteHeader(archive, "sims-checkpoint", run_id);
+  archive.write("step", c10::IValue(state.step));
+  archive.write("tokens", c10::IValue(state.tokens));
+  archive.write("samples", c10::IValue(state.samples));
+  torch::serialize::OutputArchive model_archive, optimizer_archive;
+  model->save(model_archive);
+  optimizer.save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  const std::string path = (dir / fmt::format("step-{:09d}.pt", state.step)).string();
+  WriteAtomically(archive, path);
+
+  auto all = Checkpoints(run_dir);
+  for (size_t i = 0; i + std::max(keep, 1) < all.size(); ++i) fs::remove(all[i].second);
+  return path;
+}
+
+std::optional<std::string> NewestCheckpoint(const std::string& run_dir) {
+  auto all = Checkpoints(run_dir);
+  if (all.empty()) return std::nullopt;
+  return all.back().second.string();
+}
+
+TrainState LoadCheckpoint(const std::string& path, const std::string& run_id, Decoder& model,
+                          torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive archive = OpenArchive(path, "checkpoint", model->parameters().front().device());
+  const std::string stored_run = ReadHeader(archive, path, "sims-checkpoint");
+  if (stored_run != run_id) {
+    throw UserError(fmt::format("{} belongs to run {}, not {}; hint: the run directory is shared "
+                                "or was copied, remove the checkpoint",
+                                path, stored_run, run_id));
+  }
+  TrainState state;
+  c10::IValue value;
+  archive.read("step", value);
+  state.step = value.toInt();
+  archive.read("tokens", value);
+  state.tokens = value.toInt();
+  archive.read("samples", value);
+  state.samples = value.toInt();
+  LoadModel(archive, path, model);
+  torch::serialize::InputArchive optimizer_archive;
+  archive.read("optimizer", optimizer_archive);
+  optimizer.load(optimizer_archive);
+  return state;
+}
+
+void SaveWeights(const std::string& path, const std::string& run_id, Decoder& model) {
+  fs::create_directories(fs::path(path).parent_path());
+  torch::serialize::OutputArchive archive;
+  WriteHeader(archive, "sims-weights", run_id);
+  torch::serialize::OutputArchive model_archive;
+  model->save(model_archive);
+  archive.write("model", model_archive);
+  WriteAtomically(archive, path);
+}
+
+void LoadWeights(const std::string& path, Decoder& model) {
+  torch::serialize::InputArchive archive = OpenArchive(path, "weights file", model->parameters().front().device());
+  ReadHeader(archive, path, "sims-weights");
+  LoadModel(archive, path, model);
+}
+
+}  // namespace sims::trainer

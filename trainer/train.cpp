@@ -1,0 +1,266 @@
+// TrainRun: one planned run, top to bottom (STYLE rule 9). The loop per optimizer step:
+//   set lr -> forward/backward over the micro-batches -> non-finite guard -> clip -> step ->
+//   log -> evaluate (every eval_every steps and at the end) -> checkpoint -> stop check.
+#include "trainer/train.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "trainer/checkpoint.h"
+#include "trainer/corpus/vocab.h"
+#include "trainer/data.h"
+#include "trainer/model.h"
+#include "trainer/optim.h"
+#include "trainer/scoring.h"
+#include "trainer/torch_compat.h"
+
+namespace sims {
+namespace {
+using namespace sims::trainer;
+
+// Validation: at most this many tokens per stream (the same windows at every evaluation).
+constexpr int64_t kValidationTokens = 16384;
+// Pair evaluation: at most this many pairs per task, so an evaluation stays a small fraction
+// of a run on a CPU.
+constexpr size_t kMaxPairsPerTask = 500;
+// Rows of an evaluation forward pass.
+constexpr int64_t kEvalBatchRows = 16;
+
+void ValidateForTraining(const std::string& run_id, const RunConfig& c) {
+  auto fail = [&](const std::string& what) {
+    throw UserError(fmt::format("run {}: {}", run_id, what));
+  };
+  const Hyperparameters& hp = c.hp;
+  if (hp.context <= 0) fail(fmt::format("hp.context = {} must be positive", hp.context));
+  if (hp.micro_batch_tokens <= 0 || hp.micro_batch_tokens % hp.context != 0) {
+    fail(fmt::format("hp.micro_batch_tokens = {} must be a positive multiple of hp.context = {}",
+                     hp.micro_batch_tokens, hp.context));
+  }
+  if (hp.batch_tokens <= 0 || hp.batch_tokens % hp.micro_batch_tokens != 0) {
+    fail(fmt::format("hp.batch_tokens = {} must be a positive multiple of "
+                     "hp.micro_batch_tokens = {}", hp.batch_tokens, hp.micro_batch_tokens));
+  }
+  if (c.steps <= 0) fail(fmt::format("steps = {} must be positive", c.steps));
+  if (c.tokens != c.steps * hp.batch_tokens) {
+    fail(fmt::format("tokens = {} is not steps * hp.batch_tokens = {} * {}", c.tokens, c.steps,
+                     hp.batch_tokens));
+  }
+  if (!(hp.lr > 0) || hp.min_lr_ratio < 0 || hp.min_lr_ratio > 1 || hp.warmup_fraction < 0 ||
+      hp.warmup_fraction >= 1) {
+    fail("hp.lr must be positive, hp.min_lr_ratio in [0, 1], hp.warmup_fraction in [0, 1)");
+  }
+  if (hp.dtype != "auto" && hp.dtype != "fp32" && hp.dtype != "bf16") {
+    fail(fmt::format("hp.dtype = '{}' must be auto, fp32 or bf16", hp.dtype));
+  }
+}
+
+torch::Device ResolveDevice(const std::string& device) {
+  if (device == "cpu") return torch::kCPU;
+  if (device == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw UserError("--device cuda: no CUDA device is visible (this LibTorch build: " +
+                      std::string(torch::cuda::is_available() ? "cuda" : "cpu-only") +
+                      "); hint: use --device cpu or auto");
+    }
+    return torch::kCUDA;
+  }
+  if (device == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  throw UserError(fmt::format("device '{}' is not cpu, cuda or auto", device));
+}
+
+struct RunContext {
+  const std::string& run_id;
+  const RunConfig& config;
+  const TrainHooks& hooks;
+  torch::Device device;
+  bool autocast;
+};
+
+MetricRow Metric(const RunContext& rc, int64_t step, int64_t tokens, const std::string& name,
+                 double value) {
+  return MetricRow{rc.run_id, step, tokens, name, value};
+}
+
+// Validation losses per stream and pair accuracies of every pair set the corpus has.
+void Evaluate(const RunContext& rc, Decoder& model, const std::vector<ValidationSet>& validation,
+              const corpus::Vocabulary& vocab, const std::vector<corpus::PairSet>& pair_sets,
+              int64_t step, int64_t tokens) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::vector<MetricRow> metrics;
+  for (const ValidationSet& set : validation) {
+    double loss_sum = 0;
+    const int64_t n = set.windows.size(0);
+    for (int64_t first = 0; first < n; first += kEvalBatchRows) {
+      const int64_t rows = std::min(kEvalBatchRows, n - first);
+      AutocastBf16 autocast(rc.autocast);
+      torch::Tensor loss = NextTokenLoss(model, set.windows.narrow(0, first, rows).to(rc.device));
+      loss_sum += loss.item<double>() * static_cast<double>(rows);
+    }
+    metrics.push_back(Metric(rc, step, tokens, "val/loss/" + set.stream, loss_sum / n));
+  }
+  std::vector<EvalRow> evals;
+  ScoringOptions scoring;
+  scoring.batch = kEvalBatchRows;
+  scoring.max_tokens = rc.config.hp.context;
+  for (const corpus::PairSet& set : pair_sets) {
+    AutocastBf16 autocast(rc.autocast);
+    PairAccuracy accuracy = ScorePairs(model, vocab, set, scoring);
+    evals.push_back(EvalRow{rc.run_id, step, set.task, accuracy.accuracy, accuracy.n_pairs});
+  }
+  model->train();
+  if (rc.hooks.emit) rc.hooks.emit(metrics, evals);
+}
+
+std::vector<corpus::PairSet> LoadPairSets(const std::string& corpus_dir) {
+  std::vector<corpus::PairSet> sets;
+  for (const std::string& task : corpus::PairTasks()) {
+    if (!std::filesystem::exists(std::filesystem::path(corpus_dir) /
+                                 corpus::PairSetRelativePath(task))) {
+      continue;  // a corpus may carry only some tasks (e.g. a text-only import)
+    }
+    corpus::PairSet set = corpus::LoadPairSet(corpus_dir, task);
+    if (set.pairs.size() > kMaxPairsPerTask) set.pairs.resize(kMaxPairsPerTask);
+    sets.push_back(std::move(set));
+  }
+  return sets;
+}
+
+TrainOutcome Train(const std::string& run_id, const RunConfig& config, const TrainEnvironment& env,
+                   const TrainHooks& hooks) {
+  ValidateForTraining(run_id, config);
+  const Hyperparameters& hp = config.hp;
+  at::set_num_threads(std::max(1, env.threads));
+  const torch::Device device = ResolveDevice(env.device);
+  const bool autocast = device.is_cuda() && hp.dtype != "fp32";
+  RunContext rc{run_id, config, hooks, device, autocast};
+
+  const corpus::Vocabulary vocab = corpus::LoadVocabulary(env.corpus_dir);
+  if (vocab.vocab_size > config.shape.vocab_size) {
+    throw UserError(fmt::format("run {}: corpus {} has vocab_size {} but the model's is {}; "
+                                "hint: set vocab_size in the sweep file to at least {}",
+                                run_id, env.corpus_dir, vocab.vocab_size, config.shape.vocab_size,
+                                vocab.vocab_size));
+  }
+  MixtureSampler sampler(env.corpus_dir, vocab.hash, config.mixture, hp.context, config.seed);
+  const std::vector<ValidationSet> validation = LoadValidationSets(
+      env.corpus_dir, vocab.hash, hp.context, std::max<int64_t>(1, kValidationTokens / hp.context));
+  const std::vector<corpus::PairSet> pair_sets = LoadPairSets(env.corpus_dir);
+
+  DecoderOptions model_options;
+  model_options.shape = config.shape;
+  Decoder model = MakeDecoder(model_options, config.seed, device);
+  auto optimizer = MakeAdamW(model, hp);
+
+  TrainState state;
+  if (auto checkpoint = NewestCheckpoint(env.run_dir)) {
+    state = LoadCheckpoint(*checkpoint, run_id, model, *optimizer);
+    Log(LogLevel::kInfo, "run {}: resuming at step {} from {}", run_id, state.step, *checkpoint);
+  } else if (config.init.kind == "text-lm") {
+    LoadWeights(env.init_weights, model);  // unit and marker rows included: see checkpoint.h
+  } else if (config.init.kind == "checkpoint") {
+    // Hugging Face checkpoints are loaded by trainer/hf (issue 10).
+    throw UserError(fmt::format("run {}: init.kind 'checkpoint' ({}) is not supported by this "
+                                "build", run_id, config.init.checkpoint_path));
+  } else if (config.init.kind != "scratch") {
+    throw UserError(fmt::format("run {}: init.kind '{}' is not scratch, text-lm or checkpoint",
+                                run_id, config.init.kind));
+  }
+
+  const int64_t rows_per_micro = hp.micro_batch_tokens / hp.context;
+  const int64_t micro_steps = hp.batch_tokens / hp.micro_batch_tokens;
+  std::vector<torch::Tensor> parameters = model->parameters();
+  int64_t last_checkpoint = state.step;
+  model->train();
+  while (state.step < config.steps) {
+    const auto started = std::chrono::steady_clock::now();
+    const double lr = LearningRate(state.step, config.steps, hp);
+    SetLearningRate(*optimizer, lr);
+
+    optimizer->zero_grad();
+    double loss_sum = 0;
+    for (int64_t micro = 0; micro < micro_steps; ++micro) {
+      torch::Tensor batch = sampler.Batch(state.samples, rows_per_micro).to(device);
+      state.samples += rows_per_micro;
+      torch::Tensor loss;
+      {
+        AutocastBf16 guard(autocast);
+        loss = NextTokenLoss(model, batch) / static_cast<double>(micro_steps);
+      }
+      loss.backward();
+      loss_sum += loss.item<double>();
+    }
+    if (!std::isfinite(loss_sum)) {
+      throw std::runtime_error(fmt::format(
+          "run {}: step {}: training loss is {} (non-finite); hint: lower hp.lr or hp.clip",
+          run_id, state.step + 1, loss_sum));
+    }
+    const double grad_norm =
+        torch::nn::utils::clip_grad_norm_(parameters, hp.clip > 0 ? hp.clip : 1e30);
+    optimizer->step();
+    state.step += 1;
+    state.tokens += hp.batch_tokens;
+
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (hooks.emit) {
+      hooks.emit({Metric(rc, state.step, state.tokens, "train/loss", loss_sum),
+                  Metric(rc, state.step, state.tokens, "train/lr", lr),
+                  Metric(rc, state.step, state.tokens, "train/grad_norm", grad_norm),
+                  Metric(rc, state.step, state.tokens, "train/tokens_per_sec",
+                         static_cast<double>(hp.batch_tokens) / std::max(seconds, 1e-9)),
+                  Metric(rc, state.step, state.tokens, "train/tokens",
+                         static_cast<double>(state.tokens))},
+                 {});
+    }
+    if (hooks.progress) hooks.progress(state.step);
+
+    const bool last = state.step == config.steps;
+    const bool evaluate = last || (hp.eval_every > 0 && state.step % hp.eval_every == 0);
+    if (evaluate) Evaluate(rc, model, validation, vocab, pair_sets, state.step, state.tokens);
+    const bool checkpoint = env.checkpoint_every > 0 ? state.step % env.checkpoint_every == 0
+                                                     : evaluate;
+    if (checkpoint) {
+      SaveCheckpoint(env.run_dir, run_id, state, model, *optimizer, env.keep_checkpoints);
+      last_checkpoint = state.step;
+    }
+    if (!last && hooks.stop_requested && hooks.stop_requested()) {
+      if (last_checkpoint != state.step) {
+        SaveCheckpoint(env.run_dir, run_id, state, model, *optimizer, env.keep_checkpoints);
+      }
+      Log(LogLevel::kInfo, "run {}: stopped at step {} (checkpoint written)", run_id, state.step);
+      return TrainOutcome::kStopped;
+    }
+  }
+  if (state.tokens != config.tokens) {
+    throw std::runtime_error(fmt::format("run {}: consumed {} training tokens, planned {}",
+                                         run_id, state.tokens, config.tokens));
+  }
+  SaveWeights(FinalWeightsPath(env.run_dir), run_id, model);
+  return TrainOutcome::kFinished;
+}
+
+}  // namespace
+
+std::string FinalWeightsPath(const std::string& run_dir) {
+  return (std::filesystem::path(run_dir) / "final.pt").string();
+}
+
+TrainOutcome TrainRun(const std::string& run_id, const RunConfig& config,
+                      const TrainEnvironment& env, const TrainHooks& hooks) {
+  try {
+    return Train(run_id, config, env, hooks);
+  } catch (const c10::Error& e) {
+    // LibTorch errors (out of memory, a shape mismatch) carry a backtrace; keep the first line
+    // and name the run, as the worker stores the message as the run's error.
+    std::string message = e.what_without_backtrace();
+    throw std::runtime_error(fmt::format("run {}: {}", run_id, message.substr(0, message.find('\n'))));
+  }
+}
+
+}  // namespace sims
