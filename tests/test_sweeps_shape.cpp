@@ -53,6 +53,28 @@ TEST_CASE("grouped-query attention and qkv biases are counted like Qwen2.5-0.5B"
   CHECK(c.non_embedding == 357898112);
 }
 
+TEST_CASE("the four Qwen2.5 shapes of the paper example match their published counts", "[sweeps]") {
+  // (layers, d_model, heads, kv_heads, d_ff, vocab rows, tied) -> published parameter count.
+  auto [layers, d_model, heads, kv_heads, d_ff, vocab, tied, published] =
+      GENERATE(table<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int64_t>({
+          {24, 896, 14, 2, 4864, 151936, true, 494032768},      // Qwen2.5-0.5B
+          {28, 1536, 12, 2, 8960, 151936, true, 1543714304},    // Qwen2.5-1.5B
+          {36, 2048, 16, 2, 11008, 151936, true, 3085938688},   // Qwen2.5-3B
+          {28, 3584, 28, 4, 18944, 152064, false, 7615616512},  // Qwen2.5-7B
+      }));
+  CAPTURE(layers, d_model);
+  ModelShape s;
+  s.layers = layers;
+  s.d_model = d_model;
+  s.heads = heads;
+  s.kv_heads = kv_heads;
+  s.d_ff = d_ff;
+  s.vocab_size = vocab;
+  s.tied_embeddings = tied;
+  s.qkv_bias = true;
+  CHECK(CountParams(s).total == published);
+}
+
 TEST_CASE("exact training FLOPs of a tiny shape match the hand computation", "[sweeps]") {
   // matmul weights per layer 2*64*64 + 2*64*64 + 3*64*176 = 50176; x2 layers + head 1024*64
   // = 165888 -> 331776 forward FLOPs; attention 2*2*2 layers*(128+1)/2*64 = 33024.
