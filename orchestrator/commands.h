@@ -4,6 +4,7 @@
 
 namespace sims {
 
+void SetupCorpusCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupPlanCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupExportCommand(CLI::App* cmd, GlobalOptions& global);
 

@@ -24,6 +24,8 @@ struct Subcommand {
 const Subcommand kSubcommands[] = {
     {"plan", "Resolve a sweep file into runs and store the new ones (--dry-run to preview)",
      sims::SetupPlanCommand},
+    {"corpus", "Generate, import or describe a speech-text corpus (generate | import | info)",
+     sims::SetupCorpusCommand},
     {"export", "Write a table of the database (runs, metrics, evals, fits) as CSV or JSON",
      sims::SetupExportCommand},
 };
