@@ -425,27 +425,14 @@ CorpusStats GenerateCorpus(const CorpusConfig& config, const std::string& out_di
   const auto started = std::chrono::steady_clock::now();
   config.Validate();
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const fs::path out = fs::absolute(out_dir).lexically_normal();
-  if (fs::exists(out) && !fs::is_empty(out) && !overwrite) {
-    throw UserError(fmt::format("{} exists and is not empty; hint: pass --force to replace it",
-                                out.string()));
-  }
   Context ctx;
   ctx.config = config;
   ctx.world = BuildWorld(config.world, config.seed);
   ctx.units = BuildUnitModel(config.speech, config.seed);
   ctx.vocab = MakeSyntheticVocabulary(TextTokens(ctx.world), config.speech.unit_count, config.vocab_size);
 
-  const fs::path temp = out.parent_path() / fmt::format(".{}.tmp.{}", out.filename().string(), ::getpid());
-  fs::remove_all(temp);
-  struct Cleanup {  // on any exception, the half-built corpus disappears
-    fs::path path;
-    bool armed = true;
-    ~Cleanup() {
-      std::error_code ignored;  // best effort: never throw from a destructor
-      if (armed) fs::remove_all(path, ignored);
-    }
-  } cleanup{temp};
+  StagedDirectory staged(out_dir, overwrite);
+  const fs::path temp = staged.path();
   for (const char* split : kSplitNames) fs::create_directories(temp / split);
   fs::create_directories(temp / "eval");
   SaveVocabulary(ctx.vocab, temp.string());
@@ -482,10 +469,7 @@ CorpusStats GenerateCorpus(const CorpusConfig& config, const std::string& out_di
   // Wall time is deliberately not stored: the directory is byte-identical for one config.
   WriteFileAtomically((temp / "corpus.json").string(), manifest.dump(1) + "\n");
 
-  if (fs::exists(out)) fs::remove_all(out);
-  fs::create_directories(out.parent_path());
-  fs::rename(temp, out);
-  cleanup.armed = false;
+  staged.Commit();
   stats.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return stats;
 }

@@ -1,0 +1,68 @@
+#include "trainer/corpus/info.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "trainer/corpus/atomic_file.h"
+#include "trainer/corpus/pairs.h"
+#include "trainer/corpus/shard.h"
+
+namespace sims::corpus {
+
+CorpusSummary SummarizeCorpus(const std::string& corpus_dir) {
+  namespace fs = std::filesystem;
+  CorpusSummary s;
+  s.dir = corpus_dir;
+  s.vocab = LoadVocabulary(corpus_dir);
+  const fs::path manifest = fs::path(corpus_dir) / "corpus.json";
+  if (fs::exists(manifest)) {
+    try {
+      s.manifest = nlohmann::json::parse(ReadWholeFile(manifest.string()));
+    } catch (const nlohmann::json::exception& e) {
+      throw UserError(fmt::format("{}: not valid JSON: {}", manifest.string(), e.what()));
+    }
+  }
+  std::vector<int64_t> buffer;
+  for (const char* split : {"train", "valid", "test"}) {
+    for (const char* stream : {"text", "speech", "interleaved"}) {
+      const std::string path = StreamShardPath(corpus_dir, split, stream);
+      if (!fs::exists(path)) continue;
+      const ShardReader reader = ShardReader::Open(path, s.vocab.hash);
+      ShardSummary sum{split, stream, reader.document_count(), reader.size()};
+      constexpr int64_t kBlock = 1 << 16;
+      buffer.resize(kBlock);
+      for (int64_t begin = 0; begin < reader.size(); begin += kBlock) {
+        const int64_t n = std::min(kBlock, reader.size() - begin);
+        reader.CopyTokens(begin, n, buffer.data());
+        for (int64_t i = 0; i < n; ++i) {
+          const auto t = static_cast<int32_t>(buffer[i]);
+          sum.unit_tokens += s.vocab.IsUnit(t);
+          sum.text_tokens += s.vocab.IsText(t);
+          sum.marker_tokens += t == s.vocab.speech_marker || t == s.vocab.text_marker;
+        }
+      }
+      s.shards.push_back(sum);
+    }
+  }
+  for (const std::string& task : PairTasks()) {
+    const fs::path path = fs::path(corpus_dir) / PairSetRelativePath(task);
+    if (!fs::exists(path)) continue;
+    const ShardReader reader = ShardReader::Open(path.string(), s.vocab.hash, ShardKind::kPairs);
+    s.pair_sets.emplace_back(task, reader.document_count() / 3);
+  }
+  if (s.manifest.is_object() && s.manifest.contains("streams")) {
+    for (const nlohmann::json& st : s.manifest["streams"]) {
+      if (st.value("split", "") == "train" && st.value("stream", "") == "speech") {
+        const double words = st.value("words", 0.0), units = st.value("speech_tokens", 0.0);
+        const double frames = st.value("frames", 0.0);
+        if (words > 0) s.speech_tokens_per_word = units / words;
+        if (units > 0) s.dedup_ratio = frames / units;
+      }
+    }
+  }
+  return s;
+}
+
+}  // namespace sims::corpus
