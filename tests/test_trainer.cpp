@@ -202,6 +202,28 @@ TEST_CASE("weights of another shape are refused", "[trainer]") {
   CHECK_THROWS_AS(LoadWeights(dir.file("final.pt"), wide), UserError);
 }
 
+TEST_CASE("extended-vocabulary rows start at the mean of the trained rows plus noise", "[trainer]") {
+  corpus::Vocabulary vocab = corpus::MakeSyntheticVocabulary({"a", "b", "c"}, 20);
+  torch::manual_seed(0);
+  torch::Tensor weight = torch::randn({vocab.vocab_size, 8}) + 3.0;
+  const torch::Tensor before = weight.clone();
+  InitUntrainedRows(weight, vocab, 1);
+  CHECK(torch::equal(weight[vocab.Text(1)], before[vocab.Text(1)]));
+  CHECK(torch::equal(weight[vocab.bos], before[vocab.bos]));
+  torch::Tensor trained = torch::stack({before[vocab.bos], before[vocab.eos], before[vocab.Text(0)],
+                                        before[vocab.Text(1)], before[vocab.Text(2)]});
+  torch::Tensor units = weight.narrow(0, vocab.unit_begin, vocab.unit_count);
+  // 20 rows of mean + N(0, (0.1 sd)^2): their mean is within 0.1 sd * 4 / sqrt(20) of it.
+  CHECK(torch::allclose(units.mean(0), trained.mean(0), 0, 0.1 * trained.std().item<double>()));
+  CHECK((units - trained.mean(0)).std().item<double>() ==
+        Approx(0.1 * trained.std().item<double>()).epsilon(0.25));
+  CHECK_FALSE(torch::equal(weight[vocab.Unit(0)], weight[vocab.Unit(1)]));
+  CHECK_FALSE(torch::equal(weight[vocab.speech_marker], before[vocab.speech_marker]));
+  torch::Tensor again = before.clone();
+  InitUntrainedRows(again, vocab, 1);
+  CHECK(torch::equal(again, weight));  // seeded
+}
+
 TEST_CASE("the sampler follows the mixture, is a function of the sample index, and fails on a "
           "missing shard", "[trainer]") {
   sims::testing::TempDir dir;

@@ -177,4 +177,26 @@ void LoadWeights(const std::string& path, Decoder& model) {
   LoadModel(archive, path, model);
 }
 
+void InitUntrainedRows(torch::Tensor weight, const corpus::Vocabulary& vocab, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> trained = {vocab.bos, vocab.eos};
+  std::vector<int64_t> fresh = {vocab.speech_marker, vocab.text_marker};
+  for (int32_t j = 0; j < vocab.text_count; ++j) {
+    const int32_t id = vocab.Text(j);
+    if (id != vocab.bos && id != vocab.eos) trained.push_back(id);  // HF: BOS/EOS may be text
+  }
+  for (int32_t k = 0; k < vocab.unit_count; ++k) fresh.push_back(vocab.Unit(k));
+  const auto index = [&](const std::vector<int64_t>& ids) {
+    return torch::tensor(ids, torch::kInt64).to(weight.device());
+  };
+  torch::Tensor rows = weight.index_select(0, index(trained)).to(torch::kFloat).cpu();
+  torch::Tensor mean = rows.mean(0);
+  const double sd = rows.std().item<double>();
+  auto generator = at::detail::createCPUGenerator(seed);
+  torch::Tensor noise =
+      at::normal(0.0, 1.0, {static_cast<int64_t>(fresh.size()), weight.size(1)}, generator);
+  torch::Tensor init = mean.unsqueeze(0) + 0.1 * sd * noise;
+  weight.index_copy_(0, index(fresh), init.to(weight.device()).to(weight.scalar_type()));
+}
+
 }  // namespace sims::trainer

@@ -31,6 +31,7 @@
 
 #include <torch/torch.h>
 
+#include "trainer/corpus/vocab.h"
 #include "trainer/model.h"
 
 namespace sims::trainer {
@@ -57,5 +58,14 @@ TrainState LoadCheckpoint(const std::string& path, const std::string& run_id, De
 void SaveWeights(const std::string& path, const std::string& run_id, Decoder& model);
 // Throws UserError naming the file if it is missing, not sims weights, or of another shape.
 void LoadWeights(const std::string& path, Decoder& model);
+
+// Rows for tokens a model never saw, when a vocabulary is EXTENDED (a Hugging Face checkpoint
+// gets the 500 units and 2 markers appended, issue 10): the unit and marker rows of `weight`
+// (V, C) become the mean of the trained rows (text tokens, BOS, EOS) plus N(0, (0.1 sd)^2)
+// noise, sd the standard deviation of all trained-row elements, from a CPU generator seeded
+// with `seed` (Hugging Face's resize_token_embeddings does the same). With a large text
+// vocabulary the new rows take little probability mass; the synthetic text-LM init does NOT use
+// it (see above). Rows beyond vocab.used_size() are left alone.
+void InitUntrainedRows(torch::Tensor weight, const corpus::Vocabulary& vocab, uint64_t seed);
 
 }  // namespace sims::trainer
