@@ -96,18 +96,17 @@ FrameRendering RenderFrames(const UnitModel& model, const Lexicon& lexicon,
       int frames = voice.synthetic ? static_cast<int>(std::lround(mean))
                                    : 1 + rng.Poisson(std::max(0.0, mean - 1));
       frames = std::clamp(frames, 1, o.max_phone_frames);
-      int32_t previous = -1, previous_state = -1;
+      int32_t previous = -1;
       for (int f = 0; f < frames; ++f) {
         const int state = std::min(kStates - 1, f * kStates / frames);
         int32_t unit;
-        if (state == previous_state && rng.Bernoulli(o.stay_probability)) {
+        if (f > 0 && rng.Bernoulli(o.stay_probability)) {
           unit = previous;
         } else {
           const int32_t slot = (phone * kStates + state) * kPerState + DrawCluster(rng);
           unit = (variants != nullptr && rng.Bernoulli(shift)) ? (*variants)[slot] : model.units[slot];
         }
         previous = unit;
-        previous_state = state;
         r.frames.push_back(rng.Bernoulli(noise) ? rng.Below(o.unit_count) : unit);
       }
     }

@@ -5,8 +5,9 @@
 //
 // The model mimics mHuBERT-25Hz k-means-500 units: each phone has three sub-phone states, each
 // state a few likely units (shared between phones now and then, as real clusters are); a phone
-// lasts 1..max_phone_frames frames (vowels longer); within a state a frame repeats the previous
-// unit with stay_probability, so de-duplication shortens sequences by a realistic ~1.3-1.6x;
+// lasts 1..max_phone_frames frames (vowels longer); within a phone a frame repeats the previous
+// unit with stay_probability, so de-duplication shortens sequences by a realistic ~1.3x (the
+// ratio of slamkit's mHuBERT-25Hz example files);
 // speakers speak at their own rate and draw some frames from their own unit variants; noise
 // replaces a frame by a uniformly random unit. Held-out speakers (the last `heldout_speakers`)
 // render only validation, test and eval speech. A "synthetic" voice (noise-free, one speaker,
@@ -26,7 +27,7 @@ struct SpeechOptions {
   double speaker_shift = 0.3;     // probability that a frame uses the speaker's own unit variant
   double mean_phone_frames = 2.2; // mean phone duration in frames (consonants 0.8x, vowels 1.3x)
   int max_phone_frames = 6;       // durations are clamped to [1, max]
-  double stay_probability = 0.3;  // chance a frame repeats the previous unit of the same state
+  double stay_probability = 0.35; // chance a frame repeats the previous frame's unit (same phone)
   double synthetic_fraction = 0;  // share of train speech/interleaved documents in the clean voice
   int unit_count = 500;           // k-means clusters (mHuBERT-25Hz: 500)
   void Validate() const;          // throws UserError naming "speech.<field>"
