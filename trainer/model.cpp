@@ -29,6 +29,11 @@ void ValidateDecoderOptions(const DecoderOptions& o) {
     fail("d_model / heads", s.d_model / s.heads, "head_dim must be even (RoPE rotates pairs)");
   }
   if (!(o.rope_theta > 0)) throw UserError("model: rope_theta must be positive");
+  const int64_t pairs = s.d_model / s.heads / 2;
+  if (!o.rope_inv_freq.empty() && static_cast<int64_t>(o.rope_inv_freq.size()) != pairs) {
+    throw UserError(fmt::format("model: rope_inv_freq has {} values, head_dim / 2 = {} expected",
+                                o.rope_inv_freq.size(), pairs));
+  }
 }
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -124,8 +129,10 @@ std::pair<torch::Tensor, torch::Tensor> DecoderImpl::Rope(int64_t T, const torch
     // Tables in fp64 then fp32, so that long contexts keep their phase precision.
     const int64_t hs = options_.shape.d_model / options_.shape.heads;
     torch::Tensor inv_freq =
-        1.0 / torch::pow(options_.rope_theta,
-                         torch::arange(0, hs, 2, torch::kFloat64) / static_cast<double>(hs));
+        options_.rope_inv_freq.empty()
+            ? 1.0 / torch::pow(options_.rope_theta,
+                               torch::arange(0, hs, 2, torch::kFloat64) / static_cast<double>(hs))
+            : torch::tensor(options_.rope_inv_freq, torch::kFloat64);
     torch::Tensor t = torch::arange(T, torch::kFloat64);
     torch::Tensor freqs = torch::outer(t, inv_freq);    // (T, hs/2)
     torch::Tensor emb = torch::cat({freqs, freqs}, -1);  // (T, hs)

@@ -35,6 +35,9 @@ struct DecoderOptions {
   double rope_theta = 10000.0;  // Llama 2 uses 1e4, Llama 3 5e5, Qwen2 1e6: set from the checkpoint
   double norm_eps = 1e-5;       // RMSNorm epsilon (Qwen2 uses 1e-6)
   double init_std = 0.02;       // normal init of embeddings and projections (GPT-2 / Llama code)
+  // RoPE inverse frequencies per rotated pair (head_dim / 2 values), overriding rope_theta when
+  // not empty: checkpoints with rope scaling (Llama 3.1+ "llama3"), set by trainer/hf.
+  std::vector<double> rope_inv_freq;
 };
 
 // Throws UserError naming the field: positive sizes, d_model % heads == 0, heads % kv_heads == 0,
