@@ -14,7 +14,9 @@ void SilenceCeres(bool verbose) {
   // Ceres' line search reports failed steps through glog warnings; they are expected on
   // starts far from any optimum and would bury the output. --log-level debug brings them back.
   // Without InitGoogleLogging glog writes to stderr, so the level is all that matters.
-  FLAGS_minloglevel = verbose ? google::GLOG_INFO : google::GLOG_FATAL;
+  // Written only on change, so solver threads calling this concurrently only read it.
+  const int level = verbose ? google::GLOG_INFO : google::GLOG_FATAL;
+  if (FLAGS_minloglevel != level) FLAGS_minloglevel = level;
 }
 
 int ThreadCount(int requested) {

@@ -1,0 +1,94 @@
+#include "fitting/approach2.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <Eigen/Dense>
+#include <fmt/format.h>
+
+#include "common/error.h"
+
+namespace sims::fitting {
+
+void Validate(const Approach2Options& options) {
+  if (options.min_points_per_budget < 3) {
+    throw UserError(fmt::format("approach 2: min_points_per_budget must be >= 3 (a parabola has 3 "
+                                "coefficients), got {}",
+                                options.min_points_per_budget));
+  }
+}
+
+std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approach2Options& options,
+                                    std::vector<SkippedBudget>* skipped) {
+  Validate(options);
+  std::map<double, std::vector<const Point*>> by_budget;
+  for (const Point& p : points) by_budget[p.budget > 0 ? p.budget : p.flops].push_back(&p);
+  std::vector<Vertex> vertices;
+  for (const auto& [budget, group] : by_budget) {
+    const int n = static_cast<int>(group.size());
+    if (n < options.min_points_per_budget) {
+      if (skipped) {
+        skipped->push_back({budget, n, fmt::format("{} points, need {}", n, options.min_points_per_budget)});
+      }
+      continue;
+    }
+    // Least squares of loss on (1, x, x^2), x = log N (or log D), centred for conditioning.
+    const bool by_params = options.axis == ParabolaAxis::kParams;
+    double mean = 0;
+    for (const Point* p : group) mean += std::log(by_params ? p->n_params : p->tokens);
+    mean /= n;
+    Eigen::MatrixXd X(n, 3);
+    Eigen::VectorXd y(n);
+    for (int i = 0; i < n; ++i) {
+      const double x = std::log(by_params ? group[i]->n_params : group[i]->tokens) - mean;
+      X(i, 0) = 1;
+      X(i, 1) = x;
+      X(i, 2) = x * x;
+      y(i) = group[i]->loss;
+    }
+    const Eigen::Vector3d c = X.colPivHouseholderQr().solve(y);
+    if (!(c(2) > 0)) {
+      if (skipped) {
+        skipped->push_back({budget, n, fmt::format("no upward curvature (c2 = {:.3g})", c(2))});
+      }
+      continue;
+    }
+    const double xv = -c(1) / (2 * c(2));
+    Vertex v;
+    v.budget = budget;
+    v.n_points = n;
+    v.loss = c(0) + c(1) * xv + c(2) * xv * xv;
+    if (by_params) {
+      v.n_opt = std::exp(xv + mean);
+      v.d_opt = budget / (6 * v.n_opt);
+    } else {
+      v.d_opt = std::exp(xv + mean);
+      v.n_opt = budget / (6 * v.d_opt);
+    }
+    vertices.push_back(v);
+  }
+  return vertices;
+}
+
+Approach2Result FitApproach2(std::span<const Point> points, const Approach2Options& options) {
+  Approach2Result r;
+  r.vertices = IsoFlopVertices(points, options, &r.skipped);
+  if (r.vertices.size() < 2) {
+    throw UserError(fmt::format(
+        "approach 2: {} budget(s) gave a vertex ({} skipped), need at least 2; hint: approach 2 "
+        "needs IsoFLOP data (several model sizes per budget)",
+        r.vertices.size(), r.skipped.size()));
+  }
+  std::vector<double> c, n, d;
+  for (const Vertex& v : r.vertices) {
+    c.push_back(v.budget);
+    n.push_back(v.n_opt);
+    d.push_back(v.d_opt);
+  }
+  r.n_opt = FitPowerLaw(c, n, "approach 2 N_opt");
+  r.d_opt = FitPowerLaw(c, d, "approach 2 D_opt");
+  return r;
+}
+
+}  // namespace sims::fitting

@@ -1,0 +1,145 @@
+#include "fitting/compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+
+namespace sims::fitting {
+namespace {
+
+// Where a crossing of the optimal-loss frontiers is searched: 1e12 to 1e30 FLOPs, from far
+// below any sweep here to far beyond any published run.
+constexpr double kCrossLo = 1e12, kCrossHi = 1e30;
+
+double Multiplier(const LawParams& first, const LawParams& second, double budget) {
+  const auto c = FlopsToReachLoss(second, OptimalLoss(first, budget));
+  return c ? *c / budget : std::numeric_limits<double>::infinity();
+}
+
+// Two-sided bootstrap p-value for "x and y have equal means": the share of paired
+// resample differences on the far side of zero, doubled; (k+1)/(n+1) keeps it above 0.
+double TwoSidedP(const std::vector<double>& x, const std::vector<double>& y) {
+  const size_t n = std::min(x.size(), y.size());
+  size_t le = 0, ge = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (x[i] - y[i] <= 0) ++le;
+    if (x[i] - y[i] >= 0) ++ge;
+  }
+  const double p = 2.0 * (std::min(le, ge) + 1) / (n + 1);
+  return std::min(1.0, p);
+}
+
+ConditionSummary Summarise(const ConditionFit& c, const std::vector<double>& budgets) {
+  ConditionSummary s;
+  s.condition = c.condition;
+  s.a = c.fit.frontier.a;
+  s.b = c.fit.frontier.b;
+  s.loss_exponent = LossComputeExponent(c.fit.params);
+  const auto& iv = c.bootstrap.intervals;
+  if (iv.count("a")) s.a_interval = iv.at("a");
+  if (iv.count("b")) s.b_interval = iv.at("b");
+  if (iv.count("loss_exponent")) s.loss_exponent_interval = iv.at("loss_exponent");
+  for (double budget : budgets) {
+    s.tokens_per_param.push_back(OptimalTokens(c.fit.frontier, budget) / OptimalParams(c.fit.frontier, budget));
+  }
+  return s;
+}
+
+}  // namespace
+
+std::optional<double> FlopsToReachLoss(const LawParams& law, double loss) {
+  if (!(loss > law.E)) return std::nullopt;
+  double lo = std::log(1.0), hi = std::log(1e60);
+  if (OptimalLoss(law, std::exp(hi)) > loss) return std::nullopt;
+  if (OptimalLoss(law, std::exp(lo)) <= loss) return 1.0;
+  for (int i = 0; i < 200 && hi - lo > 1e-13; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (OptimalLoss(law, std::exp(mid)) > loss ? lo : hi) = mid;
+  }
+  return std::exp(hi);
+}
+
+Comparison CompareConditions(const ConditionFit& first, const ConditionFit& second,
+                             const std::vector<double>& budgets) {
+  Comparison r;
+  r.budgets = budgets;
+  r.first = Summarise(first, budgets);
+  r.second = Summarise(second, budgets);
+  const auto& s1 = first.bootstrap.law_samples;
+  const auto& s2 = second.bootstrap.law_samples;
+  const size_t paired = std::min(s1.size(), s2.size());
+  for (double budget : budgets) {
+    MultiplierRow row;
+    row.budget = budget;
+    row.loss_first = OptimalLoss(first.fit.params, budget);
+    const auto c = FlopsToReachLoss(second.fit.params, row.loss_first);
+    row.flops_second = c ? *c : std::numeric_limits<double>::infinity();
+    row.multiplier = row.flops_second / budget;
+    if (paired > 0) {
+      std::vector<double> m;
+      for (size_t i = 0; i < paired; ++i) m.push_back(Multiplier(s1[i], s2[i], budget));
+      row.interval = PercentileInterval(m, first.bootstrap.level);
+    }
+    r.multipliers.push_back(row);
+  }
+  // Sign change of L1 - L2 on a log grid, refined by bisection.
+  auto diff = [&](double log_c) {
+    return OptimalLoss(first.fit.params, std::exp(log_c)) - OptimalLoss(second.fit.params, std::exp(log_c));
+  };
+  const int steps = 400;
+  const double lo = std::log(kCrossLo), hi = std::log(kCrossHi);
+  for (int i = 0; i < steps; ++i) {
+    double x0 = lo + (hi - lo) * i / steps, x1 = lo + (hi - lo) * (i + 1) / steps;
+    if ((diff(x0) > 0) != (diff(x1) > 0)) {
+      for (int j = 0; j < 100; ++j) {
+        const double mid = 0.5 * (x0 + x1);
+        ((diff(mid) > 0) == (diff(x0) > 0) ? x0 : x1) = mid;
+      }
+      r.crossing_flops = std::exp(0.5 * (x0 + x1));
+      break;
+    }
+  }
+  if (paired > 0) {
+    std::vector<double> a1, a2, l1, l2;
+    for (size_t i = 0; i < paired; ++i) {
+      a1.push_back(FrontierOf(s1[i]).a);
+      a2.push_back(FrontierOf(s2[i]).a);
+      l1.push_back(LossComputeExponent(s1[i]));
+      l2.push_back(LossComputeExponent(s2[i]));
+    }
+    r.p_allocation_exponent = TwoSidedP(a1, a2);
+    r.p_loss_exponent = TwoSidedP(l1, l2);
+  }
+  return r;
+}
+
+Recommendation Recommend(const Approach3Result& fit, const BootstrapResult& bootstrap, double budget) {
+  if (!(budget > 0)) throw UserError(fmt::format("--budget must be > 0 FLOPs, got {}", budget));
+  Recommendation r;
+  r.budget = budget;
+  r.n_params = OptimalParams(fit.frontier, budget);
+  r.tokens = OptimalTokens(fit.frontier, budget);
+  r.tokens_per_param = r.tokens / r.n_params;
+  r.loss = PredictLoss(fit.params, r.n_params, r.tokens);
+  if (!bootstrap.law_samples.empty()) {
+    std::vector<double> n, d, tpp, loss;
+    for (const LawParams& law : bootstrap.law_samples) {
+      const Frontier f = FrontierOf(law);
+      n.push_back(OptimalParams(f, budget));
+      d.push_back(OptimalTokens(f, budget));
+      tpp.push_back(d.back() / n.back());
+      loss.push_back(PredictLoss(law, n.back(), d.back()));
+    }
+    r.n_params_interval = PercentileInterval(n, bootstrap.level);
+    r.tokens_interval = PercentileInterval(d, bootstrap.level);
+    r.tokens_per_param_interval = PercentileInterval(tpp, bootstrap.level);
+    r.loss_interval = PercentileInterval(loss, bootstrap.level);
+  }
+  return r;
+}
+
+}  // namespace sims::fitting
