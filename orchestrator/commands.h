@@ -8,4 +8,9 @@ void SetupCorpusCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupPlanCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupExportCommand(CLI::App* cmd, GlobalOptions& global);
 
+#if SIMS_WITH_TORCH
+// `sims bench train` (orchestrator/cmd_bench_train.cpp): `cmd` is bench's `train` subcommand.
+void SetupBenchTrainCommand(CLI::App* cmd, GlobalOptions& global);
+#endif
+
 }  // namespace sims

@@ -1,0 +1,46 @@
+#pragma once
+// Training throughput of the sims decoder, for `sims bench train` (torch-free header). Call
+// BenchTrain with a shape, batch and context; it trains on uniformly random tokens (throughput
+// does not depend on the data) with exactly TrainRun's step: AdamW, clip, bf16 autocast on CUDA.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sweeps/run_config.h"
+
+namespace sims {
+
+struct TrainBenchOptions {
+  ModelShape shape;
+  int64_t batch = 8;          // sequences per optimizer step (one micro-batch)
+  int64_t context = 128;
+  int64_t warmup_steps = 3;   // untimed: allocator, thread pool and autotuning warm up
+  int64_t steps = 20;         // timed steps (at least this many ...)
+  double min_seconds = 2.0;   // ... and at least this long, so tiny models are timed well
+  std::string device = "cpu"; // cpu | cuda | auto
+  int threads = 1;
+};
+
+struct TrainBenchResult {
+  std::string device;  // "cpu" or "cuda"
+  int64_t steps = 0;   // timed steps
+  double seconds = 0;
+  double tokens_per_sec = 0;
+  double flops_per_sec = 0;  // TrainingFlopsExact (sweeps/shape.h) per second
+  int64_t n_params = 0;
+};
+
+// Throws UserError for a bad shape or device.
+TrainBenchResult BenchTrain(const TrainBenchOptions& options);
+
+// Named benchmark shapes: the demo sizes of examples/demo-cpu.toml ("demo-13k" .. "demo-804k",
+// context 128, 8 sequences, vocab 1024, 1 thread) and "gpt2-124m" (12 x 768, context 1024,
+// vocab 50304, the GPU target). Throws UserError naming the preset if unknown.
+struct TrainBenchPreset {
+  std::string name;
+  TrainBenchOptions options;
+};
+std::vector<TrainBenchPreset> TrainBenchPresets();
+TrainBenchPreset FindTrainBenchPreset(const std::string& name);
+
+}  // namespace sims
