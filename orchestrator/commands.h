@@ -7,6 +7,11 @@ namespace sims {
 void SetupCorpusCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupPlanCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupExportCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupRunCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupStatusCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupRunsCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupIngestCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupWorkerCommand(CLI::App* cmd, GlobalOptions& global);
 
 #if SIMS_WITH_TORCH
 // `sims bench train` (orchestrator/cmd_bench_train.cpp): `cmd` is bench's `train` subcommand.

@@ -26,6 +26,17 @@ const Subcommand kSubcommands[] = {
      sims::SetupPlanCommand},
     {"corpus", "Generate, import or describe a speech-text corpus (generate | import | info)",
      sims::SetupCorpusCommand},
+    {"run", "Plan a sweep file and train its runs (local worker pool or Slurm)",
+     sims::SetupRunCommand},
+#if SIMS_WITH_TORCH
+    {"worker", "Claim runs from the database and train them (started by `run` or a Slurm job)",
+     sims::SetupWorkerCommand},
+#endif
+    {"status", "Where every run stands: status, attempt, progress, last loss, error",
+     sims::SetupStatusCommand},
+    {"runs", "Retry, cancel or reset runs (asks first unless --yes)", sims::SetupRunsCommand},
+    {"ingest", "Load the events files of Slurm workers into the database",
+     sims::SetupIngestCommand},
     {"export", "Write a table of the database (runs, metrics, evals, fits) as CSV or JSON",
      sims::SetupExportCommand},
 };
