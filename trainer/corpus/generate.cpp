@@ -230,7 +230,7 @@ std::vector<WordPair> EvalWordPairs(const Context& ctx, const std::string& famil
         // tSC: the ending of another held-out story on another topic.
         while (true) {
           const Story other = SampleStory(ctx.world, rng, PlotSplit::kHeldout, size.eval_story_sentences);
-          if (other.topic != story.topic) {
+          if (other.topic != story.topic && other.sentences.back().words != p.positive) {
             p.negative = other.sentences.back().words;
             break;
           }

@@ -45,7 +45,10 @@ std::vector<bool> ChooseSpeechWords(size_t n, const InterleaveOptions& o, Rng& r
       break;
     case InterleaveMethod::kSpan: {
       const int span = std::max(1, static_cast<int>(std::lround(o.lambda)));
-      const double start_probability = std::min(1.0, o.speech_fraction / o.lambda);
+      // After a span, text words until the next start are geometric with mean (1-p)/p, so the
+      // speech share is span / (span + (1-p)/p); solving for p gives the wanted share.
+      const double f = o.speech_fraction, L = static_cast<double>(span);
+      const double start_probability = f >= 1 ? 1.0 : f / (L * (1 - f) + f);
       int remaining = 0;
       for (size_t i = 0; i < n; ++i) {
         if (remaining == 0 && rng.Bernoulli(start_probability)) remaining = span;

@@ -10,7 +10,7 @@
 //            clipped at an already-spoken word and at the quota instead of being redrawn, so the
 //            count is exact and the loop is bounded.
 //   span:    walking the words, a text word starts a speech span of round(lambda) words with
-//            probability speech_fraction / lambda (about speech_fraction of words are speech).
+//            the probability that makes speech_fraction of words speech on average.
 //   random:  each word is speech with probability speech_fraction.
 #include <cstdint>
 #include <span>

@@ -304,18 +304,23 @@ Story SampleStory(const World& world, Rng& rng, PlotSplit split, int sentences) 
   // Draw the plot (topic, protagonist, object, event, valence) until it is in the wanted split.
   int32_t topic, protagonist, object, event;
   bool good;
+  uint64_t key;
   while (true) {
     topic = rng.FromCumulative(world.topic_cumulative[lex.topics.size()]);
     protagonist = rng.FromCumulative(zipf[lex.names.size()]);
     object = rng.FromCumulative(zipf[lex.topics[topic].nouns.size()]);
     event = rng.FromCumulative(zipf[lex.good_events.size()]);
     good = rng.Bernoulli(0.5);
-    const uint64_t key = (((static_cast<uint64_t>(topic) * 4096 + protagonist) * 4096 + object) * 64 + event) * 2 + good;
+    key = (((static_cast<uint64_t>(topic) * 4096 + protagonist) * 4096 + object) * 64 + event) * 2 + good;
     if (IsHeldoutPlot(world, key) == (split == PlotSplit::kHeldout)) break;
   }
   Story story;
   story.topic = topic;
   story.heldout = split == PlotSplit::kHeldout;
+  story.protagonist = protagonist;
+  story.object = object;
+  story.event = event;
+  story.plot = key;
   const int32_t companion = rng.Below(static_cast<int32_t>(lex.animals.size()));
   const Lemma& thing = lex.topics[topic].nouns[object];
   const int32_t pronoun = lex.name_is_female[protagonist] ? lex.she : lex.he;
@@ -376,6 +381,7 @@ Story SampleStory(const World& world, Rng& rng, PlotSplit split, int sentences) 
     s.words.push_back(lex.period);
     return s;
   };
+  story.ends_good = good;
   story.sentences.push_back(ending(good));
   story.contradicting_ending = ending(!good);
   return story;

@@ -109,6 +109,10 @@ struct Sentence {
 
 struct Story {
   int32_t topic = 0;
+  // The plot: who, what, which event pair, and whether the last event was good.
+  int32_t protagonist = 0, object = 0, event = 0;
+  bool ends_good = false;
+  uint64_t plot = 0;                    // a key of (topic, protagonist, object, event, first valence)
   bool heldout = false;                 // its plot is reserved for valid/test/eval
   std::vector<Sentence> sentences;      // the last one is the ending
   Sentence contradicting_ending;        // same ending with the opposite valence (sSC negative)
