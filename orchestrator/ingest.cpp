@@ -100,8 +100,10 @@ std::vector<json> ReadEvents(const std::string& path) {
     if (text.empty()) continue;
     json e = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (e.is_discarded() || !e.is_object()) {
-      throw UserError(fmt::format("events file {}:{}: not a JSON object: {}", path, line,
-                                  std::string(text.substr(0, 200))));
+      // A line torn by a killed writer, which the next writer ended with its own newline.
+      Log(LogLevel::kWarn, "events file {}:{}: skipped, not a JSON object: {}", path, line,
+          std::string(text.substr(0, 200)));
+      continue;
     }
     if (e.value("v", 0) > kEventsVersion) {
       throw UserError(fmt::format("events file {}:{}: version {} is newer than this sims ({})\n"

@@ -16,8 +16,9 @@
 //   {"v":1,"event":"stopped","time":T,"step":S}      (graceful stop: requeue/preemption)
 //   {"v":1,"event":"done","time":T}
 //   {"v":1,"event":"failed","time":T,"error":"..."}
-// A process killed mid-write leaves a last line without a newline; readers skip it and the
-// next writer starts on a fresh line.
+// A process killed mid-write leaves a last line without a newline; the next writer ends it
+// with a newline before its own lines, and readers skip (with a warning) any line that is not
+// a JSON object.
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -53,8 +54,8 @@ class EventLog {
   std::mutex mutex_;
 };
 
-// The complete lines of an events file (a torn last line is dropped). Throws UserError naming
-// file and line for a complete line that is not valid JSON or has a newer version.
+// The events of a file, torn lines skipped. Throws UserError naming file and line for a line
+// of a newer format version.
 std::vector<nlohmann::json> ReadEvents(const std::string& path);
 
 // What the events of one run say, folded in order.

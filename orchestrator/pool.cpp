@@ -69,9 +69,10 @@ Child SpawnWorker(const PoolOptions& o, const std::string& exe) {
 }
 
 std::string HumanDuration(double seconds) {
-  if (seconds < 90) return fmt::format("{:.0f}s", seconds);
-  if (seconds < 5400) return fmt::format("{:.0f}m{:02.0f}s", seconds / 60, std::fmod(seconds, 60));
-  return fmt::format("{:.0f}h{:02.0f}m", seconds / 3600, std::fmod(seconds / 60, 60));
+  auto s = static_cast<int64_t>(std::llround(seconds));
+  if (s < 90) return fmt::format("{}s", s);
+  if (s < 5400) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, (s / 60) % 60);
 }
 
 }  // namespace
@@ -103,6 +104,7 @@ SweepProgress ComputeProgress(const std::vector<RunRow>& runs) {
       if (r.steps > 0) p.flops_done += r.flops * static_cast<double>(r.step) / r.steps;
     } else if (r.status == "failed") {
       ++p.failed;
+      p.flops_failed += r.flops;
     } else {
       ++p.planned;
     }
@@ -119,7 +121,7 @@ std::string FormatProgress(const SweepProgress& p, double flops_per_second) {
   double pct = p.flops_total > 0 ? 100.0 * p.flops_done / p.flops_total : 100.0;
   line += fmt::format(" | FLOPs {:.2e}/{:.2e} ({:.0f}%)", p.flops_done, p.flops_total, pct);
   // Failed runs will not be trained: they are not part of the remaining work.
-  double remaining = p.flops_total - p.flops_done;
+  double remaining = p.flops_total - p.flops_done - p.flops_failed;
   if (flops_per_second > 0 && p.planned + p.running > 0) {
     line += " | ETA " + HumanDuration(remaining / flops_per_second);
   }

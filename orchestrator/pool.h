@@ -51,6 +51,7 @@ struct SweepProgress {
   int done = 0, running = 0, failed = 0, planned = 0;
   double flops_total = 0;
   double flops_done = 0;  // done runs in full, running runs by step/steps
+  double flops_failed = 0;  // not part of the remaining work
   std::map<std::string, std::pair<int, int>> by_condition;  // condition -> (done, total)
 };
 SweepProgress ComputeProgress(const std::vector<RunRow>& runs);
