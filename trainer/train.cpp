@@ -14,6 +14,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/corpus/vocab.h"
 #include "trainer/data.h"
+#include "trainer/hf/hf_model.h"
 #include "trainer/model.h"
 #include "trainer/optim.h"
 #include "trainer/scoring.h"
@@ -154,6 +155,9 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
 
   DecoderOptions model_options;
   model_options.shape = config.shape;
+  if (config.init.kind == "checkpoint") {  // its rope and epsilon; its shape, checked
+    model_options = hf::CheckpointRunOptions(run_id, config.init.checkpoint_path, config.shape);
+  }
   Decoder model = MakeDecoder(model_options, config.seed, device);
   auto optimizer = MakeAdamW(model, hp);
 
@@ -163,10 +167,8 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
     Log(LogLevel::kInfo, "run {}: resuming at step {} from {}", run_id, state.step, *checkpoint);
   } else if (config.init.kind == "text-lm") {
     LoadWeights(env.init_weights, model);  // unit and marker rows included: see checkpoint.h
-  } else if (config.init.kind == "checkpoint") {
-    // Hugging Face checkpoints are loaded by trainer/hf (issue 10).
-    throw UserError(fmt::format("run {}: init.kind 'checkpoint' ({}) is not supported by this "
-                                "build", run_id, config.init.checkpoint_path));
+  } else if (config.init.kind == "checkpoint") {  // a Hugging Face directory (trainer/hf)
+    hf::InitFromCheckpoint(config.init.checkpoint_path, vocab, *model, config.seed);
   } else if (config.init.kind != "scratch") {
     throw UserError(fmt::format("run {}: init.kind '{}' is not scratch, text-lm or checkpoint",
                                 run_id, config.init.kind));

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "trainer/checkpoint.h"
 #include "trainer/corpus/atomic_file.h"
 #include "trainer/hf/safetensors.h"
 
@@ -77,6 +78,36 @@ trainer::Decoder LoadHfModel(const std::string& dir, int64_t vocab_size,
       trainer::MakeDecoder(DecoderOptionsFor(config, vocab_size), /*seed=*/0, device);
   LoadHfWeights(dir, config, *model);
   return model;
+}
+
+trainer::DecoderOptions CheckpointRunOptions(const std::string& run_id,
+                                             const std::string& checkpoint_dir,
+                                             const ModelShape& shape) {
+  const HfModelConfig config = ReadHfConfig(checkpoint_dir);
+  const ModelShape& c = config.shape;
+  const auto mismatch = [&](const char* field, auto planned, auto checkpoint) {
+    return UserError(fmt::format("run {}: shape.{} = {} but checkpoint {} has {}\nhint: the "
+                                 "sweep must plan the checkpoint's own shape", run_id, field,
+                                 planned, checkpoint_dir, checkpoint));
+  };
+  if (shape.layers != c.layers) throw mismatch("layers", shape.layers, c.layers);
+  if (shape.d_model != c.d_model) throw mismatch("d_model", shape.d_model, c.d_model);
+  if (shape.heads != c.heads) throw mismatch("heads", shape.heads, c.heads);
+  if (shape.kv_heads != c.kv_heads) throw mismatch("kv_heads", shape.kv_heads, c.kv_heads);
+  if (shape.d_ff != c.d_ff) throw mismatch("d_ff", shape.d_ff, c.d_ff);
+  if (shape.tied_embeddings != c.tied_embeddings) {
+    throw mismatch("tied_embeddings", shape.tied_embeddings, c.tied_embeddings);
+  }
+  if (shape.qkv_bias != c.qkv_bias) throw mismatch("qkv_bias", shape.qkv_bias, c.qkv_bias);
+  if (shape.vocab_size < c.vocab_size) throw mismatch("vocab_size", shape.vocab_size, c.vocab_size);
+  return DecoderOptionsFor(config, shape.vocab_size);
+}
+
+void InitFromCheckpoint(const std::string& checkpoint_dir, const corpus::Vocabulary& vocab,
+                        trainer::DecoderImpl& model, uint64_t seed) {
+  LoadHfWeights(checkpoint_dir, ReadHfConfig(checkpoint_dir), model);
+  trainer::InitUntrainedRows(model.embed_tokens->weight, vocab, seed);
+  if (model.lm_head) trainer::InitUntrainedRows(model.lm_head->weight, vocab, seed + 1);
 }
 
 HfModelConfig HfConfigForDecoder(const trainer::DecoderOptions& o) {

@@ -19,6 +19,7 @@
 
 #include <torch/torch.h>
 
+#include "trainer/corpus/vocab.h"
 #include "trainer/hf/hf_config.h"
 #include "trainer/model.h"
 
@@ -39,6 +40,17 @@ void LoadHfWeights(const std::string& dir, const HfModelConfig& config,
 // vocabulary keep MakeDecoder's random init until the caller sets them.
 trainer::Decoder LoadHfModel(const std::string& dir, int64_t vocab_size = 0,
                              const torch::Device& device = torch::kCPU);
+
+// For a run with init.kind = "checkpoint" (trainer/train.cpp): the checkpoint's options for the
+// run's planned shape, which must equal the checkpoint's except for a vocab_size at least as
+// large (UserError naming the run, the field and both values otherwise).
+trainer::DecoderOptions CheckpointRunOptions(const std::string& run_id,
+                                             const std::string& checkpoint_dir,
+                                             const ModelShape& shape);
+// Loads the checkpoint's weights into `model` (built from CheckpointRunOptions) and initialises
+// the unit and marker rows of the embedding and head with trainer::InitUntrainedRows.
+void InitFromCheckpoint(const std::string& checkpoint_dir, const corpus::Vocabulary& vocab,
+                        trainer::DecoderImpl& model, uint64_t seed);
 
 // A config.json base for a decoder sims trained from scratch: qwen2 when it has q/k/v biases,
 // llama otherwise; rope theta and epsilon from the options.
