@@ -2,19 +2,26 @@
 // extension, export and reload. Reference logits: tests/fixtures/hf/reference.safetensors, made
 // by tests/fixtures/make_fixtures.py with PyPI transformers (fp32, CPU).
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include <torch/torch.h>
 // After torch: glog (via torch) defines CHECK too; Catch's definition must win.
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include "common/error.h"
 #include "tests/test_support.h"
 #include "trainer/checkpoint.h"
 #include "trainer/hf/hf_model.h"
+#include "trainer/hf/import_speech.h"
 #include "trainer/hf/safetensors.h"
 #include "trainer/hf/speech_vocab.h"
 #include "trainer/hf/tokenizer.h"
+#include "trainer/train.h"
 
 namespace fs = std::filesystem;
 using namespace sims::hf;
@@ -157,5 +164,82 @@ TEST_CASE("checkpoint tensors that do not fit are named", "[hf]") {
   }
   SECTION("a smaller vocabulary than the checkpoint's") {
     CHECK_THROWS_WITH(LoadHfModel(kFixtures + "/llama", 256), Catch::Contains("256"));
+  }
+}
+
+TEST_CASE("a run with init = checkpoint trains from the checkpoint on a corpus imported with its "
+          "tokenizer", "[hf]") {
+  sims::testing::TempDir dir;
+  const std::string ckpt = dir.file("ckpt");
+  fs::create_directories(ckpt);
+  for (const char* f : {"config.json", "model.safetensors"}) {
+    fs::copy_file(kFixtures + "/llama/" + f, ckpt + "/" + f);
+  }
+  fs::copy_file(kFixtures + "/tokenizer_llama3.json", ckpt + "/tokenizer.json");
+  {
+    std::ofstream speech(dir.file("speech.jsonl")), text(dir.file("text.txt"));
+    for (int i = 0; i < 40; ++i) {  // 4 words of 5 frames each, one unit per frame pair
+      speech << fmt::format(R"({{"file_name": "u{}.flac", "units": [{}, {}, {}, {}, {}, {}, {}, {}],)"
+                            R"( "duration": [2, 3, 2, 3, 2, 3, 2, 3], "aligned_text": [["the", 0, 0.2],)"
+                            R"( ["quick", 0.2, 0.4], ["brown", 0.4, 0.6], ["fox", 0.6, 0.8]]}})",
+                            i, i % 500, (i * 7) % 500, (i * 13) % 500, 3, 4, 5, 6, 7)
+             << "\n";
+      text << "The quick brown fox jumps over the lazy dog, again and again " << i << ".\n";
+    }
+  }
+  SpeechImportOptions import;
+  import.checkpoint = ckpt;
+  import.speech_files = {dir.file("speech.jsonl")};
+  import.text_files = {dir.file("text.txt")};
+  import.valid_fraction = 0.3;
+  import.test_fraction = 0;
+  ImportSpeechForCheckpoint(import, dir.file("corpus"), false);
+  const sims::corpus::Vocabulary vocab = sims::corpus::LoadVocabulary(dir.file("corpus"));
+
+  sims::RunConfig config;
+  config.sweep = "hf";
+  config.condition = "interleaved";
+  config.design = "grid";
+  config.seed = 3;
+  config.shape = ReadHfConfig(ckpt).shape;
+  config.shape.vocab_size = vocab.vocab_size;
+  config.init.kind = "checkpoint";
+  config.init.checkpoint_path = ckpt;
+  config.mixture = {.text = 1, .speech = 1, .interleaved = 1};
+  config.hp.lr = 1e-9;  // two steps that barely move: the final weights show where they began
+  config.hp.context = 16;
+  config.hp.micro_batch_tokens = 4 * 16;
+  config.hp.batch_tokens = 8 * 16;
+  config.hp.eval_every = 0;
+  config.steps = 2;
+  config.tokens = config.steps * config.hp.batch_tokens;
+  config.corpus = dir.file("corpus");
+  sims::TrainEnvironment env;
+  env.run_dir = dir.file("run");
+  env.corpus_dir = dir.file("corpus");
+  sims::TrainHooks hooks;
+  std::map<std::string, double> last;
+  hooks.emit = [&](const std::vector<sims::MetricRow>& metrics, const std::vector<sims::EvalRow>&) {
+    for (const sims::MetricRow& m : metrics) last[m.name] = m.value;
+  };
+  hooks.progress = [](int64_t) {};
+  hooks.stop_requested = [] { return false; };
+  REQUIRE(sims::TrainRun("hfrun", config, env, hooks) == sims::TrainOutcome::kFinished);
+  CHECK(std::isfinite(last.at("train/loss")));
+
+  sims::trainer::Decoder trained =
+      sims::trainer::MakeDecoder(CheckpointRunOptions("hfrun", ckpt, config.shape), 0);
+  sims::trainer::LoadWeights(sims::FinalWeightsPath(env.run_dir), trained);
+  sims::trainer::Decoder original = LoadHfModel(ckpt, vocab.vocab_size);
+  const int64_t text = vocab.text_count;
+  CHECK(MaxAbsDiff(trained->embed_tokens->weight.detach().narrow(0, 0, text),
+                   original->embed_tokens->weight.detach().narrow(0, 0, text)) < 1e-5);
+  CHECK(MaxAbsDiff(trained->layers[0]->as<sims::trainer::DecoderLayer>()->mlp->up_proj->weight.detach(),
+                   original->layers[0]->as<sims::trainer::DecoderLayer>()->mlp->up_proj->weight.detach()) < 1e-5);
+
+  SECTION("a planned shape that is not the checkpoint's is named") {
+    config.shape.d_ff = 128;
+    CHECK_THROWS_WITH(sims::TrainRun("hfbad", config, env, hooks),
+                      Catch::Contains("d_ff") && Catch::Contains("128") && Catch::Contains("64"));
   }
 }
