@@ -31,6 +31,7 @@ struct CorpusInfoOptions {
 
 struct CorpusImportOptions {
   corpus::ImportOptions import;
+  std::string interleave_method = "poisson";  // parsed into import.interleave.method
   std::string out;
   bool force = false;
 };
@@ -98,7 +99,8 @@ void RunCorpusInfo(const CorpusInfoOptions& o, std::ostream& out) {
   }
 }
 
-void RunCorpusImport(const CorpusImportOptions& o) {
+void RunCorpusImport(CorpusImportOptions o) {
+  o.import.interleave.method = corpus::ParseInterleaveMethod(o.interleave_method);
   const corpus::ImportReport report = corpus::ImportCorpus(o.import, o.out, o.force);
   for (const std::string& problem : report.problems) Log(LogLevel::kWarn, "skipped {}", problem);
   int64_t tokens = 0;
@@ -151,6 +153,13 @@ void SetupCorpusCommand(CLI::App* cmd, GlobalOptions& /*global*/) {
                 "Keep the most frequent words, the rest become <unk> (0 = all)")
       ->capture_default_str();
   m->add_option("--seed", imp->import.seed, "Seed of the interleaving")->capture_default_str();
+  m->add_option("--interleave-method", imp->interleave_method, "poisson | span | random")
+      ->capture_default_str();
+  m->add_option("--lambda", imp->import.interleave.lambda, "Mean speech-span length in words")
+      ->capture_default_str();
+  m->add_option("--speech-fraction", imp->import.interleave.speech_fraction,
+                "Share of words rendered as speech in interleaved documents")
+      ->capture_default_str();
   m->add_flag("--strict", imp->import.strict, "Fail on the first malformed line instead of skipping");
   m->add_flag("--force", imp->force, "Replace an existing corpus directory");
   m->callback([imp] { RunCorpusImport(*imp); });
