@@ -12,6 +12,13 @@ void SetupStatusCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupRunsCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupIngestCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupWorkerCommand(CLI::App* cmd, GlobalOptions& global);
+// Fitting (orchestrator/cmd_fit.cpp, cmd_compare.cpp, cmd_recommend.cpp, cmd_import.cpp,
+// cmd_bench.cpp: `bench` with its `fit` subcommand, and `train` under SIMS_WITH_TORCH).
+void SetupFitCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupCompareCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupRecommendCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupImportCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupBenchCommand(CLI::App* cmd, GlobalOptions& global);
 
 #if SIMS_WITH_TORCH
 // `sims bench train` (orchestrator/cmd_bench_train.cpp): `cmd` is bench's `train` subcommand.

@@ -39,6 +39,16 @@ const Subcommand kSubcommands[] = {
      sims::SetupIngestCommand},
     {"export", "Write a table of the database (runs, metrics, evals, fits) as CSV or JSON",
      sims::SetupExportCommand},
+    {"import", "Load a CSV of external results (e.g. published IsoFLOPs) as a sweep of done runs",
+     sims::SetupImportCommand},
+    {"fit", "Fit a scaling law (approach 1, 2 or 3) with bootstrap intervals and store it",
+     sims::SetupFitCommand},
+    {"compare", "Compare two conditions: exponents, compute multiplier, crossing, p-values",
+     sims::SetupCompareCommand},
+    {"recommend", "N, D, tokens per parameter and loss for a compute budget, with intervals",
+     sims::SetupRecommendCommand},
+    {"bench", "Benchmarks next to their peers (fit: vs scipy; train: vs PyTorch)",
+     sims::SetupBenchCommand},
 };
 
 }  // namespace

@@ -1,0 +1,86 @@
+// End to end through the sims binary: import published IsoFLOP points as a sweep, fit them from
+// the store (the same numbers as fitting the CSV directly), recommend from the stored fit.
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "fitting/approach2.h"
+#include "fitting/data.h"
+#include "tests/test_support.h"
+
+namespace {
+
+// Runs `sims --db DB ARGS`, returns stdout; REQUIREs the exit code.
+std::string Sims(const std::string& db, const std::string& args, int expected_exit = 0) {
+  sims::testing::TempDir out;
+  const std::string command =
+      std::string(SIMS_BINARY) + " --db " + db + " --log-level error " + args + " > " + out.file("o") + " 2> " + out.file("e");
+  const int status = std::system(command.c_str());
+  std::ifstream o(out.file("o")), e(out.file("e"));
+  std::stringstream text, err;
+  text << o.rdbuf();
+  err << e.rdbuf();
+  CAPTURE(command, err.str());
+  REQUIRE(WEXITSTATUS(status) == expected_exit);
+  return expected_exit == 0 ? text.str() : err.str();
+}
+
+}  // namespace
+
+TEST_CASE("imported IsoFLOP data fits from the store as from the CSV, and recommend uses the stored fit",
+          "[fitting][cli]") {
+  sims::testing::TempDir dir;
+  const std::string db = dir.file("sims.db");
+  const std::string csv = SIMS_SOURCE_DIR "/tests/data/isoflops_marin_misfitting.csv";
+  Sims(db, "import " + csv + " --sweep marin --condition comma --where dataset=comma --drop-outliers");
+  // Importing twice adds nothing.
+  CHECK_THAT(Sims(db, "import " + csv + " --sweep marin --condition comma --where dataset=comma --drop-outliers"),
+             Catch::Matchers::Contains("0 new runs"));
+  const auto fit = nlohmann::json::parse(
+      Sims(db, "fit --sweep marin --condition comma --approach 2 --bootstrap 50 --format json"));
+  sims::fitting::CsvOptions o;
+  o.drop_outliers = true;
+  o.where = {{"dataset", "comma"}};
+  const auto direct = sims::fitting::FitApproach2(sims::fitting::ReadPointsCsv(csv, o).points);
+  CHECK(fit["approach"] == 2);
+  CHECK(fit["n_opt"]["exponent"].get<double>() == Approx(direct.n_opt.exponent).epsilon(1e-9));
+  CHECK(fit["n_budgets"].get<size_t>() == direct.vertices.size());
+  CHECK(fit["intervals"].contains("n_opt.exponent"));
+
+  const auto fit3 = nlohmann::json::parse(
+      Sims(db, "fit --sweep marin --condition comma --approach 3 --bootstrap 100 --holdout 1 --format json"));
+  CHECK(fit3["starts"] == 4500);
+  CHECK(fit3["intervals"].contains("alpha"));
+  CHECK(fit3["holdout"]["held_out_budgets"] == 1);
+  const int64_t id = fit3["fit_id"].get<int64_t>();
+  const auto rec = nlohmann::json::parse(
+      Sims(db, "recommend --budget 1e21 --fit " + std::to_string(id) + " --vocab-size 32000 --format json"));
+  CHECK(rec["budget"] == 1e21);
+  CHECK(rec["n_params"].get<double>() * rec["tokens"].get<double>() * 6 == Approx(1e21).epsilon(1e-9));
+  CHECK(rec["intervals"]["n_params"][0].get<double>() <= rec["n_params"].get<double>());
+  CHECK(rec["intervals"]["n_params"][1].get<double>() >= rec["n_params"].get<double>());
+  CHECK(rec["shape"].contains("layers"));
+
+  SECTION("fit errors are one line naming the problem, exit code 1") {
+    CHECK_THAT(Sims(db, "fit --sweep nope", 1), Catch::Matchers::Contains("no sweep 'nope'"));
+    CHECK_THAT(Sims(db, "fit --data " + csv + " --columns loss=nope", 1), Catch::Matchers::Contains("no column 'nope'"));
+  }
+}
+
+TEST_CASE("compare on two published datasets prints exponents, multipliers and p-values", "[fitting][cli]") {
+  sims::testing::TempDir dir;
+  const std::string csv = SIMS_SOURCE_DIR "/tests/data/isoflops_marin_misfitting.csv";
+  const auto c = nlohmann::json::parse(Sims(dir.file("sims.db"),
+                                            "compare --data " + csv +
+                                                " --condition-column dataset --conditions comma,dclm --drop-outliers "
+                                                "--bootstrap 50 --format json"));
+  CHECK(c["first"]["condition"] == "comma");
+  CHECK(c["second"]["condition"] == "dclm");
+  CHECK(c["multipliers"].size() > 0);
+  CHECK(c["p_allocation_exponent"].get<double>() > 0);
+  CHECK(c["p_allocation_exponent"].get<double>() <= 1);
+  CHECK(c["first"].contains("a_interval"));
+}
