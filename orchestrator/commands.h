@@ -12,6 +12,9 @@ void SetupStatusCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupRunsCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupIngestCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupWorkerCommand(CLI::App* cmd, GlobalOptions& global);
+// Hugging Face checkpoints (orchestrator/cmd_hf.cpp); export-hf needs SIMS_WITH_TORCH.
+void SetupImportSpeechCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupExportHfCommand(CLI::App* cmd, GlobalOptions& global);
 // Fitting (orchestrator/cmd_fit.cpp, cmd_compare.cpp, cmd_recommend.cpp, cmd_import.cpp,
 // cmd_bench.cpp: `bench` with its `fit` subcommand, and `train` under SIMS_WITH_TORCH).
 void SetupFitCommand(CLI::App* cmd, GlobalOptions& global);

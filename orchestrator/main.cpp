@@ -22,6 +22,8 @@ struct Subcommand {
 
 // Keep in pipeline order: what a user runs first comes first in --help.
 const Subcommand kSubcommands[] = {
+    {"import-speech", "Import slamkit speech units and text, tokenised for a Hugging Face checkpoint",
+     sims::SetupImportSpeechCommand},
     {"plan", "Resolve a sweep file into runs and store the new ones (--dry-run to preview)",
      sims::SetupPlanCommand},
     {"corpus", "Generate, import or describe a speech-text corpus (generate | import | info)",
@@ -39,6 +41,10 @@ const Subcommand kSubcommands[] = {
      sims::SetupIngestCommand},
     {"export", "Write a table of the database (runs, metrics, evals, fits) as CSV or JSON",
      sims::SetupExportCommand},
+#if SIMS_WITH_TORCH
+    {"export-hf", "Write a run (or an extended checkpoint) as a Hugging Face model directory",
+     sims::SetupExportHfCommand},
+#endif
     {"import", "Load a CSV of external results (e.g. published IsoFLOPs) as a sweep of done runs",
      sims::SetupImportCommand},
     {"fit", "Fit a scaling law (approach 1, 2 or 3) with bootstrap intervals and store it",
