@@ -13,6 +13,8 @@ or of its tests.
       --batch 8 --context 128 --threads 1
 """
 import argparse
+import ctypes
+import contextlib
 import json
 import math
 import time
@@ -148,6 +150,10 @@ def main():
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
+    try:  # as trainer::SetComputeThreads: OpenBLAS's own pool (Debian's torch, system BLAS)
+        ctypes.CDLL(None).openblas_set_num_threads(a.threads)
+    except AttributeError:
+        pass
     device = torch.device("cuda" if a.device == "cuda" or
                           (a.device == "auto" and torch.cuda.is_available()) else "cpu")
     torch.manual_seed(1)
@@ -160,12 +166,15 @@ def main():
     torch.manual_seed(0)
     batch = torch.randint(0, a.vocab, (a.batch, a.context + 1), device=device)
     params = list(model.parameters())
+    # bf16 autocast on CUDA only; a CPU-only torch 1.13 refuses even a disabled CUDA autocast.
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" \
+        else contextlib.nullcontext
 
     def step():
         for g in opt.param_groups:
             g["lr"] = 5e-4
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast():
             logits = model(batch[:, :-1])
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
                                    batch[:, 1:].reshape(-1))
@@ -176,16 +185,18 @@ def main():
 
     for _ in range(a.warmup_steps):
         step()
-    steps, start = 0, time.perf_counter()
+    steps, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while steps < a.steps or time.perf_counter() - start < a.min_seconds:
         step()
         steps += 1
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     print(json.dumps({"name": "pytorch-eager", "torch": torch.__version__,
                       "blas": "mkl" if torch.backends.mkl.is_available() else "system",
                       "device": device.type, "threads": a.threads, "steps": steps,
                       "seconds": seconds,
-                      "tokens_per_sec": steps * a.batch * a.context / seconds}))
+                      "tokens_per_sec": steps * a.batch * a.context / seconds,
+                      "tokens_per_cpu_sec": steps * a.batch * a.context / cpu_seconds}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 #include "trainer/bench.h"
 
+#include <time.h>
+
 #include <chrono>
 
 #include <fmt/format.h>
@@ -16,7 +18,7 @@ TrainBenchResult BenchTrain(const TrainBenchOptions& o) {
   if (o.batch <= 0 || o.context <= 0 || o.steps <= 0) {
     throw UserError("bench train: batch, context and steps must be positive");
   }
-  at::set_num_threads(std::max(1, o.threads));
+  trainer::SetComputeThreads(o.threads);
   torch::Device device = torch::kCPU;
   if (o.device == "cuda" || (o.device == "auto" && torch::cuda::is_available())) {
     if (!torch::cuda::is_available()) throw UserError("bench train: --device cuda: no CUDA device");
@@ -49,7 +51,13 @@ TrainBenchResult BenchTrain(const TrainBenchOptions& o) {
     optimizer->step();
     return loss.item<double>();  // synchronises, as TrainRun's logging does
   };
+  auto cpu_now = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+  };
   for (int64_t i = 0; i < o.warmup_steps; ++i) step();
+  const double cpu_start = cpu_now();
   const auto start = std::chrono::steady_clock::now();
   TrainBenchResult result;
   double seconds = 0;
@@ -62,6 +70,8 @@ TrainBenchResult BenchTrain(const TrainBenchOptions& o) {
   result.device = device.is_cuda() ? "cuda" : "cpu";
   result.seconds = seconds;
   result.tokens_per_sec = tokens / seconds;
+  result.cpu_seconds = cpu_now() - cpu_start;
+  result.tokens_per_cpu_sec = tokens / result.cpu_seconds;
   result.flops_per_sec =
       TrainingFlopsExact(o.shape, o.context, static_cast<int64_t>(tokens)) / seconds;
   result.n_params = trainer::CountParameters(*model);

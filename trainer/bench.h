@@ -26,6 +26,8 @@ struct TrainBenchResult {
   int64_t steps = 0;   // timed steps
   double seconds = 0;
   double tokens_per_sec = 0;
+  double cpu_seconds = 0;          // CPU time of this process over the timed steps
+  double tokens_per_cpu_sec = 0;   // robust on a shared machine, where wall time is not
   double flops_per_sec = 0;  // TrainingFlopsExact (sweeps/shape.h) per second
   int64_t n_params = 0;
 };

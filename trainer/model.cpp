@@ -1,5 +1,7 @@
 #include "trainer/model.h"
 
+#include <dlfcn.h>
+
 #include <cmath>
 
 #include <fmt/format.h>
@@ -182,6 +184,15 @@ int64_t CountParameters(DecoderImpl& model) {
   int64_t n = 0;
   for (const auto& p : model.parameters()) n += p.numel();
   return n;
+}
+
+void SetComputeThreads(int threads) {
+  threads = std::max(1, threads);
+  at::set_num_threads(threads);
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(threads);
+  }
 }
 
 torch::Tensor NextTokenLoss(Decoder& model, const torch::Tensor& tokens) {

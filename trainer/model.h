@@ -116,6 +116,11 @@ Decoder MakeDecoder(const DecoderOptions& options, uint64_t seed,
 
 int64_t CountParameters(DecoderImpl& model);  // unique tensors: a tied head counts once
 
+// Intra-op threads for everything the trainer runs: at::set_num_threads, and OpenBLAS's own
+// pool when the system BLAS is OpenBLAS (found with dlsym: LibTorch links the generic
+// libblas.so.3 and does not tell OpenBLAS, whose pthread build otherwise uses every core).
+void SetComputeThreads(int threads);
+
 // Mean cross-entropy of next-token prediction. tokens (B, T+1): inputs are [:, :-1], targets
 // [:, 1:]. Returns a 0-dim fp32 tensor.
 torch::Tensor NextTokenLoss(Decoder& model, const torch::Tensor& tokens);

@@ -136,7 +136,7 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
                    const TrainHooks& hooks) {
   ValidateForTraining(run_id, config);
   const Hyperparameters& hp = config.hp;
-  at::set_num_threads(std::max(1, env.threads));
+  SetComputeThreads(env.threads);
   const torch::Device device = ResolveDevice(env.device);
   const bool autocast = device.is_cuda() && hp.dtype != "fp32";
   RunContext rc{run_id, config, hooks, device, autocast};
