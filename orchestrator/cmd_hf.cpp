@@ -5,9 +5,7 @@
 //                       transformers' AutoModelForCausalLM.from_pretrained opens (needs torch).
 // Both verbs are thin wrappers over trainer/hf, so they share this file.
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -19,10 +17,7 @@
 #include "orchestrator/ingest.h"
 #include "results/store.h"
 #include "sweeps/run_config.h"
-#include "trainer/checkpoint.h"
-#include "trainer/corpus/vocab.h"
-#include "trainer/hf/hf_model.h"
-#include "trainer/hf/speech_vocab.h"
+#include "trainer/hf/export.h"
 #include "trainer/train.h"
 #endif
 
@@ -57,46 +52,13 @@ struct ExportHfOptions {
   uint64_t seed = 1;              // for the new rows when extending a checkpoint
 };
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Writes tokenizer.json (extended by the units and markers of `vocab`) next to the weights, when
-// the checkpoint has one.
-void WriteTokenizer(const std::string& checkpoint, const corpus::Vocabulary& vocab,
-                    const std::string& out) {
-  const fs::path source = fs::path(checkpoint) / "tokenizer.json";
-  if (!fs::exists(source)) return;
-  std::ofstream(fs::path(out) / "tokenizer.json") << hf::ExtendedTokenizerJson(ReadText(source), vocab);
-  for (const char* extra : {"tokenizer_config.json", "special_tokens_map.json",
-                            "generation_config.json"}) {
-    if (fs::exists(fs::path(checkpoint) / extra)) {
-      fs::copy_file(fs::path(checkpoint) / extra, fs::path(out) / extra,
-                    fs::copy_options::overwrite_existing);
-    }
-  }
-}
-
 void RunExportHf(const ExportHfOptions& o, const GlobalOptions& global) {
   if (o.run_id.empty() == o.checkpoint.empty()) {
     throw UserError("export-hf: give either a RUN_ID or --checkpoint DIR");
   }
   if (!o.checkpoint.empty()) {
-    // A checkpoint extended for speech, untrained rows initialised: what a run starts from.
-    const hf::HfModelConfig config = hf::ReadHfConfig(o.checkpoint);
-    const hf::BpeTokenizer tokenizer =
-        hf::BpeTokenizer::Load((fs::path(o.checkpoint) / "tokenizer.json").string());
-    const corpus::Vocabulary vocab = hf::CheckpointVocabulary(tokenizer, config);
-    trainer::Decoder model = trainer::MakeDecoder(
-        hf::DecoderOptionsFor(config, vocab.vocab_size), o.seed);
-    hf::InitFromCheckpoint(o.checkpoint, vocab, *model, o.seed);
-    hf::ExportHfModel(*model, config, o.out, o.dtype);
-    WriteTokenizer(o.checkpoint, vocab, o.out);
-    Log(LogLevel::kInfo, "export-hf: wrote {} (vocab {} -> {})", o.out, config.shape.vocab_size,
-        vocab.vocab_size);
+    hf::ExportExtendedCheckpoint(o.checkpoint, o.out, o.dtype, o.seed);
+    Log(LogLevel::kInfo, "export-hf: wrote {} ({} extended for speech)", o.out, o.checkpoint);
     return;
   }
   Store store = Store::Open(global.db);
@@ -108,20 +70,7 @@ void RunExportHf(const ExportHfOptions& o, const GlobalOptions& global) {
     throw UserError(fmt::format("export-hf: run {} has no final weights ({})\nhint: export a "
                                 "run once it is done (sims status)", o.run_id, weights));
   }
-  const bool from_checkpoint = config.init.kind == "checkpoint";
-  trainer::DecoderOptions options;
-  options.shape = config.shape;
-  if (from_checkpoint) {
-    options = hf::CheckpointRunOptions(o.run_id, config.init.checkpoint_path, config.shape);
-  }
-  trainer::Decoder model = trainer::MakeDecoder(options, 0);
-  trainer::LoadWeights(weights, model);
-  const hf::HfModelConfig base = from_checkpoint ? hf::ReadHfConfig(config.init.checkpoint_path)
-                                                 : hf::HfConfigForDecoder(options);
-  hf::ExportHfModel(*model, base, o.out, o.dtype);
-  if (from_checkpoint) {
-    WriteTokenizer(config.init.checkpoint_path, corpus::LoadVocabulary(config.corpus), o.out);
-  }
+  hf::ExportRunWeights(o.run_id, config, weights, o.out, o.dtype);
   Log(LogLevel::kInfo, "export-hf: wrote run {} to {}", o.run_id, o.out);
 }
 #endif

@@ -351,3 +351,22 @@ TEST_CASE("slamkit JSONL and raw text import into the three streams with the che
     CHECK_FALSE(fs::exists(dir.file("corpus2")));
   }
 }
+
+TEST_CASE("token ids equal the tokenizers library's on 150 seeded random strings", "[hf]") {
+  // Random mixes of scripts, digits, combining marks, whitespace runs, apostrophes, emoji and
+  // added tokens (make_fixtures.py, make_fuzz_cases): the corner cases of the regex matcher.
+  const json fuzz = json::parse(Slurp(kFixtures + "/tokenizer_fuzz.json"));
+  const std::vector<std::string> texts = fuzz["texts"].get<std::vector<std::string>>();
+  REQUIRE(texts.size() == 150);
+  for (const std::string name : {"llama3", "qwen2"}) {
+    BpeTokenizer tok = BpeTokenizer::Load(kFixtures + "/tokenizer_" + name + ".json");
+    int mismatches = 0;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (tok.Encode(texts[i]) != fuzz[name][i].get<std::vector<int32_t>>()) {
+        UNSCOPED_INFO(name << ": " << texts[i]);
+        ++mismatches;
+      }
+    }
+    CHECK(mismatches == 0);
+  }
+}
