@@ -2,12 +2,16 @@
 // Reference values come from tests/fixtures/hf/, made by tests/fixtures/make_fixtures.py with
 // PyPI safetensors / transformers / tokenizers.
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include <sys/wait.h>
+
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -369,4 +373,21 @@ TEST_CASE("token ids equal the tokenizers library's on 150 seeded random strings
     }
     CHECK(mismatches == 0);
   }
+}
+
+TEST_CASE("sims import-speech writes a corpus and names a missing tokenizer", "[hf]") {
+  sims::testing::TempDir dir;
+  const std::string ckpt = dir.file("ckpt");
+  fs::create_directories(ckpt);
+  fs::copy_file(kFixtures + "/qwen2/config.json", ckpt + "/config.json");
+  WriteText(dir.file("text.txt"), "Hello world.\nSecond line.\n");
+  const std::string base = fmt::format("{} import-speech --checkpoint {} --text {} --out {} 2>{}",
+                                       SIMS_BINARY, ckpt, dir.file("text.txt"),
+                                       dir.file("corpus"), dir.file("err"));
+  CHECK(WEXITSTATUS(std::system(base.c_str())) == 1);  // a user error: exit 1
+  CHECK_THAT(Slurp(dir.file("err")), Catch::Contains("tokenizer.json"));
+  fs::copy_file(kFixtures + "/tokenizer_qwen2.json", ckpt + "/tokenizer.json");
+  REQUIRE(WEXITSTATUS(std::system(base.c_str())) == 0);
+  const sims::corpus::Vocabulary v = sims::corpus::LoadVocabulary(dir.file("corpus"));
+  CHECK(v.speech_marker == v.text_count + 500);
 }
