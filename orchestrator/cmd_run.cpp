@@ -166,6 +166,9 @@ void SetupRunCommand(CLI::App* cmd, GlobalOptions& global) {
   cmd->add_option("--heartbeat", o->pool.heartbeat_seconds, "Seconds between lease renewals")
       ->capture_default_str();
   cmd->add_flag("!--no-progress", o->pool.progress, "No live progress view on stderr");
+  cmd->add_option("--worker-log-level", o->pool.worker_log_level,
+                  "Log level of the local workers (their lines go to stderr too)")
+      ->capture_default_str();
   cmd->add_option("--partition", o->slurm.partition, "slurm: partition");
   cmd->add_option("--gres", o->slurm.gres, "slurm: generic resources per task, e.g. gpu:1");
   cmd->add_option("--time", o->slurm.time, "slurm: time limit per task, e.g. 04:00:00");

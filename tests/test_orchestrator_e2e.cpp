@@ -1,0 +1,436 @@
+// The orchestrator end to end: the real `sims` binary (SIMS_BINARY) trains tiny runs on a tiny
+// corpus written by the corpus library, while the tests kill workers, kill or interrupt the
+// orchestrator, and check the database afterwards. Runs take a second or two each.
+//
+// The Slurm test ([slurm]) starts a private single-node Slurm with scripts/slurm-test-env; it
+// needs root and slurm-wlm + munge (scripts/setup --with-slurm) and fails with the script's
+// message where the daemons cannot start.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "orchestrator/ingest.h"
+#include "results/store.h"
+#include "tests/test_support.h"
+#include "tests/test_trainer_corpus.h"
+
+namespace fs = std::filesystem;
+using sims::Store;
+
+namespace {
+
+// Starts SIMS_BINARY with `args`; stdin from /dev/null, stdout+stderr appended to `log`.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log,
+            const std::string& cwd = "") {
+  std::vector<std::string> all = {SIMS_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int Wait(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Runs sims to the end; returns the exit status and what it printed.
+std::pair<int, std::string> Sims(const std::vector<std::string>& args, const std::string& log) {
+  std::ofstream(log, std::ios::trunc).close();
+  int status = Wait(Spawn(args, log));
+  std::ifstream in(log);
+  return {status, std::string((std::istreambuf_iterator<char>(in)), {})};
+}
+
+bool WaitUntil(const std::function<bool()>& done, double timeout_seconds) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// A project directory with a tiny corpus and a database. Runs are tiny real training runs.
+struct Project {
+  sims::testing::TempDir dir;
+  std::string corpus = dir.file("corpus");
+  std::string db = dir.file("sims.db");
+  sims::corpus::Vocabulary vocab = sims::testing::WriteTinyCorpus(corpus, 60);
+
+  // Plans one run of `steps` steps (checkpoint at every eval), distinct by seed.
+  sims::RunConfig Config(uint64_t seed, int64_t steps, int64_t eval_every = 0) {
+    sims::RunConfig c = sims::testing::TinyRunConfig(vocab, corpus, steps);
+    c.seed = seed;
+    c.hp.eval_every = eval_every;
+    c.flops = 6.0 * 1000 * static_cast<double>(c.tokens);
+    return c;
+  }
+  std::string Add(const sims::RunConfig& c) {
+    Store store = Store::Open(db);
+    sims::NewRun r;
+    r.id = sims::RunId(c);
+    r.condition = c.condition;
+    r.n_params = 1000;
+    r.n_params_non_embedding = 800;
+    r.tokens = c.tokens;
+    r.steps = c.steps;
+    r.flops = c.flops;
+    r.config_json = sims::ToJson(c).dump();
+    r.depends_on = c.depends_on;
+    store.InsertRuns(store.UpsertSweep(c.sweep, "# test"), {r});
+    return r.id;
+  }
+  std::string RunDir(const std::string& id) { return sims::RunDir(dir.path().string(), id); }
+  // A complete checkpoint (renamed into place: "step-N.pt", not "step-N.pt.tmp").
+  bool HasCheckpoint(const std::string& id) {
+    std::error_code ec;
+    fs::path cks = fs::path(RunDir(id)) / "checkpoints";
+    if (!fs::is_directory(cks, ec)) return false;
+    for (const auto& entry : fs::directory_iterator(cks, ec)) {
+      if (entry.path().extension() == ".pt") return true;
+    }
+    return false;
+  }
+};
+
+// Every step 1..steps has exactly one train/loss row.
+void CheckLossesComplete(Store& store, const std::string& id, int64_t steps) {
+  std::vector<sims::MetricRow> losses = store.Metrics(id, "train/loss");
+  CAPTURE(id);
+  REQUIRE(static_cast<int64_t>(losses.size()) == steps);
+  for (int64_t i = 0; i < steps; ++i) CHECK(losses[i].step == i + 1);
+}
+
+pid_t WorkerPid(const sims::RunRow& row) {
+  return static_cast<pid_t>(std::stol(row.worker.substr(row.worker.rfind(':') + 1)));
+}
+
+}  // namespace
+
+TEST_CASE("sims run trains a sweep with a pool; a run with a missing shard fails, the rest finish",
+          "[orchestrator][e2e]") {
+  Project p;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(p.Add(p.Config(100 + i, 6)));
+  sims::RunConfig broken = p.Config(200, 6);
+  broken.corpus = p.dir.file("no-such-corpus");
+  std::string broken_id = p.Add(broken);
+
+  auto [status, out] = Sims({"--db", p.db, "run", "--sweep", "tiny", "--workers", "2",
+                             "--heartbeat", "0.5", "--lease", "5"},
+                            p.dir.file("run.log"));
+  CAPTURE(out);
+  CHECK(status == 1);  // some run failed: a user-visible error, with the hint to look
+  CHECK_THAT(out, Catch::Contains("3 runs done, 1 failed"));
+  Store store = Store::Open(p.db);
+  for (const std::string& id : ids) {
+    CHECK(store.GetRun(id)->status == "done");
+    CheckLossesComplete(store, id, 6);
+  }
+  auto failed = store.GetRun(broken_id);
+  CHECK(failed->status == "failed");
+  CHECK_THAT(failed->error, Catch::Contains("no-such-corpus"));
+
+  auto [st, json_text] = Sims({"--db", p.db, "status", "--format", "json"}, p.dir.file("st.log"));
+  REQUIRE(st == 0);
+  nlohmann::json rows = nlohmann::json::parse(json_text);
+  REQUIRE(rows.size() == 4);
+  int done = 0;
+  for (const auto& row : rows) {
+    if (row["status"] == "done") {
+      ++done;
+      CHECK(row["last_loss"].is_number());
+      CHECK(row["step"] == 6);
+    }
+  }
+  CHECK(done == 3);
+}
+
+TEST_CASE("a worker killed with SIGKILL mid-run: the run is requeued after its lease, resumes "
+          "from its checkpoint and finishes with no gap or duplicate in its metrics",
+          "[orchestrator][e2e]") {
+  Project p;
+  const int64_t steps = 400;
+  std::string id = p.Add(p.Config(300, steps, /*eval_every=*/20));
+  std::string log = p.dir.file("run.log");
+  pid_t pool = Spawn({"--db", p.db, "run", "--sweep", "tiny", "--workers", "1", "--heartbeat",
+                      "0.3", "--lease", "2", "--worker-log-level", "info"},
+                     log);
+  // Kill the worker once it has written a checkpoint and before it finishes.
+  pid_t victim = 0;
+  REQUIRE(WaitUntil(
+      [&] {
+        if (!p.HasCheckpoint(id)) return false;
+        Store store = Store::Open(p.db);
+        auto row = store.GetRun(id);
+        if (row->status != "running" || row->worker.empty()) return false;
+        victim = WorkerPid(*row);
+        return true;
+      },
+      120));
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+  int status = Wait(pool);
+  std::string out = ReadAll(log);
+  CAPTURE(out);
+  CHECK(status == 0);
+  CHECK_THAT(out, Catch::Contains("lost its worker (lease expired); requeued"));
+  CHECK_THAT(out, Catch::Contains("resuming at step"));
+  Store store = Store::Open(p.db);
+  auto row = store.GetRun(id);
+  CHECK(row->status == "done");
+  CHECK(row->attempt == 1);
+  CheckLossesComplete(store, id, steps);
+}
+
+TEST_CASE("killing the orchestrator with SIGKILL: workers release their runs, and the same "
+          "command finishes the sweep without rerunning what was done",
+          "[orchestrator][e2e]") {
+  Project p;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(p.Add(p.Config(400 + i, 60, 20)));
+  std::vector<std::string> args = {"--db",      p.db,  "run",     "--sweep", "tiny", "--workers",
+                                   "2",         "--heartbeat", "0.3", "--lease", "3"};
+  pid_t pool = Spawn(args, p.dir.file("run1.log"));
+  auto done_count = [&] {
+    Store store = Store::Open(p.db);
+    return store.ListRuns({"tiny", "", "done"}).size();
+  };
+  REQUIRE(WaitUntil([&] { return done_count() >= 2; }, 120));
+  REQUIRE(::kill(pool, SIGKILL) == 0);
+  REQUIRE(Wait(pool) == 128 + SIGKILL);
+  // Orphaned workers get SIGTERM (PR_SET_PDEATHSIG): they checkpoint and release.
+  REQUIRE(WaitUntil([&] {
+    Store store = Store::Open(p.db);
+    return store.ListRuns({"tiny", "", "running"}).empty();
+  }, 60));
+  std::map<std::string, sims::RunRow> before;
+  {
+    Store store = Store::Open(p.db);
+    for (const auto& r : store.ListRuns({"tiny", "", "done"})) before[r.id] = r;
+    for (const auto& r : store.ListRuns({"tiny", "", "planned"})) CHECK(r.attempt == 0);
+  }
+  REQUIRE(before.size() >= 2);
+  REQUIRE(before.size() < ids.size());
+
+  auto [status, out] = Sims(args, p.dir.file("run2.log"));
+  CAPTURE(out);
+  CHECK(status == 0);
+  Store store = Store::Open(p.db);
+  for (const std::string& id : ids) {
+    auto row = store.GetRun(id);
+    CHECK(row->status == "done");
+    CheckLossesComplete(store, id, 60);
+    if (before.count(id)) {  // done before: untouched by the second command
+      CHECK(row->finished_at == before[id].finished_at);
+      CHECK(row->heartbeat_at == before[id].heartbeat_at);
+      CHECK(row->worker == before[id].worker);
+    }
+  }
+}
+
+TEST_CASE("Ctrl-C on sims run: workers checkpoint and release, nothing is left running",
+          "[orchestrator][e2e]") {
+  Project p;
+  std::string id = p.Add(p.Config(500, 400, 20));
+  std::string log = p.dir.file("run.log");
+  pid_t pool = Spawn({"--db", p.db, "run", "--sweep", "tiny", "--heartbeat", "0.3", "--lease",
+                      "3", "--worker-log-level", "info"},
+                     log);
+  REQUIRE(WaitUntil([&] { return p.HasCheckpoint(id); }, 120));
+  REQUIRE(::kill(pool, SIGINT) == 0);
+  int status = Wait(pool);
+  std::string out = ReadAll(log);
+  CAPTURE(out);
+  CHECK(status == 0);
+  Store store = Store::Open(p.db);
+  auto row = store.GetRun(id);
+  if (row->status != "done") {  // it may just have finished before the signal landed
+    CHECK(row->status == "planned");
+    CHECK(row->attempt == 0);
+    CHECK(row->step > 0);
+    CHECK_THAT(out, Catch::Contains("stopped at step"));
+  }
+}
+
+TEST_CASE("an unwritable project directory: sims run stops with a clear error and changes nothing",
+          "[orchestrator][e2e]") {
+  Project p;
+  std::string id = p.Add(p.Config(600, 4));
+  std::ofstream(p.dir.file("runs")) << "a file where the runs directory must go";
+  auto [status, out] = Sims({"--db", p.db, "run", "--sweep", "tiny"}, p.dir.file("run.log"));
+  CAPTURE(out);
+  CHECK(status == 1);
+  CHECK_THAT(out, Catch::Contains("not writable") && Catch::Contains("database is unchanged"));
+  Store store = Store::Open(p.db);
+  auto row = store.GetRun(id);
+  CHECK(row->status == "planned");
+  CHECK(row->started_at.empty());
+  CHECK(store.Metrics(id).empty());
+}
+
+TEST_CASE("sims runs cancel, retry and reset change exactly the runs named", "[orchestrator]") {
+  Project p;
+  std::string a = p.Add(p.Config(700, 4));
+  std::string b = p.Add(p.Config(701, 4));
+  std::string log = p.dir.file("runs.log");
+  // Without --yes and without a terminal to ask on: refused, nothing changed.
+  auto [refused, msg] = Sims({"--db", p.db, "runs", "cancel", a}, log);
+  CHECK(refused == 1);
+  CHECK_THAT(msg, Catch::Contains("--yes"));
+  CHECK(Store::Open(p.db).GetRun(a)->status == "planned");
+
+  CHECK(Sims({"--db", p.db, "runs", "cancel", a, "--yes"}, log).first == 0);
+  {
+    Store store = Store::Open(p.db);
+    CHECK(store.GetRun(a)->status == "failed");
+    CHECK(store.GetRun(a)->error == "cancelled by user");
+    CHECK(store.GetRun(b)->status == "planned");
+  }
+  CHECK(Sims({"--db", p.db, "runs", "retry", "--failed", "--yes"}, log).first == 0);
+  CHECK(Store::Open(p.db).GetRun(a)->status == "planned");
+
+  fs::create_directories(fs::path(p.RunDir(b)) / "checkpoints");
+  {
+    Store store = Store::Open(p.db);
+    store.InsertMetrics({{b, 1, 256, "train/loss", 5.0}});
+  }
+  CHECK(Sims({"--db", p.db, "runs", "reset", b, "-y"}, log).first == 0);
+  Store store = Store::Open(p.db);
+  CHECK(store.Metrics(b).empty());
+  CHECK_FALSE(fs::exists(p.RunDir(b)));
+  auto [missing, text] = Sims({"--db", p.db, "runs", "reset", "nosuchrun", "-y"}, log);
+  CHECK(missing == 1);
+  CHECK_THAT(text, Catch::Contains("run nosuchrun: not in database"));
+}
+
+namespace {
+
+// Starts the private Slurm and stops it when the test ends, even on failure.
+class SlurmEnv {
+ public:
+  explicit SlurmEnv(const std::string& dir) : dir_(dir) {
+    std::string log = dir + ".log";
+    std::string cmd = std::string("bash ") + SIMS_SOURCE_DIR + "/scripts/slurm-test-env start " +
+                      dir + " > " + log + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    started_ = true;
+    if (rc != 0) {
+      FAIL("a private Slurm could not be started (scripts/slurm-test-env start; needs root "
+           "and slurm-wlm + munge from scripts/setup --with-slurm):\n"
+           << ReadAll(log));
+    }
+    ::setenv("SLURM_CONF", (dir + "/slurm.conf").c_str(), 1);
+  }
+  ~SlurmEnv() {
+    if (!started_) return;
+    std::string cmd = std::string("bash ") + SIMS_SOURCE_DIR + "/scripts/slurm-test-env stop " +
+                      dir_ + " > /dev/null 2>&1";
+    // Best effort: a destructor must not throw, and a failed stop leaves nothing we can fix here.
+    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "slurm-test-env stop failed\n");
+    ::unsetenv("SLURM_CONF");
+  }
+
+ private:
+  std::string dir_;
+  bool started_ = false;
+};
+
+sims::EventSummary Events(Project& p, const std::string& id) {
+  std::string path = sims::EventsPath(p.RunDir(id));
+  if (!fs::exists(path)) return {};
+  return sims::SummarizeEvents(id, sims::ReadEvents(path));
+}
+
+}  // namespace
+
+TEST_CASE("on a real single-node Slurm every run completes exactly once, a requeued task "
+          "resumes from its checkpoint, and a text-LM run goes first",
+          "[orchestrator][slurm]") {
+  Project p;
+  SlurmEnv slurm(p.dir.file("slurm"));
+  // Level 0: a text LM and a long run to requeue; level 1: a run starting from the text LM.
+  sims::RunConfig text_lm = p.Config(800, 6);
+  text_lm.condition = "text-lm";
+  text_lm.mixture = {.text = 1, .speech = 0, .interleaved = 0};
+  std::string lm = p.Add(text_lm);
+  const int64_t long_steps = 2000;  // far more steps than pass before the requeue lands
+  std::string requeued = p.Add(p.Config(801, long_steps, 20));
+  sims::RunConfig from_lm = p.Config(802, 6);
+  from_lm.init.kind = "text-lm";
+  from_lm.init.run_id = lm;
+  from_lm.depends_on = {lm};
+  std::string child = p.Add(from_lm);
+
+  auto [status, out] = Sims({"--db", p.db, "run", "--sweep", "tiny", "--backend", "slurm",
+                             "--device", "cpu", "--heartbeat", "0.5"},
+                            p.dir.file("submit.log"));
+  CAPTURE(out);
+  REQUIRE(status == 0);
+  CHECK_THAT(out, Catch::Contains("3 runs submitted in 2 job arrays"));
+
+  // Requeue the long task once it has a checkpoint (Slurm sends SIGTERM; the worker saves and
+  // stops; Slurm starts it again after cred_expire).
+  REQUIRE(WaitUntil([&] { return p.HasCheckpoint(requeued) && Events(p, requeued).step > 0; },
+                    120));
+  std::string task = ReadAll(fs::path(p.RunDir(requeued)) / "slurm_job");
+  task.erase(task.find_last_not_of("\n ") + 1);
+  REQUIRE(std::system(("scontrol requeue " + task).c_str()) == 0);
+
+  // Follow through the database, as a user would with sims status.
+  REQUIRE(WaitUntil([&] {
+    Sims({"--db", p.db, "ingest"}, p.dir.file("ingest.log"));
+    Store store = Store::Open(p.db);
+    return store.ListRuns({"tiny", "", "done"}).size() + store.ListRuns({"tiny", "", "failed"}).size() == 3;
+  }, 240));
+  Store store = Store::Open(p.db);
+  for (const std::string& id : {lm, requeued, child}) {
+    CAPTURE(id, store.GetRun(id)->error);
+    CHECK(store.GetRun(id)->status == "done");
+    CHECK(Events(p, id).done_events == 1);
+  }
+  CheckLossesComplete(store, requeued, long_steps);
+  CheckLossesComplete(store, child, 6);
+  int starts = 0, stops = 0;
+  for (const nlohmann::json& e : sims::ReadEvents(sims::EventsPath(p.RunDir(requeued)))) {
+    starts += e.value("event", "") == "start";
+    stops += e.value("event", "") == "stopped";
+  }
+  CHECK(starts == 2);  // the first attempt and the requeued one
+  CHECK(stops == 1);
+  // Ingesting again changes nothing.
+  auto [again, text] = Sims({"--db", p.db, "ingest"}, p.dir.file("ingest.log"));
+  CHECK(again == 0);
+  CHECK_THAT(text, Catch::Contains("0 metrics and 0 evals new"));
+}
