@@ -22,8 +22,11 @@ void SetupCompareCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupRecommendCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupImportCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupBenchCommand(CLI::App* cmd, GlobalOptions& global);
+// The report (orchestrator/cmd_report.cpp) and the demo (cmd_demo.cpp, SIMS_WITH_TORCH).
+void SetupReportCommand(CLI::App* cmd, GlobalOptions& global);
 
 #if SIMS_WITH_TORCH
+void SetupDemoCommand(CLI::App* cmd, GlobalOptions& global);
 // `sims bench train` (orchestrator/cmd_bench_train.cpp): `cmd` is bench's `train` subcommand.
 void SetupBenchTrainCommand(CLI::App* cmd, GlobalOptions& global);
 #endif

@@ -22,12 +22,16 @@ struct Subcommand {
 
 // Keep in pipeline order: what a user runs first comes first in --help.
 const Subcommand kSubcommands[] = {
+#if SIMS_WITH_TORCH
+    {"demo", "The whole pipeline at toy scale on CPU: corpus, sweep, training, fits, report",
+     sims::SetupDemoCommand},
+#endif
+    {"corpus", "Generate, import or describe a speech-text corpus (generate | import | info)",
+     sims::SetupCorpusCommand},
     {"import-speech", "Import slamkit speech units and text, tokenised for a Hugging Face checkpoint",
      sims::SetupImportSpeechCommand},
     {"plan", "Resolve a sweep file into runs and store the new ones (--dry-run to preview)",
      sims::SetupPlanCommand},
-    {"corpus", "Generate, import or describe a speech-text corpus (generate | import | info)",
-     sims::SetupCorpusCommand},
     {"run", "Plan a sweep file and train its runs (local worker pool or Slurm)",
      sims::SetupRunCommand},
 #if SIMS_WITH_TORCH
@@ -53,6 +57,8 @@ const Subcommand kSubcommands[] = {
      sims::SetupCompareCommand},
     {"recommend", "N, D, tokens per parameter and loss for a compute budget, with intervals",
      sims::SetupRecommendCommand},
+    {"report", "Fit every condition of a sweep and write the report (Markdown, HTML, plots)",
+     sims::SetupReportCommand},
     {"bench", "Benchmarks next to their peers (fit: vs scipy; train: vs PyTorch)",
      sims::SetupBenchCommand},
 };

@@ -1,0 +1,213 @@
+// The report: gnuplot plots, and a two-condition report made from real published IsoFLOP
+// points (Marin 2026-03: the comma and dclm datasets stand in for two conditions).
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "fitting/data.h"
+#include "orchestrator/report/gnuplot.h"
+#include "orchestrator/report/plots.h"
+#include "orchestrator/report/report.h"
+#include "results/store.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using namespace sims;
+
+namespace {
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Every non-outlier row of one Marin dataset becomes a done run of `condition` whose final
+// val/loss/speech is the published loss; two train/loss points make a curve; one eval task
+// gets an accuracy that falls with the loss (0.5 + (4 - loss) / 4), so the best run per budget
+// is the lowest-loss one and its accuracy is known.
+void AddDataset(Store& store, int64_t sweep_id, const std::string& dataset,
+                const std::string& condition) {
+  fitting::CsvOptions csv;
+  csv.drop_outliers = true;
+  csv.where.push_back({"dataset", dataset});
+  fitting::Dataset data =
+      fitting::ReadPointsCsv(SIMS_SOURCE_DIR "/tests/data/isoflops_marin_misfitting.csv", csv);
+  std::vector<NewRun> runs;
+  for (size_t i = 0; i < data.points.size(); ++i) {
+    const fitting::Point& p = data.points[i];
+    NewRun run;
+    run.id = fmt::format("{}-{:03d}", condition, i);
+    run.condition = condition;
+    run.n_params = static_cast<int64_t>(p.n_params);
+    run.n_params_non_embedding = run.n_params;
+    run.tokens = static_cast<int64_t>(p.tokens);
+    run.steps = 100;
+    run.flops = p.budget;
+    run.config_json = fmt::format(R"({{"budget_flops": {}}})", p.budget);
+    runs.push_back(run);
+  }
+  store.InsertRuns(sweep_id, runs);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const fitting::Point& p = data.points[i];
+    REQUIRE(store.ClaimRun("test", 0, 60, "", runs[i].id));
+    store.InsertMetrics({{runs[i].id, 50, runs[i].tokens / 2, "train/loss", p.loss * 1.2},
+                         {runs[i].id, 100, runs[i].tokens, "train/loss", p.loss * 1.01},
+                         {runs[i].id, 100, runs[i].tokens, "val/loss/speech", p.loss}});
+    store.InsertEvals({{runs[i].id, 100, "sblimp/speech", 0.5 + (4 - p.loss) / 4, 1000}});
+    REQUIRE(store.FinishRun(runs[i].id, "test", 1));
+  }
+}
+
+report::ReportOptions Options(std::vector<std::string> conditions) {
+  report::ReportOptions o;
+  o.sweep = "marin";
+  o.conditions = std::move(conditions);
+  o.bootstrap = 20;
+  o.seed = 7;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("gnuplot draws a plot spec into an SVG and a PNG next to its script", "[report]") {
+  testing::TempDir dir;
+  report::PlotSpec spec;
+  spec.stem = "line";
+  spec.title = "a straight line";
+  spec.xlabel = "compute C (FLOPs)";
+  spec.ylabel = "loss";
+  spec.data.push_back({"pts", {{1e15, 3.0}, {1e16, 2.5}, {1e17, 2.2}}});
+  spec.plot = "$pts using 1:2 with linespoints title 'points'";
+  report::PlotFiles files = report::RenderPlot(spec, dir.path().string());
+  std::string png = ReadFile(files.png);
+  REQUIRE(png.size() > 8);
+  CHECK(png.substr(1, 3) == "PNG");
+  std::string svg = ReadFile(files.svg);
+  CHECK(svg.find("<svg") != std::string::npos);
+  CHECK(svg.find("a straight line") != std::string::npos);
+  CHECK(ReadFile(files.script).find("1e+16 2.5") != std::string::npos);
+  // gnuplot's own fit log must never appear (fit.log is silenced).
+  CHECK_FALSE(fs::exists(dir.path() / "fit.log"));
+
+  SECTION("a script gnuplot rejects is an error carrying gnuplot's message") {
+    spec.stem = "broken";
+    spec.plot = "$missing using 1:2 with lines";
+    CHECK_THROWS_WITH(report::RenderPlot(spec, dir.path().string()),
+                      Catch::Contains("gnuplot failed") && Catch::Contains("missing"));
+  }
+}
+
+TEST_CASE("compact numbers drop the exponent's plus sign and leading zeros", "[report]") {
+  CHECK(report::Num(1.2e15) == "1.2e15");
+  CHECK(report::Num(3e-5) == "3e-5");
+  CHECK(report::Num(0.512345) == "0.512");
+  CHECK(report::Num(20) == "20");
+}
+
+// One store, analysis and report shared by the cases below: the fits take seconds, so they
+// are made once per process (CTest runs each case in its own process, so the cases are few).
+struct MarinReport {
+  testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  report::Analysis analysis;
+  report::ReportFiles files;
+  std::string md, html;
+  MarinReport() {
+    int64_t sweep_id = store.UpsertSweep("marin", "# two Marin datasets as conditions");
+    AddDataset(store, sweep_id, "comma", "comma");
+    AddDataset(store, sweep_id, "dclm", "dclm");
+    analysis = report::Analyze(store, Options({"comma", "dclm"}));
+    files = report::WriteReport(analysis, dir.file("report"));
+    md = ReadFile(files.markdown);
+    html = ReadFile(files.html);
+  }
+};
+
+MarinReport& Marin() {
+  static MarinReport marin;
+  return marin;
+}
+
+TEST_CASE("a report of real IsoFLOP points: fits with bootstraps, every plot, fitted numbers",
+          "[report]") {
+  MarinReport& m = Marin();
+  const report::Analysis& analysis = m.analysis;
+  REQUIRE(analysis.conditions.size() == 2);
+  CHECK(analysis.comparison);
+  for (const report::ConditionAnalysis& c : analysis.conditions) {
+    CAPTURE(c.condition);
+    REQUIRE(c.approach3);
+    REQUIRE(c.approach2);
+    CHECK(std::isfinite(c.approach3->params.alpha));
+    CHECK(c.recommendation);
+    CHECK(c.approach3_bootstrap.resamples == 20);
+  }
+  CHECK(analysis.recommend_budget == Approx(10 * analysis.budgets.back()));
+
+  // Every plot the Markdown references exists: frontier, 2 IsoFLOP, N_opt, D_opt, downstream,
+  // 2 training-curve figures.
+  std::regex image(R"(!\[[^\]]*\]\(([^)]+)\))");
+  int images = 0;
+  for (std::sregex_iterator it(m.md.begin(), m.md.end(), image), end; it != end; ++it, ++images) {
+    CAPTURE((*it)[1].str());
+    CHECK(fs::exists(fs::path(m.dir.file("report")) / (*it)[1].str()));
+  }
+  CHECK(images == 8);
+  for (const std::string& plot : m.files.plots) CHECK(fs::file_size(plot) > 0);
+
+  // The HTML page embeds the same figures and needs no other file.
+  size_t embedded = 0;
+  for (size_t at = m.html.find("data:image/svg+xml;base64,"); at != std::string::npos;
+       at = m.html.find("data:image/svg+xml;base64,", at + 1)) {
+    ++embedded;
+  }
+  CHECK(embedded == 8);
+  CHECK(m.html.find("src=\"plots/") == std::string::npos);
+
+  // The tables show the fitted numbers, not typed-in ones.
+  const report::ConditionAnalysis& comma = analysis.conditions[0];
+  CHECK(m.md.find("| alpha | size exponent | " + report::Num(comma.approach3->params.alpha, 4)) !=
+        std::string::npos);
+  CHECK(m.md.find(report::Num(analysis.comparison->first.a)) != std::string::npos);
+  // Downstream: the best run at the largest budget is the lowest-loss one (see AddDataset).
+  double best = 0;
+  for (const fitting::MetricPoint& p : comma.evals.at("sblimp/speech")) {
+    if (p.budget == analysis.budgets.back()) best = std::max(best, p.value);
+  }
+  CHECK(m.md.find(fmt::format("| sblimp/speech | {:.3f} |", best)) != std::string::npos);
+}
+
+TEST_CASE("the verdict follows the data: swapping the conditions swaps the conclusion",
+          "[report]") {
+  MarinReport& m = Marin();
+  const fitting::Comparison& cmp = *m.analysis.comparison;
+  bool dclm_better = cmp.second.loss_exponent > cmp.first.loss_exponent;
+  std::string verdict = report::Verdict(m.analysis);
+  CHECK(verdict.find(dclm_better ? "dclm scales better" : "dclm scales worse") !=
+        std::string::npos);
+  CHECK(m.md.find(verdict) != std::string::npos);
+  report::Analysis swapped = report::Analyze(m.store, Options({"dclm", "comma"}));
+  std::string other = report::Verdict(swapped);
+  CHECK(other.find(dclm_better ? "comma scales worse" : "comma scales better") !=
+        std::string::npos);
+}
+
+TEST_CASE("reporting on a sweep that is not there or has nothing done says so", "[report]") {
+  testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  int64_t sweep_id = store.UpsertSweep("empty", "");
+  CHECK_THROWS_WITH(report::Analyze(store, Options({})),
+                    Catch::Contains("no sweep named 'marin'") && Catch::Contains("empty"));
+  store.InsertRuns(sweep_id, {{"r1", "textless", 1000, 900, 10000, 10, 6e7,
+                               R"({"budget_flops": 6e7})", {}}});
+  report::ReportOptions o = Options({});
+  o.sweep = "empty";
+  CHECK_THROWS_WITH(report::Analyze(store, o), Catch::Contains("no done run"));
+}
