@@ -158,12 +158,11 @@ Utterance ParseSpeechLine(const json& j, const SpeechImportOptions& o) {
   return u;
 }
 
-std::vector<std::string> Lines(const std::string& path) {
+// Streams a file line by line (feature files of a large corpus are many GB).
+std::ifstream OpenLines(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw UserError(fmt::format("{}: cannot read", path));
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
-  return lines;
+  return in;
 }
 
 }  // namespace
@@ -209,11 +208,12 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
       ++report.lines_skipped;
     };
     for (const std::string& file : o.speech_files) {
-      const std::vector<std::string> lines = Lines(file);
-      for (size_t n = 0; n < lines.size(); ++n) {
-        if (lines[n].find_first_not_of(" \t\r") == std::string::npos) continue;
+      std::ifstream in = OpenLines(file);
+      std::string line;
+      for (size_t n = 0; std::getline(in, line); ++n) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         ++report.lines_read;
-        const json j = json::parse(lines[n], nullptr, /*allow_exceptions=*/false);
+        const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
         if (j.is_discarded()) {
           problem(file, n + 1, "not valid JSON");
           continue;
@@ -246,10 +246,11 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
         writers.Add(split, 2, vocab, corpus::Interleave(a, spoken, vocab), spoken_words);
       }
     }
+    std::string text_line;
     for (const std::string& file : o.text_files) {
-      const std::vector<std::string> lines = Lines(file);
-      for (size_t n = 0; n < lines.size(); ++n) {
-        std::string text = lines[n];
+      std::ifstream in = OpenLines(file);
+      for (size_t n = 0; std::getline(in, text_line); ++n) {
+        std::string text = text_line;
         if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
         ++report.lines_read;
         if (text.front() == '{') {

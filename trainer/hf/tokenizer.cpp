@@ -384,6 +384,8 @@ void BpeTokenizer::EncodeWord(std::string_view piece, std::vector<int32_t>& out)
     }
   }
   out.insert(out.end(), symbols.begin(), symbols.end());
+  // Bounded memo: a corpus has a heavy-tailed set of distinct words; 1M entries is ~100 MB.
+  if (cache_.size() >= 1'000'000) cache_.clear();
   cache_.emplace(std::move(mapped), std::move(symbols));
 }
 
