@@ -15,7 +15,9 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "fitting/json.h"
 #include "orchestrator/commands.h"
+#include "orchestrator/fit_inputs.h"
 #include "orchestrator/pool.h"
 #include "orchestrator/report/plots.h"
 #include "orchestrator/report/report.h"
@@ -64,6 +66,25 @@ void EnsureCorpus(const DemoOptions& o, const fs::path& corpus_dir) {
       corpus::LoadCorpusConfig((fs::path(o.examples) / "demo-corpus.toml").string());
   corpus::CorpusStats stats = corpus::GenerateCorpus(config, corpus_dir.string(), 0, false);
   Log(LogLevel::kInfo, "  {} tokens in {:.1f} s", stats.total_tokens, stats.wall_seconds);
+}
+
+// Stores each condition's approach-3 fit (with its bootstrap samples) the way `sims fit` does,
+// so that `sims recommend --budget C --condition X` works on the demo's database afterwards.
+void StoreFits(Store& store, const report::Analysis& analysis) {
+  for (const report::ConditionAnalysis& c : analysis.conditions) {
+    if (!c.approach3) continue;
+    nlohmann::json options = {{"approach", 3},
+                              {"metric", analysis.options.metric},
+                              {"bootstrap", analysis.options.bootstrap},
+                              {"seed", analysis.options.seed},
+                              {"made_by", "sims demo"}};
+    FitRow row;
+    row.kind = "approach3";
+    row.condition = c.condition;
+    row.inputs_json = FitInputsJson(c.data, options).dump();
+    row.result_json = fitting::ToJson(*c.approach3, &c.approach3_bootstrap).dump();
+    store.InsertFit(row);
+  }
 }
 
 void PrintRecommendation(const report::Analysis& analysis, std::ostream& out) {
@@ -145,6 +166,7 @@ void RunDemo(const DemoOptions& o, std::ostream& out) {
   report_options.sweep = plan.sweep;
   report_options.bootstrap = o.bootstrap;
   report::Analysis analysis = report::Analyze(store, report_options);
+  StoreFits(store, analysis);
 
   fs::path report_dir = project / "report";
   Step(5, fmt::format("report -> {}", report_dir.string()));
@@ -168,8 +190,10 @@ void SetupDemoCommand(CLI::App* cmd, GlobalOptions& /*global: the demo's project
   cmd->add_option("--bootstrap", o->bootstrap, "Bootstrap resamples for the report's intervals")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->add_option("--examples", o->examples, "Folder with demo-cpu*.toml and demo-corpus.toml")
-      ->capture_default_str();
+  // No default shown: it is this build's source tree, and docs/cli.md must not depend on it.
+  cmd->add_option("--examples", o->examples,
+                  "Folder with demo-cpu*.toml and demo-corpus.toml (default: the source tree's "
+                  "examples/)");
   cmd->callback([o] { RunDemo(*o, std::cout); });
 }
 

@@ -44,9 +44,10 @@ std::string GnuplotScript(const PlotSpec& spec) {
     // Two blank lines end a gnuplot "index", so a block with no rows still parses.
     s << "EOD\n";
   }
-  s << "set title " << GnuplotQuote(spec.title) << " font ',15'\n";
-  s << "set xlabel " << GnuplotQuote(spec.xlabel) << "\n";
-  s << "set ylabel " << GnuplotQuote(spec.ylabel) << "\n";
+  // Titles and labels are plain text (an underscore in "N_opt" is not a subscript).
+  s << "set title " << GnuplotQuote(spec.title) << " font ',15' noenhanced\n";
+  s << "set xlabel " << GnuplotQuote(spec.xlabel) << " noenhanced\n";
+  s << "set ylabel " << GnuplotQuote(spec.ylabel) << " noenhanced\n";
   s << "set grid xtics ytics mxtics mytics lc rgb '#dddddd' lw 1, lc rgb '#f0f0f0' lw 1\n";
   s << "set border 3 lc rgb '#444444'\nset tics nomirror\n";
   s << "set key outside right top vertical Left reverse noenhanced box lc rgb '#cccccc' "

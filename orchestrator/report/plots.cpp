@@ -126,7 +126,8 @@ Figure LossComputeFigure(const Analysis& analysis, const std::string& dir) {
   spec.title = "Loss against compute, every run, with the fitted frontier";
   spec.xlabel = "training compute C (FLOPs)";
   spec.ylabel = "final validation loss (nats/token)";
-  spec.log_y = true;
+  // Linear loss axis: losses span less than a decade, and a log axis would squash them.
+  spec.log_y = false;
   auto [lo, hi] = ComputeRange(analysis);
   std::vector<double> xs = LogSpace(lo, hi, 80);
   std::vector<std::string> bands, lines;

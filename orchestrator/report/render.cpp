@@ -512,6 +512,13 @@ void WriteText(const fs::path& path, const std::string& text) {
 
 }  // namespace
 
+bool SoundFit(const Analysis& a, const ConditionAnalysis& c) {
+  if (!c.approach3) return false;
+  const fitting::Frontier& f = c.approach3->frontier;
+  double loss = fitting::OptimalLoss(c.approach3->params, a.budgets.back());
+  return f.a > 0 && f.a < 1 && f.b > 0 && f.b < 1 && std::isfinite(f.G) && std::isfinite(loss);
+}
+
 std::string Verdict(const Analysis& a) {
   if (!a.comparison) {
     int fitted = 0;
@@ -524,6 +531,16 @@ std::string Verdict(const Analysis& a) {
   const std::string& first = cmp.first.condition;
   const std::string& second = cmp.second.condition;
   std::string text;
+  for (const ConditionAnalysis& c : a.conditions) {
+    if (c.approach3 && !SoundFit(a, c)) {
+      text += fmt::format("Caution: the approach-3 fit of {} is degenerate (allocation exponent "
+                          "a = {}, predicted optimal loss at the largest budget {}), so the "
+                          "comparison below is not meaningful; the sweep is too small or too "
+                          "noisy for this law. ",
+                          c.condition, Num(c.approach3->frontier.a),
+                          Num(fitting::OptimalLoss(c.approach3->params, a.budgets.back()), 4));
+    }
+  }
   if (!cmp.multipliers.empty()) {
     const fitting::MultiplierRow& last = cmp.multipliers.back();
     bool resolved = last.interval && (last.interval->hi < 1 || last.interval->lo > 1);

@@ -80,6 +80,10 @@ struct Analysis {
 // note in the analysis, not an error; an unknown sweep or one with no done runs is a UserError.
 Analysis Analyze(Store& store, const ReportOptions& options);
 
+// Whether a condition's approach-3 fit is usable: both allocation exponents in (0, 1) and a
+// finite predicted loss at the largest budget. The verdict warns about fits that are not.
+bool SoundFit(const Analysis& analysis, const ConditionAnalysis& condition);
+
 // The conclusion in words, from the comparison (or why there is none).
 std::string Verdict(const Analysis& analysis);
 

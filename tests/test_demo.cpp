@@ -1,0 +1,112 @@
+// The end-to-end case: `sims demo --size tiny` in a temporary directory, run twice through the
+// real binary (corpus, plan, local pool, trainer, fits, report). Minutes, not seconds: this is
+// the one long case of the report module.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "orchestrator/report/report.h"
+#include "results/store.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using namespace sims;
+
+namespace {
+
+struct Result {
+  int status = 0;
+  std::string output;  // stdout and stderr
+};
+
+Result RunSims(const std::string& args) {
+  std::string command = std::string("\"") + SIMS_BINARY + "\" " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe);
+  Result r;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
+  r.status = pclose(pipe);
+  return r;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("sims demo --size tiny trains, fits, reports and recommends; a rerun trains nothing",
+          "[report][demo]") {
+  testing::TempDir dir;
+  fs::path out = dir.path() / "demo";
+  std::string args = "demo --size tiny --bootstrap 20 --out \"" + out.string() + "\"";
+  Result first = RunSims(args);
+  INFO(first.output);
+  REQUIRE(first.status == 0);
+
+  Store store = Store::Open((out / "sims.db").string());
+  std::vector<RunRow> runs = store.ListRuns({"demo-cpu-tiny", "", ""});
+  REQUIRE(runs.size() >= 2 * 5 * 3 - 4);  // two conditions, 5 sizes x 3 budgets, few skipped
+  int metric_rows = 0;
+  for (const RunRow& run : runs) {
+    CAPTURE(run.id, run.error);
+    CHECK(run.status == "done");
+    metric_rows += store.Metrics(run.id).size();
+  }
+
+  // Both conditions fitted with finite parameters (the same analysis the demo made).
+  report::ReportOptions options;
+  options.sweep = "demo-cpu-tiny";
+  options.bootstrap = 0;
+  report::Analysis analysis = report::Analyze(store, options);
+  REQUIRE(analysis.conditions.size() == 2);
+  for (const report::ConditionAnalysis& c : analysis.conditions) {
+    CAPTURE(c.condition);
+    REQUIRE(c.approach3);
+    for (double p : {c.approach3->params.E, c.approach3->params.A, c.approach3->params.B,
+                     c.approach3->params.alpha, c.approach3->params.beta}) {
+      CHECK(std::isfinite(p));
+    }
+    REQUIRE(c.approach2);
+    CHECK(std::isfinite(c.approach2->n_opt.exponent));
+  }
+
+  // The report exists and every plot it references exists.
+  std::string md = ReadFile(out / "report" / "report.md");
+  CHECK(fs::exists(out / "report" / "report.html"));
+  std::regex image(R"(!\[[^\]]*\]\(([^)]+)\))");
+  int images = 0;
+  for (std::sregex_iterator it(md.begin(), md.end(), image), end; it != end; ++it, ++images) {
+    CAPTURE((*it)[1].str());
+    CHECK(fs::exists(out / "report" / (*it)[1].str()));
+  }
+  CHECK(images >= 6);
+
+  // The recommendation is printed.
+  CHECK(first.output.find("Recommendation for C = ") != std::string::npos);
+  CHECK(first.output.find("textless") != std::string::npos);
+
+  // A second invocation trains nothing: no new metric row, every finish time unchanged.
+  Result second = RunSims(args);
+  INFO(second.output);
+  REQUIRE(second.status == 0);
+  CHECK(second.output.find("nothing to train") != std::string::npos);
+  int metric_rows_after = 0;
+  for (const RunRow& run : store.ListRuns({"demo-cpu-tiny", "", ""})) {
+    metric_rows_after += store.Metrics(run.id).size();
+    for (const RunRow& before : runs) {
+      if (before.id == run.id) CHECK(before.finished_at == run.finished_at);
+    }
+  }
+  CHECK(metric_rows_after == metric_rows);
+}
