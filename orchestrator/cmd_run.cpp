@@ -28,7 +28,7 @@ struct RunOptions {
   std::string backend = "local"; // local | slurm
   bool retry_failed = false;     // bring failed runs of the sweep back to planned first
   bool watch = false;            // slurm: follow the jobs until every run is done or failed
-  double watch_seconds = 10;     // slurm: how often --watch ingests
+  double watch_seconds = 2;      // slurm: how often --watch ingests (cheap: see benchmarks.md)
   PoolOptions pool;
   SlurmOptions slurm;
 };
