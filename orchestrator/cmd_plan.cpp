@@ -184,6 +184,7 @@ void RunPlan(const PlanOptions& options, const GlobalOptions& global, std::ostre
   } else {
     PrintPlanTable(out, spec, plan, new_ids);
   }
+  out.flush();  // the summary goes to stderr; keep it after the table on a terminal
   double exact = 0;
   for (const PlannedRun& r : plan.runs) exact += r.config.flops_exact;
   Log(LogLevel::kInfo, "sweep {}: {} runs, {} {}, {} already in {}, {} skipped; {:.3g} exact FLOPs",

@@ -365,7 +365,7 @@ DesignSpec ReadDesign(Table& cond, const SweepSpec& spec, const std::string& bas
   for (size_t i = 0; i < d.budgets.size(); ++i) {
     if (!(d.budgets[i] > 0 && d.budgets[i] <= kMaxBudget)) {
       t->FailAt(*t->table().get("budgets")->as_array()->get(i), fmt::format("{}[{}]", t->Path("budgets"), i),
-                fmt::format("budget {} FLOPs must be > 0 and <= 1e30", d.budgets[i]));
+                fmt::format("budget {} FLOPs must be > 0 and <= 1e30", FormatNumber(d.budgets[i])));
     }
   }
   for (size_t i = 0; i < d.tokens_per_param.size(); ++i) {
@@ -408,6 +408,41 @@ DesignSpec ReadDesign(Table& cond, const SweepSpec& spec, const std::string& bas
       "kind, sizes, shapes, budgets, tokens_per_param, tokens, min_tokens, "
       "min_tokens_per_param, max_tokens_per_param");
   return d;
+}
+
+// A checkpoint directory with a Hugging Face config.json must have the shape the sweep file
+// says, or the trainer would fail (or, worse, load a different model) hours later. The
+// vocabulary is not compared: sims extends it with the speech units.
+void CheckCheckpointConfig(const SizeSpec& size, const Origin& where) {
+  const fs::path config = fs::path(size.checkpoint) / "config.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(config, ec)) return;  // an empty fixture, or a non-HF layout
+  std::ifstream in(config);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) {
+    throw UserError(where.Where() + ": " + config.string() + " is not a JSON object");
+  }
+  const ModelShape& s = size.shape;
+  const std::pair<const char*, int64_t> fields[] = {
+      {"num_hidden_layers", s.layers},      {"hidden_size", s.d_model},
+      {"num_attention_heads", s.heads},     {"num_key_value_heads", s.kv_heads},
+      {"intermediate_size", s.d_ff}};
+  for (const auto& [key, expected] : fields) {
+    if (!j.contains(key) || !j[key].is_number_integer()) continue;
+    if (j[key].get<int64_t>() != expected) {
+      throw UserError(fmt::format("{}: the checkpoint's {} has {} = {}, the sweep file's shape "
+                                  "{} (hint: copy the shape from config.json)",
+                                  where.Where(), config.string(), key, j[key].get<int64_t>(),
+                                  expected));
+    }
+  }
+  if (j.contains("tie_word_embeddings") && j["tie_word_embeddings"].is_boolean() &&
+      j["tie_word_embeddings"].get<bool>() != s.tied_embeddings) {
+    throw UserError(fmt::format("{}: the checkpoint's {} has tie_word_embeddings = {}, the sweep "
+                                "file's shape tied_embeddings = {}",
+                                where.Where(), config.string(),
+                                j["tie_word_embeddings"].get<bool>(), s.tied_embeddings));
+  }
 }
 
 ConditionSpec ReadCondition(Table& t, const SweepSpec& spec, const std::string& base_dir) {
@@ -468,6 +503,7 @@ ConditionSpec ReadCondition(Table& t, const SweepSpec& spec, const std::string& 
                       "`huggingface-cli download Qwen/Qwen2.5-0.5B --local-dir DIR`; relative "
                       "paths are resolved against the sweep file's directory)");
     }
+    CheckCheckpointConfig(size, where);
   }
   if (const toml::array* overrides = t.Array("override")) {
     for (size_t i = 0; i < overrides->size(); ++i) {

@@ -391,6 +391,28 @@ TEST_CASE("a missing checkpoint directory is refused at plan time", "[sweeps]") 
   CHECK_THAT(error, Catch::Contains("hint:"));
 }
 
+TEST_CASE("a checkpoint whose config.json disagrees with the shape is refused", "[sweeps]") {
+  TempDir dir;
+  const std::string path = PaperFixture(dir);
+  // Qwen2.5-0.5B's real config.json values, with one field changed at a time.
+  auto config = [&](int64_t layers, bool tied) {
+    WriteText(dir.file("checkpoints/Qwen2.5-0.5B/config.json"),
+              fmt::format(R"({{"num_hidden_layers": {}, "hidden_size": 896,
+                  "num_attention_heads": 14, "num_key_value_heads": 2,
+                  "intermediate_size": 4864, "tie_word_embeddings": {},
+                  "vocab_size": 151936}})",
+                          layers, tied ? "true" : "false"));
+  };
+  config(24, true);
+  CHECK_NOTHROW(LoadSweepFile(path));  // the real config agrees (vocab is not compared)
+  config(28, true);
+  CHECK_THROWS_WITH(LoadSweepFile(path),
+                    Catch::Contains("condition[1].design.shapes[0]: the checkpoint's") &&
+                        Catch::Contains("num_hidden_layers = 28, the sweep file's shape 24"));
+  config(24, false);
+  CHECK_THROWS_WITH(LoadSweepFile(path), Catch::Contains("tie_word_embeddings = false"));
+}
+
 TEST_CASE("an override that matches no run is refused", "[sweeps]") {
   const std::string text = Edit(Example("demo-cpu.toml"), "size = 804_000", "size = 804_001");
   const std::string error = ErrorOf(text, "demo-cpu.toml");
@@ -428,10 +450,12 @@ TEST_CASE("sims plan writes nothing on bad input and is idempotent", "[sweeps][c
   WriteText(bad, Edit(Example("demo-cpu-tiny.toml"), "budgets = [3e9,", "budgets = [-3e9,"));
   const std::string sims = SIMS_BINARY;
   auto run = [&](const std::string& args, const std::string& out) {
-    return std::system((sims + " --db " + db + " " + args + " > " + out + " 2>&1").c_str());
+    return std::system(
+        (sims + " --db " + db + " " + args + " > " + out + " 2> " + out + ".err").c_str());
   };
   CHECK(run("plan " + bad, dir.file("bad.txt")) != 0);
-  CHECK_THAT(ReadText(dir.file("bad.txt")), Catch::Contains("condition[0].design.budgets[0]"));
+  CHECK_THAT(ReadText(dir.file("bad.txt.err")),
+             Catch::Contains("condition[0].design.budgets[0]: budget -3e9 FLOPs must be > 0"));
   CHECK_FALSE(fs::exists(db));
 
   const std::string good = std::string(SIMS_SOURCE_DIR) + "/examples/demo-cpu-tiny.toml";
