@@ -265,16 +265,16 @@ World BuildWorld(const WorldOptions& options, uint64_t seed) {
   for (int i = 0; i < options.intransitive_verbs; ++i) lex.intransitive.push_back(b.Inflected(2, false));
   for (int i = 0; i < options.transitive_verbs; ++i) lex.transitive.push_back(b.Inflected(2, false));
   for (int i = 0; i < options.adjectives; ++i) lex.adjectives.push_back(b.Word(2));
-  // Valence pairs: 4 event verbs, 3 moods, 2 reactions of each polarity.
+  // Valence pairs: 4 event verbs, each with its own mood and reaction pair of each polarity.
   for (int i = 0; i < 4; ++i) {
     lex.good_events.push_back(b.Inflected(2, false));
     lex.bad_events.push_back(b.Inflected(2, false));
   }
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     lex.good_moods.push_back(b.Word(2));
     lex.bad_moods.push_back(b.Word(2));
   }
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 4; ++i) {
     lex.good_reactions.push_back(b.Inflected(2, false));
     lex.bad_reactions.push_back(b.Inflected(2, false));
   }
@@ -365,9 +365,12 @@ Story SampleStory(const World& world, Rng& rng, PlotSplit split, int sentences) 
     story.sentences.push_back(std::move(sb.s));
   }
   // Ending: its mood or reaction follows the last event; the contradiction flips it.
+  // The ending answers the event: each event pair has its own mood and reaction pair (finds /
+  // loses -> glad / sad, laughs / cries), and the last event's valence picks the side. A
+  // specific association is what a small LM can pick up; the valence flip is what sSC tests.
   const int template_kind = rng.Below(4);
-  const int32_t mood = rng.Below(static_cast<int32_t>(lex.good_moods.size()));
-  const int32_t reaction = rng.Below(static_cast<int32_t>(lex.good_reactions.size()));
+  const int32_t mood = event;
+  const int32_t reaction = event;
   auto ending = [&](bool positive) {
     Sentence s;
     const int32_t m = positive ? lex.good_moods[mood] : lex.bad_moods[mood];

@@ -74,8 +74,8 @@ struct Lexicon {
   std::vector<Lemma> animals, intransitive, transitive;
   std::vector<int32_t> adjectives;
   std::vector<Lemma> good_events, bad_events;        // paired: finds / loses
-  std::vector<int32_t> good_moods, bad_moods;        // paired: happy / sad
-  std::vector<Lemma> good_reactions, bad_reactions;  // paired: laughs / cries
+  std::vector<int32_t> good_moods, bad_moods;        // paired: happy / sad; [i] answers event i
+  std::vector<Lemma> good_reactions, bad_reactions;  // paired: laughs / cries; [i] answers event i
   std::vector<Topic> topics;
 };
 
