@@ -2,14 +2,14 @@
 // The table view is for a researcher checking a design before spending compute: per condition,
 // sizes as rows and budgets (or tokens-per-parameter ratios, or token counts) as columns, each
 // cell the run's tokens per parameter; then how far 6ND is from the exact FLOP count per size.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <set>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/log.h"
 #include "orchestrator/commands.h"
@@ -54,8 +54,10 @@ nlohmann::json RunJson(const PlannedRun& r, bool is_new) {
           {"flops", c.flops},
           {"flops_6nd", c.flops_6nd},
           {"flops_exact", c.flops_exact},
-          {"init", {{"kind", c.init.kind}, {"run_id", c.init.run_id},
-                    {"checkpoint_path", c.init.checkpoint_path}}},
+          {"init",
+           {{"kind", c.init.kind},
+            {"run_id", c.init.run_id},
+            {"checkpoint_path", c.init.checkpoint_path}}},
           {"depends_on", c.depends_on}};
 }
 
@@ -107,23 +109,23 @@ void PrintPlanTable(std::ostream& out, const SweepSpec& spec, const SweepPlan& p
       if (c.name == name) cond = &c;
     }
     if (cond) {
-      out << fmt::format("condition {} ({}, init {}, mixture text {:g} / speech {:g} / "
-                         "interleaved {:g}): {} runs, {} new, {} skipped, {:.3g} FLOPs ({})\n",
-                         name, cond->design.kind, cond->init, cond->mixture.text,
-                         cond->mixture.speech, cond->mixture.interleaved, runs, fresh, skipped,
-                         flops, spec.flops);
+      out << fmt::format(
+          "condition {} ({}, init {}, mixture text {:g} / speech {:g} / "
+          "interleaved {:g}): {} runs, {} new, {} skipped, {:.3g} FLOPs ({})\n",
+          name, cond->design.kind, cond->init, cond->mixture.text, cond->mixture.speech,
+          cond->mixture.interleaved, runs, fresh, skipped, flops, spec.flops);
     } else {
-      out << fmt::format("condition text-lm (text LMs that init = \"text-lm\" starts from, text "
-                         "stream only): {} runs, {} new, {:.3g} FLOPs ({})\n",
-                         runs, fresh, flops, spec.flops);
+      out << fmt::format(
+          "condition text-lm (text LMs that init = \"text-lm\" starts from, text "
+          "stream only): {} runs, {} new, {:.3g} FLOPs ({})\n",
+          runs, fresh, flops, spec.flops);
     }
-    const std::string column_kind =
-        name == "text-lm"       ? ""
-        : !cond->design.budgets.empty() ? "C="
-        : !cond->design.tokens_per_param.empty() ? "D/N="
-                                                 : "D=";
-    std::vector<std::string> header = {"size", "layers", "d_model", "heads", "d_ff",
-                                       "N_non_emb", "N_total"};
+    const std::string column_kind = name == "text-lm"                        ? ""
+                                    : !cond->design.budgets.empty()          ? "C="
+                                    : !cond->design.tokens_per_param.empty() ? "D/N="
+                                                                             : "D=";
+    std::vector<std::string> header = {"size", "layers",    "d_model", "heads",
+                                       "d_ff", "N_non_emb", "N_total"};
     for (const std::string& c : columns) header.push_back(column_kind + c);
     std::vector<std::vector<std::string>> rows;
     for (const std::string& size : sizes) {
@@ -151,8 +153,8 @@ void PrintPlanTable(std::ostream& out, const SweepSpec& spec, const SweepPlan& p
       auto it = first_of_size.find(size);
       if (it == first_of_size.end()) continue;
       const RunConfig& c = it->second->config;
-      ratios += fmt::format("{}{} {:.2f}", ratios.empty() ? "" : ", ", size,
-                            c.flops_6nd / c.flops_exact);
+      ratios +=
+          fmt::format("{}{} {:.2f}", ratios.empty() ? "" : ", ", size, c.flops_6nd / c.flops_exact);
     }
     out << fmt::format("6ND / exact FLOPs (N {} embeddings): {}\n\n",
                        spec.n_includes_embedding ? "with" : "without", ratios);
@@ -189,8 +191,8 @@ void RunPlan(const PlanOptions& options, const GlobalOptions& global, std::ostre
   for (const PlannedRun& r : plan.runs) exact += r.config.flops_exact;
   Log(LogLevel::kInfo, "sweep {}: {} runs, {} {}, {} already in {}, {} skipped; {:.3g} exact FLOPs",
       spec.name, plan.runs.size(), stored.new_ids.size(),
-      options.dry_run ? "would be new (dry run, nothing written)" : "new", stored.existing_ids.size(),
-      global.db, plan.skipped.size(), exact);
+      options.dry_run ? "would be new (dry run, nothing written)" : "new",
+      stored.existing_ids.size(), global.db, plan.skipped.size(), exact);
 }
 
 }  // namespace

@@ -1,14 +1,14 @@
 #include "sweeps/plan.h"
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "common/error.h"
 
@@ -49,13 +49,20 @@ std::string HumanCount(int64_t n) {
 
 const char* TypeName(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date/time";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date/time";
   }
 }
 
@@ -249,7 +256,8 @@ std::string Resolve(const std::string& path, const std::string& base_dir) {
 
 DataMixture ReadMixture(Table& cond) {
   std::optional<Table> m = cond.Sub("mixture");
-  if (!m) cond.Fail("mixture", "is required, e.g. mixture = { text = 0, speech = 1, interleaved = 0 }");
+  if (!m)
+    cond.Fail("mixture", "is required, e.g. mixture = { text = 0, speech = 1, interleaved = 0 }");
   DataMixture mix;
   mix.text = m->Number("text").value_or(0);
   mix.speech = m->Number("speech").value_or(0);
@@ -282,20 +290,23 @@ SizeSpec ReadShape(const toml::node& node, const std::string& path, const Table&
   if (!d_model) t.Fail("d_model", "is required in an explicit shape");
   s.layers = *layers;
   s.d_model = *d_model;
-  if (s.layers < 1 || s.layers > 1024) t.Fail("layers", fmt::format("{} must be in [1, 1024]", s.layers));
+  if (s.layers < 1 || s.layers > 1024)
+    t.Fail("layers", fmt::format("{} must be in [1, 1024]", s.layers));
   if (s.d_model < 1 || s.d_model > (1 << 20)) {
     t.Fail("d_model", fmt::format("{} must be in [1, 1048576]", s.d_model));
   }
   s.heads = t.Integer("heads").value_or(s.d_model / spec.shape_rule.head_dim);
   if (s.heads < 1 || s.d_model % s.heads != 0) {
-    t.Fail("heads", fmt::format("{} heads must be >= 1 and divide d_model = {}", s.heads, s.d_model));
+    t.Fail("heads",
+           fmt::format("{} heads must be >= 1 and divide d_model = {}", s.heads, s.d_model));
   }
   s.kv_heads = t.Integer("kv_heads").value_or(s.heads);
   if (s.kv_heads < 1 || s.heads % s.kv_heads != 0) {
     t.Fail("kv_heads", fmt::format("{} must be >= 1 and divide heads = {}", s.kv_heads, s.heads));
   }
   s.d_ff = t.Integer("d_ff").value_or(FfnWidth(s.d_model, spec.shape_rule));
-  if (s.d_ff < 1 || s.d_ff > (1 << 22)) t.Fail("d_ff", fmt::format("{} must be in [1, 4194304]", s.d_ff));
+  if (s.d_ff < 1 || s.d_ff > (1 << 22))
+    t.Fail("d_ff", fmt::format("{} must be in [1, 4194304]", s.d_ff));
   s.vocab_size = t.Integer("vocab_size").value_or(spec.vocab_size);
   if (s.vocab_size < 1 || s.vocab_size > (1 << 24)) {
     t.Fail("vocab_size", fmt::format("{} must be in [1, 16777216]", s.vocab_size));
@@ -345,13 +356,14 @@ DesignSpec ReadDesign(Table& cond, const SweepSpec& spec, const std::string& bas
   }
   if (const toml::array* shapes = t->Array("shapes")) {
     for (size_t i = 0; i < shapes->size(); ++i) {
-      d.sizes.push_back(ReadShape(*shapes->get(i), fmt::format("{}[{}]", t->Path("shapes"), i),
-                                  *t, spec, base_dir));
+      d.sizes.push_back(ReadShape(*shapes->get(i), fmt::format("{}[{}]", t->Path("shapes"), i), *t,
+                                  spec, base_dir));
     }
   }
   if (d.sizes.empty()) {
-    t->Fail("sizes", "the design has no sizes; give sizes = [N, ...] (non-embedding parameter "
-                     "counts) or shapes = [{ layers = .., d_model = .. }, ...]");
+    t->Fail("sizes",
+            "the design has no sizes; give sizes = [N, ...] (non-embedding parameter "
+            "counts) or shapes = [{ layers = .., d_model = .. }, ...]");
   }
   std::set<std::string> labels;
   for (const SizeSpec& s : d.sizes) {
@@ -364,20 +376,23 @@ DesignSpec ReadDesign(Table& cond, const SweepSpec& spec, const std::string& bas
   d.tokens = t->Integers("tokens");
   for (size_t i = 0; i < d.budgets.size(); ++i) {
     if (!(d.budgets[i] > 0 && d.budgets[i] <= kMaxBudget)) {
-      t->FailAt(*t->table().get("budgets")->as_array()->get(i), fmt::format("{}[{}]", t->Path("budgets"), i),
+      t->FailAt(*t->table().get("budgets")->as_array()->get(i),
+                fmt::format("{}[{}]", t->Path("budgets"), i),
                 fmt::format("budget {} FLOPs must be > 0 and <= 1e30", FormatNumber(d.budgets[i])));
     }
   }
   for (size_t i = 0; i < d.tokens_per_param.size(); ++i) {
     if (!(d.tokens_per_param[i] > 0 && d.tokens_per_param[i] <= kMaxTokensPerParam)) {
-      t->FailAt(*t->table().get("tokens_per_param")->as_array()->get(i),
-                fmt::format("{}[{}]", t->Path("tokens_per_param"), i),
-                fmt::format("tokens per parameter {} must be > 0 and <= 1e6", d.tokens_per_param[i]));
+      t->FailAt(
+          *t->table().get("tokens_per_param")->as_array()->get(i),
+          fmt::format("{}[{}]", t->Path("tokens_per_param"), i),
+          fmt::format("tokens per parameter {} must be > 0 and <= 1e6", d.tokens_per_param[i]));
     }
   }
   for (size_t i = 0; i < d.tokens.size(); ++i) {
     if (!(d.tokens[i] > 0 && d.tokens[i] <= kMaxTokens)) {
-      t->FailAt(*t->table().get("tokens")->as_array()->get(i), fmt::format("{}[{}]", t->Path("tokens"), i),
+      t->FailAt(*t->table().get("tokens")->as_array()->get(i),
+                fmt::format("{}[{}]", t->Path("tokens"), i),
                 fmt::format("tokens {} must be > 0 and <= 1e16", d.tokens[i]));
     }
   }
@@ -385,8 +400,9 @@ DesignSpec ReadDesign(Table& cond, const SweepSpec& spec, const std::string& bas
   if (d.kind == "isoflop") {
     if (d.budgets.empty()) t->Fail("budgets", "an isoflop design needs budgets = [C, ...] (FLOPs)");
     if (columns != 1) {
-      t->Fail(!d.tokens.empty() ? "tokens" : "tokens_per_param",
-              "an isoflop design takes budgets only (its tokens follow from D = C / FLOPs-per-token)");
+      t->Fail(
+          !d.tokens.empty() ? "tokens" : "tokens_per_param",
+          "an isoflop design takes budgets only (its tokens follow from D = C / FLOPs-per-token)");
     }
   } else if (columns != 1) {
     t->Fail("budgets", "a grid design needs exactly one of budgets, tokens_per_param, tokens");
@@ -423,25 +439,26 @@ void CheckCheckpointConfig(const SizeSpec& size, const Origin& where) {
     throw UserError(where.Where() + ": " + config.string() + " is not a JSON object");
   }
   const ModelShape& s = size.shape;
-  const std::pair<const char*, int64_t> fields[] = {
-      {"num_hidden_layers", s.layers},      {"hidden_size", s.d_model},
-      {"num_attention_heads", s.heads},     {"num_key_value_heads", s.kv_heads},
-      {"intermediate_size", s.d_ff}};
+  const std::pair<const char*, int64_t> fields[] = {{"num_hidden_layers", s.layers},
+                                                    {"hidden_size", s.d_model},
+                                                    {"num_attention_heads", s.heads},
+                                                    {"num_key_value_heads", s.kv_heads},
+                                                    {"intermediate_size", s.d_ff}};
   for (const auto& [key, expected] : fields) {
     if (!j.contains(key) || !j[key].is_number_integer()) continue;
     if (j[key].get<int64_t>() != expected) {
-      throw UserError(fmt::format("{}: the checkpoint's {} has {} = {}, the sweep file's shape "
-                                  "{} (hint: copy the shape from config.json)",
-                                  where.Where(), config.string(), key, j[key].get<int64_t>(),
-                                  expected));
+      throw UserError(
+          fmt::format("{}: the checkpoint's {} has {} = {}, the sweep file's shape "
+                      "{} (hint: copy the shape from config.json)",
+                      where.Where(), config.string(), key, j[key].get<int64_t>(), expected));
     }
   }
   if (j.contains("tie_word_embeddings") && j["tie_word_embeddings"].is_boolean() &&
       j["tie_word_embeddings"].get<bool>() != s.tied_embeddings) {
-    throw UserError(fmt::format("{}: the checkpoint's {} has tie_word_embeddings = {}, the sweep "
-                                "file's shape tied_embeddings = {}",
-                                where.Where(), config.string(),
-                                j["tie_word_embeddings"].get<bool>(), s.tied_embeddings));
+    throw UserError(fmt::format(
+        "{}: the checkpoint's {} has tie_word_embeddings = {}, the sweep "
+        "file's shape tied_embeddings = {}",
+        where.Where(), config.string(), j["tie_word_embeddings"].get<bool>(), s.tied_embeddings));
   }
 }
 
@@ -466,11 +483,13 @@ ConditionSpec ReadCondition(Table& t, const SweepSpec& spec, const std::string& 
   c.init = t.String("init").value_or(checkpoint ? "checkpoint" : "scratch");
   if (c.init != "scratch" && c.init != "text-lm" && c.init != "checkpoint") {
     t.Fail("init", fmt::format("'{}' is not an init; expected \"scratch\", \"text-lm\" or "
-                               "\"checkpoint\"", c.init));
+                               "\"checkpoint\"",
+                               c.init));
   }
   if (c.init == "text-lm" && !spec.text_lm) {
-    t.Fail("init", "init = \"text-lm\" needs a [text_lm] table saying how long the text LMs "
-                   "train (hint: [text_lm] tokens_per_param = 20)");
+    t.Fail("init",
+           "init = \"text-lm\" needs a [text_lm] table saying how long the text LMs "
+           "train (hint: [text_lm] tokens_per_param = 20)");
   }
   if (checkpoint && c.init != "checkpoint") {
     t.Fail("checkpoint", fmt::format("a checkpoint is given but init = \"{}\"", c.init));
@@ -524,8 +543,8 @@ ConditionSpec ReadCondition(Table& t, const SweepSpec& spec, const std::string& 
       c.overrides.push_back(r);
     }
   }
-  t.RejectUnknown(fmt::format("name, description, mixture, init, checkpoint, design, override, {}",
-                              kHpKeys));
+  t.RejectUnknown(
+      fmt::format("name, description, mixture, init, checkpoint, design, override, {}", kHpKeys));
   return c;
 }
 
@@ -563,7 +582,8 @@ void ValidateHyperparameters(const Hyperparameters& hp, const std::string& where
     fail("weight_decay", fmt::format("{}", hp.weight_decay), "must be in [0, 10)");
   }
   if (hp.context < 1 || hp.context > (1 << 20)) {
-    fail("context", std::to_string(hp.context), "must be in [1, 1048576] (hint: set context in [sweep])");
+    fail("context", std::to_string(hp.context),
+         "must be in [1, 1048576] (hint: set context in [sweep])");
   }
   if (hp.batch_tokens < 1 || hp.batch_tokens > (int64_t{1} << 32) ||
       hp.batch_tokens % hp.context != 0) {
@@ -625,7 +645,8 @@ SweepSpec ParseSweep(const std::string& text, const std::string& path,
   spec.flops = sweep->String("flops").value_or("6ND");
   if (spec.flops != "6ND" && spec.flops != "6ND+attn" && spec.flops != "exact") {
     sweep->Fail("flops", fmt::format("'{}' is not a convention; expected \"6ND\", \"6ND+attn\" "
-                                     "or \"exact\"", spec.flops));
+                                     "or \"exact\"",
+                                     spec.flops));
   }
   spec.n_includes_embedding = sweep->Bool("n_includes_embedding").value_or(false);
   Hyperparameters defaults;
@@ -682,12 +703,14 @@ SweepSpec ParseSweep(const std::string& text, const std::string& path,
 
   const toml::array* conditions = top.Array("condition");
   if (!conditions || conditions->empty()) {
-    throw UserError(fmt::format("{}:1: condition: no [[condition]] tables; a sweep needs at "
-                                "least one",
-                                path));
+    throw UserError(
+        fmt::format("{}:1: condition: no [[condition]] tables; a sweep needs at "
+                    "least one",
+                    path));
   }
   if (static_cast<int64_t>(conditions->size()) > kMaxConditions) {
-    top.Fail("condition", fmt::format("{} conditions; at most {}", conditions->size(), kMaxConditions));
+    top.Fail("condition",
+             fmt::format("{} conditions; at most {}", conditions->size(), kMaxConditions));
   }
   std::set<std::string> names;
   for (size_t i = 0; i < conditions->size(); ++i) {
@@ -697,8 +720,8 @@ SweepSpec ParseSweep(const std::string& text, const std::string& path,
     Table t(*n.as_table(), cpath, spec.path);
     ConditionSpec c = ReadCondition(t, spec, base_dir);
     if (!names.insert(c.name).second) {
-      t.Fail("name", fmt::format("duplicate condition name '{}'; each condition needs its own",
-                                 c.name));
+      t.Fail("name",
+             fmt::format("duplicate condition name '{}'; each condition needs its own", c.name));
     }
     spec.conditions.push_back(std::move(c));
   }
@@ -709,9 +732,10 @@ SweepSpec ParseSweep(const std::string& text, const std::string& path,
 SweepSpec LoadSweepFile(const std::string& path, const std::string& corpus_override) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw UserError(fmt::format("sweep file '{}' cannot be read (hint: check the path; the "
-                                "examples are in examples/)",
-                                path));
+    throw UserError(
+        fmt::format("sweep file '{}' cannot be read (hint: check the path; the "
+                    "examples are in examples/)",
+                    path));
   }
   std::stringstream text;
   text << in.rdbuf();
@@ -806,7 +830,8 @@ SweepPlan PlanSweep(const SweepSpec& spec) {
           reason = fmt::format("{:.3g} tokens/param is above max_tokens_per_param = {}", tpp,
                                d.max_tokens_per_param);
         } else if (requested > kMaxTokens) {
-          reason = fmt::format("D = {} tokens is above the 1e16 sims plans", FormatNumber(requested));
+          reason =
+              fmt::format("D = {} tokens is above the 1e16 sims plans", FormatNumber(requested));
         }
         if (!reason.empty()) {
           plan.skipped.push_back({cond.name, size.label, col.label, reason});
@@ -847,9 +872,10 @@ SweepPlan PlanSweep(const SweepSpec& spec) {
           if (lm.tokens_per_param > 0) lm_tokens = lm.tokens_per_param * static_cast<double>(lm_n);
           if (lm.flops > 0) lm_tokens = lm.flops / FlopsPerToken(spec, size.shape, lm.hp.context);
           if (lm_tokens > kMaxTokens) {
-            throw UserError(fmt::format("{}: the text LM of size {} would train on {} tokens, "
-                                        "above the 1e16 sims plans",
-                                        lm.origin.Where(), size.label, FormatNumber(lm_tokens)));
+            throw UserError(
+                fmt::format("{}: the text LM of size {} would train on {} tokens, "
+                            "above the 1e16 sims plans",
+                            lm.origin.Where(), size.label, FormatNumber(lm_tokens)));
           }
           Account(spec, lm_tokens, b);
           base.id = RunId(b);
@@ -884,9 +910,10 @@ SweepPlan PlanSweep(const SweepSpec& spec) {
     }
     for (size_t i = 0; i < cond.overrides.size(); ++i) {
       if (!override_used[i]) {
-        throw UserError(fmt::format("{}: this override matches no run of condition '{}' (check "
-                                    "its size/label/budget against the design)",
-                                    cond.overrides[i].origin.Where(), cond.name));
+        throw UserError(
+            fmt::format("{}: this override matches no run of condition '{}' (check "
+                        "its size/label/budget against the design)",
+                        cond.overrides[i].origin.Where(), cond.name));
       }
     }
   }

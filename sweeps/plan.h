@@ -46,7 +46,7 @@ struct SizeSpec {
   std::string label;                 // "200k", "1.5B", or the shape's label
   int64_t target_non_embedding = 0;  // 0 for an explicit shape
   ModelShape shape;
-  std::string checkpoint;            // absolute; for init = "checkpoint"
+  std::string checkpoint;  // absolute; for init = "checkpoint"
   Origin origin;
 };
 
@@ -99,7 +99,7 @@ struct SweepSpec {
   std::string corpus;  // absolute (resolved against the sweep file's directory)
   int64_t vocab_size = 0;
   bool tied_embeddings = true;
-  std::string flops = "6ND";         // 6ND | 6ND+attn | exact: RunConfig.flops and isoflop D
+  std::string flops = "6ND";          // 6ND | 6ND+attn | exact: RunConfig.flops and isoflop D
   bool n_includes_embedding = false;  // N in 6ND and tokens-per-parameter counts embeddings
   ShapeRule shape_rule;
   Hyperparameters hp;
@@ -122,9 +122,9 @@ struct PlannedRun {
   std::string id;
   RunConfig config;
   std::string size_label;
-  std::string column_label;        // "1e+11" (budget), "20" (tokens/param), "65536" (tokens)
-  double tokens_requested = 0;     // before rounding to whole steps
-  double tokens_per_param = 0;     // tokens / N by the sweep's convention
+  std::string column_label;     // "1e+11" (budget), "20" (tokens/param), "65536" (tokens)
+  double tokens_requested = 0;  // before rounding to whole steps
+  double tokens_per_param = 0;  // tokens / N by the sweep's convention
 };
 
 struct SkippedPoint {

@@ -1,11 +1,11 @@
 #include "sweeps/shape.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <limits>
 #include <numeric>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "common/error.h"
 
@@ -35,11 +35,11 @@ ParamCounts CountParams(const ModelShape& s) {
   const int64_t kv_dim = s.kv_heads * head_dim;
   ParamCounts c;
   c.embedding = s.vocab_size * s.d_model * (s.tied_embeddings ? 1 : 2);
-  const int64_t per_layer = s.d_model * s.d_model             // q
-                            + 2 * s.d_model * kv_dim          // k, v
-                            + s.d_model * s.d_model           // o
-                            + 3 * s.d_model * s.d_ff          // gate, up, down
-                            + 2 * s.d_model                   // two RMSNorm weights
+  const int64_t per_layer = s.d_model * s.d_model     // q
+                            + 2 * s.d_model * kv_dim  // k, v
+                            + s.d_model * s.d_model   // o
+                            + 3 * s.d_model * s.d_ff  // gate, up, down
+                            + 2 * s.d_model           // two RMSNorm weights
                             + (s.qkv_bias ? s.d_model + 2 * kv_dim : 0);
   c.non_embedding = s.layers * per_layer + s.d_model;  // + final RMSNorm
   c.total = c.embedding + c.non_embedding;
@@ -120,8 +120,7 @@ ModelShape ShapeForParams(int64_t target, int64_t vocab_size, bool tied, const S
       if (c.error > rule.tolerance) continue;
       // Strict comparisons keep the first (fewest-layers) candidate on exact ties.
       if (!best || c.aspect_distance < best->aspect_distance - 1e-12 ||
-          (std::abs(c.aspect_distance - best->aspect_distance) <= 1e-12 &&
-           c.error < best->error)) {
+          (std::abs(c.aspect_distance - best->aspect_distance) <= 1e-12 && c.error < best->error)) {
         best = c;
       }
     }
@@ -143,8 +142,8 @@ ModelShape ShapeForParams(int64_t target, int64_t vocab_size, bool tied, const S
         "no shape has {} non-embedding parameters within {:.0f}%: the nearest is {}, {:+.1f}% "
         "off (hint: give an explicit shape, pick a size near that one, or change the shape "
         "rule's tolerance/head_dim/width_multiple)",
-        target, rule.tolerance * 100, Describe(near, nearest->n), nearest->error * 100 *
-                                                                       (nearest->n < target ? -1 : 1)));
+        target, rule.tolerance * 100, Describe(near, nearest->n),
+        nearest->error * 100 * (nearest->n < target ? -1 : 1)));
   }
   return make(*best);
 }

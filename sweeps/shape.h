@@ -43,8 +43,8 @@ struct ShapeRule {
   double aspect_ratio = 64;      // preferred d_model / layers (Kaplan et al.: flat over 20-200)
   int64_t min_layers = 1;
   int64_t max_layers = 128;
-  int64_t max_d_model = 32768;   // bounds the search; no planned model is wider
-  double tolerance = 0.05;       // |N_shape / N_target - 1| allowed
+  int64_t max_d_model = 32768;  // bounds the search; no planned model is wider
+  double tolerance = 0.05;      // |N_shape / N_target - 1| allowed
   bool operator==(const ShapeRule&) const = default;
 };
 

@@ -3,7 +3,6 @@
 // throw anything else (that would be exit code 2, "internal error"). Seeded so a failure
 // reproduces; the failing text is printed.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -39,16 +38,50 @@ std::string Join(const std::vector<std::string>& lines) {
 }
 
 // Values that break assumptions: zero, negatives, huge, tiny, non-finite, wrong types.
-const std::vector<std::string> kValues = {
-    "0", "-1", "1", "-3e9", "1e308", "1e-300", "nan", "inf", "-inf", "9223372036854775807",
-    "-9223372036854775808", "0.5", "1e30", "1e31", "\"x\"", "\"\"", "true", "[]", "[0]",
-    "{}", "{ text = 1 }", "1979-05-27", "[1e400]", "\"../../..\"", "7", "3", "128", "2048"};
+const std::vector<std::string> kValues = {"0",
+                                          "-1",
+                                          "1",
+                                          "-3e9",
+                                          "1e308",
+                                          "1e-300",
+                                          "nan",
+                                          "inf",
+                                          "-inf",
+                                          "9223372036854775807",
+                                          "-9223372036854775808",
+                                          "0.5",
+                                          "1e30",
+                                          "1e31",
+                                          "\"x\"",
+                                          "\"\"",
+                                          "true",
+                                          "[]",
+                                          "[0]",
+                                          "{}",
+                                          "{ text = 1 }",
+                                          "1979-05-27",
+                                          "[1e400]",
+                                          "\"../../..\"",
+                                          "7",
+                                          "3",
+                                          "128",
+                                          "2048"};
 
-const std::vector<std::string> kKeys = {
-    "name", "seed", "corpus", "vocab_size", "flops", "context", "batch_tokens",
-    "micro_batch_tokens", "lr", "kind", "sizes", "shapes", "budgets", "tokens_per_param",
-    "tokens", "min_tokens", "init", "checkpoint", "mixture", "head_dim", "max_layers",
-    "tolerance", "size", "label", "layers", "d_model", "heads", "kv_heads", "d_ff"};
+const std::vector<std::string> kKeys = {"name",         "seed",
+                                        "corpus",       "vocab_size",
+                                        "flops",        "context",
+                                        "batch_tokens", "micro_batch_tokens",
+                                        "lr",           "kind",
+                                        "sizes",        "shapes",
+                                        "budgets",      "tokens_per_param",
+                                        "tokens",       "min_tokens",
+                                        "init",         "checkpoint",
+                                        "mixture",      "head_dim",
+                                        "max_layers",   "tolerance",
+                                        "size",         "label",
+                                        "layers",       "d_model",
+                                        "heads",        "kv_heads",
+                                        "d_ff"};
 
 std::string Mutate(std::string text, std::mt19937_64& rng) {
   auto pick = [&](size_t n) { return static_cast<size_t>(rng() % std::max<size_t>(n, 1)); };
@@ -66,7 +99,8 @@ std::string Mutate(std::string text, std::mt19937_64& rng) {
         break;
       case 2: {  // replace the value after '='
         const size_t eq = line.find('=');
-        if (eq != std::string::npos) line = line.substr(0, eq + 1) + " " + kValues[pick(kValues.size())];
+        if (eq != std::string::npos)
+          line = line.substr(0, eq + 1) + " " + kValues[pick(kValues.size())];
         break;
       }
       case 3: {  // replace a number inside a line
@@ -100,7 +134,8 @@ std::string Mutate(std::string text, std::mt19937_64& rng) {
   return text;
 }
 
-TEST_CASE("10k mutated example files plan or fail with a UserError, never crash", "[sweeps][fuzz]") {
+TEST_CASE("10k mutated example files plan or fail with a UserError, never crash",
+          "[sweeps][fuzz]") {
   sims::testing::TempDir dir;
   // The paper example needs its checkpoint directories; the sweep files "live" in `dir`.
   for (const char* size : {"0.5B", "1.5B", "3B", "7B"}) {

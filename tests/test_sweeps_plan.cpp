@@ -1,15 +1,14 @@
 // The sweep planner (sweeps/plan.h): the example files, designs, text-LM dependencies, run ids
 // through a real store, and every kind of bad input named in issue 4.
-#include <catch2/catch.hpp>
+#include <fmt/format.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "common/error.h"
 #include "results/store.h"
@@ -300,7 +299,8 @@ TEST_CASE("changing one hyper-parameter of one condition adds only its runs", "[
   const SweepPlan plan = PlanSweep(ParseSweep(text, "demo-cpu.toml"));
   PlanIntoStore(store, plan, false);
 
-  const std::string changed = Edit(text, "name = \"textless\"\n", "name = \"textless\"\nlr = 1e-3\n");
+  const std::string changed =
+      Edit(text, "name = \"textless\"\n", "name = \"textless\"\nlr = 1e-3\n");
   const SweepPlan replanned = PlanSweep(ParseSweep(changed, "demo-cpu.toml"));
   const StoreResult result = PlanIntoStore(store, replanned, false);
   const size_t textless = RunsOf(replanned, "textless").size();
@@ -326,7 +326,8 @@ TEST_CASE("run ids are stable hashes of the resolved config", "[sweeps]") {
   }
   CHECK(ids.size() == a.runs.size());
   // A new seed is a new sweep of runs: no id survives.
-  const SweepPlan c = PlanSweep(ParseSweep(Edit(text, "seed = 1", "seed = 2"), "demo-cpu-tiny.toml"));
+  const SweepPlan c =
+      PlanSweep(ParseSweep(Edit(text, "seed = 1", "seed = 2"), "demo-cpu-tiny.toml"));
   for (const PlannedRun& r : c.runs) CHECK_FALSE(ids.count(r.id));
 }
 
@@ -338,8 +339,7 @@ TEST_CASE("bad sweep files are refused with the key path and line", "[sweeps]") 
     std::string name, from, to, line_of, key, message;
   };
   const std::vector<Case> cases = {
-      {"unknown key", "seed = 1\n", "seed = 1\nlrr = 3e-3\n", "lrr =", "sweep.lrr",
-       "unknown key"},
+      {"unknown key", "seed = 1\n", "seed = 1\nlrr = 3e-3\n", "lrr =", "sweep.lrr", "unknown key"},
       {"unknown key in a design", "min_tokens = 2048\n", "min_tokens = 2048\nbudget = [1]\n",
        "budget = [1]", "condition[0].design.budget", "unknown key"},
       {"wrong type", "seed = 1", "seed = \"one\"", "seed =", "sweep.seed",
@@ -357,14 +357,13 @@ TEST_CASE("bad sweep files are refused with the key path and line", "[sweeps]") 
       {"duplicate condition names", "name = \"interleaved\"", "name = \"textless\"",
        "name = \"textless\"\ninit = \"text-lm\"", "condition[1].name",
        "duplicate condition name 'textless'"},
-      {"text-lm init without [text_lm]", "[text_lm]\ntokens = 16384\n", "",
-       "init = \"text-lm\"", "condition[1].init", "needs a [text_lm] table"},
+      {"text-lm init without [text_lm]", "[text_lm]\ntokens = 16384\n", "", "init = \"text-lm\"",
+       "condition[1].init", "needs a [text_lm] table"},
       {"unknown design kind", "kind = \"isoflop\"", "kind = \"isoflops\"", "kind = \"isoflops\"",
        "condition[0].design.kind", "expected \"grid\" or \"isoflop\""},
       {"batch not a multiple of the context", "batch_tokens = 1024", "batch_tokens = 1000",
        "[sweep]", "sweep", "batch_tokens = 1000 must be a positive multiple of context = 128"},
-      {"TOML syntax error", "seed = 1", "seed = = 1", "seed = = 1", "",
-       "TOML syntax error"},
+      {"TOML syntax error", "seed = 1", "seed = = 1", "seed = = 1", "", "TOML syntax error"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);

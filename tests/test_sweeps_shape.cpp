@@ -89,8 +89,8 @@ TEST_CASE("exact training FLOPs of a tiny shape match the hand computation", "[s
 
 TEST_CASE("the shape rule lands within tolerance and follows the aspect ratio", "[sweeps]") {
   ShapeRule rule;  // defaults: head_dim 64, width multiple 64, aspect 64, 5%
-  auto target = GENERATE(as<int64_t>{}, 10'000'000, 85'000'000, 300'000'000,
-                         1'000'000'000, 6'500'000'000);
+  auto target =
+      GENERATE(as<int64_t>{}, 10'000'000, 85'000'000, 300'000'000, 1'000'000'000, 6'500'000'000);
   CAPTURE(target);
   ModelShape s = ShapeForParams(target, 32000, false, rule);
   const int64_t n = CountParams(s).non_embedding;
