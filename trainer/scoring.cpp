@@ -13,6 +13,13 @@ std::vector<Likelihood> ScoreContinuations(
   torch::NoGradGuard no_grad;
   const torch::Device device = model->parameters().front().device();
   std::vector<Likelihood> result(members.size());
+  // Batches of similar lengths (sorted by length) waste little compute on padding.
+  std::vector<size_t> order(members.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return members[a].first.size() + members[a].second.size() <
+           members[b].first.size() + members[b].second.size();
+  });
   for (size_t first = 0; first < members.size(); first += options.batch) {
     const size_t count = std::min<size_t>(options.batch, members.size() - first);
     // Each row: [BOS] + prefix + continuation, right-padded (causal, so padding after a row's
@@ -22,7 +29,7 @@ std::vector<Likelihood> ScoreContinuations(
     std::vector<int64_t> continuation_start(count);
     int64_t longest = 0;
     for (size_t r = 0; r < count; ++r) {
-      const auto& [prefix, continuation] = members[first + r];
+      const auto& [prefix, continuation] = members[order[first + r]];
       if (continuation.empty()) throw UserError("a pair member has an empty continuation");
       std::vector<int64_t>& row = rows[r];
       row.push_back(vocab.bos);
@@ -64,7 +71,8 @@ std::vector<Likelihood> ScoreContinuations(
     torch::Tensor scored = log_probs.squeeze(-1).cpu() * mask;  // (B, T)
     torch::Tensor sums = scored.to(torch::kFloat64).sum(1), counts = mask.sum(1);
     for (size_t r = 0; r < count; ++r) {
-      result[first + r] = {sums[r].item<double>(), static_cast<int64_t>(counts[r].item<float>())};
+      result[order[first + r]] = {sums[r].item<double>(),
+                                  static_cast<int64_t>(counts[r].item<float>())};
     }
   }
   return result;
