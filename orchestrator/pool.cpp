@@ -142,7 +142,12 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
   double start_flops_done = -1;
   double last_print = 0;
   int last_done = -1;
-  int failed_starts = 0;  // workers that exited non-zero in a row without any run finishing
+  // Workers that exited in a row while no run reached done or failed: a worker that cannot start
+  // (exit != 0), or planned runs no worker can claim (a dependency outside the sweep). Without
+  // this count the pool would respawn such workers forever.
+  int fruitless_exits = 0;
+  int error_exits = 0;
+  int last_settled = -1;
   int sent_term = 0;
   PoolSummary summary;
 
@@ -154,8 +159,9 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
         ++it;
         continue;
       }
+      ++fruitless_exits;
       if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-        ++failed_starts;
+        ++error_exits;
         Log(LogLevel::kWarn, "sims run: worker {} exited with status {}", it->worker,
             WEXITSTATUS(status));
       } else if (WIFSIGNALED(status)) {
@@ -196,7 +202,11 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
     }
     std::vector<RunRow> runs = store.ListRuns({o.sweep, "", ""});
     SweepProgress p = ComputeProgress(runs);
-    if (p.done != last_done && last_done >= 0) failed_starts = 0;
+    if (p.done + p.failed != last_settled) {
+      fruitless_exits = 0;
+      error_exits = 0;
+      last_settled = p.done + p.failed;
+    }
     if (start_flops_done < 0) start_flops_done = p.flops_done;
     double elapsed = now - start;
     double rate = elapsed > 1 ? (p.flops_done - start_flops_done) / elapsed : 0;
@@ -216,12 +226,19 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
     } else if (p.planned == 0 && p.running == 0) {
       if (children.empty()) break;
     } else {
-      if (failed_starts >= 3 * o.workers) {
+      if (fruitless_exits >= 3 * o.workers + 3) {
         for (const Child& c : children) ::kill(c.pid, SIGTERM);
         reap(true);
-        throw UserError(fmt::format("sims run: {} workers in a row exited with an error and no run "
-                                    "finished; see the messages above",
-                                    failed_starts));
+        if (error_exits > 0) {
+          throw UserError(fmt::format("sims run: {} workers in a row exited with an error and no "
+                                      "run finished; see the messages above",
+                                      error_exits));
+        }
+        throw UserError(fmt::format(
+            "sweep {}: {} planned runs cannot be claimed: they wait on runs that are not done "
+            "and not running\nhint: sims status --sweep {} --status planned; check their "
+            "dependencies",
+            o.sweep, p.planned, o.sweep));
       }
       // One worker per planned run at most: idle extra workers would only poll the database.
       int wanted = std::min(o.workers, p.planned + p.running);

@@ -318,6 +318,24 @@ TEST_CASE("an unwritable project directory: sims run stops with a clear error an
   CHECK(store.Metrics(id).empty());
 }
 
+TEST_CASE("planned runs that wait on a run outside the sweep stop sims run with a message",
+          "[orchestrator][e2e]") {
+  Project p;
+  sims::RunConfig other = p.Config(650, 4);
+  other.sweep = "other";  // planned in another sweep: this sweep's workers never train it
+  std::string dep = p.Add(other);
+  sims::RunConfig waiting = p.Config(651, 4);
+  waiting.depends_on = {dep};
+  std::string id = p.Add(waiting);
+  auto [status, out] = Sims({"--db", p.db, "run", "--sweep", "tiny", "--heartbeat", "0.3",
+                             "--lease", "3"},
+                            p.dir.file("run.log"));
+  CAPTURE(out);
+  CHECK(status == 1);
+  CHECK_THAT(out, Catch::Contains("1 planned runs cannot be claimed"));
+  CHECK(Store::Open(p.db).GetRun(id)->status == "planned");
+}
+
 TEST_CASE("sims runs cancel, retry and reset change exactly the runs named", "[orchestrator]") {
   Project p;
   std::string a = p.Add(p.Config(700, 4));
