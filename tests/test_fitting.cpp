@@ -473,9 +473,14 @@ TEST_CASE("points load from the store: the final metric of each done run", "[fit
   CHECK(LoadPointsFromStore(store, s).points[0].n_params == 5e5);
   s.condition = "text-lm";
   CHECK(LoadPointsFromStore(store, s).points.size() == 1);
-  const Dataset curves = LoadCurvesFromStore(store, {"s", "textless"});
+  sims::fitting::StoreSelection textless;
+  textless.sweep = "s";
+  textless.condition = "textless";
+  const Dataset curves = LoadCurvesFromStore(store, textless);
   CHECK(curves.points.size() == 4);  // two steps of two runs
-  CHECK_THROWS_WITH(LoadPointsFromStore(store, {"nope"}), Contains("no sweep 'nope'"));
+  sims::fitting::StoreSelection nope;
+  nope.sweep = "nope";
+  CHECK_THROWS_WITH(LoadPointsFromStore(store, nope), Contains("no sweep 'nope'"));
   s = {};
   s.sweep = "s";
   s.metric = "train/loss";
