@@ -45,7 +45,7 @@ std::string ReadFile(const fs::path& path) {
 
 }  // namespace
 
-TEST_CASE("sims demo --size tiny trains, fits, reports and recommends; a rerun trains nothing",
+TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rerun trains nothing",
           "[report][demo]") {
   testing::TempDir dir;
   fs::path out = dir.path() / "demo";
