@@ -2,7 +2,9 @@
 // N, D, tokens per parameter and predicted loss, each with its bootstrap interval (from the
 // fit's stored resamples), and the nearest valid model shape by the planner's rule
 // (sweeps/shape.h ShapeForParams).
+#include <cmath>
 #include <iostream>
+#include <limits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 #include "orchestrator/commands.h"
 #include "orchestrator/fit_inputs.h"
 #include "results/store.h"
+#include "sweeps/plan.h"
 #include "sweeps/run_config.h"
 #include "sweeps/shape.h"
 
@@ -51,16 +54,30 @@ FitRow ChooseFit(Store& store, const RecommendOptions& o) {
 }
 
 // The planner's shape nearest to N parameters (N counted as the fit counted it).
-nlohmann::json NearestShape(double n_params, bool n_is_total, int64_t vocab_size, bool tied) {
+nlohmann::json NearestShape(double n_params, bool n_is_total, int64_t vocab_size, bool tied,
+                            const ShapeRule& rule) {
   if (vocab_size <= 0) return {{"note", "no vocabulary size: pass --vocab-size"}};
   try {
-    int64_t target = static_cast<int64_t>(n_params);
-    ModelShape shape = ShapeForParams(target, vocab_size, tied);
-    if (n_is_total) {  // the embedding depends on d_model: two fixed-point steps settle it
-      for (int i = 0; i < 2; ++i) {
-        target = static_cast<int64_t>(n_params) - CountParams(shape).embedding;
-        if (target <= 0) return {{"note", "N is below the embedding size of any shape"}};
-        shape = ShapeForParams(target, vocab_size, tied);
+    ModelShape shape;
+    if (!n_is_total) {
+      shape = ShapeForParams(static_cast<int64_t>(n_params), vocab_size, tied, rule);
+    } else {
+      // The embedding share depends on d_model, so scan non-embedding targets from 1% to 100%
+      // of N and keep the shape whose total count is nearest N.
+      double best_error = std::numeric_limits<double>::infinity();
+      for (int k = 0; k <= 200; ++k) {
+        const auto target = static_cast<int64_t>(n_params * std::pow(10.0, -2.0 + k / 100.0));
+        try {
+          ModelShape candidate = ShapeForParams(target, vocab_size, tied, rule);
+          double error = std::abs(static_cast<double>(CountParams(candidate).total) - n_params);
+          if (error < best_error) best_error = error, shape = candidate;
+        } catch (const UserError&) {
+          // No shape near this target under the rule; other targets may have one.
+        }
+      }
+      if (!std::isfinite(best_error)) {
+        return {{"note", fmt::format("no shape under the sweep's rule has about {:.4g} parameters "
+                                     "in total", n_params)}};
       }
     }
     const ParamCounts counts = CountParams(shape);
@@ -83,12 +100,21 @@ nlohmann::json RunRecommend(const RecommendOptions& o, const GlobalOptions& glob
   const fitting::Approach3Result fit = fitting::Approach3FromJson(result);
   const fitting::BootstrapResult boot = fitting::BootstrapFromJson(result);
   int64_t vocab = o.vocab_size;
-  if (vocab == 0 && inputs.contains("run_ids") && !inputs["run_ids"].empty()) {
+  // Shapes follow the fitted sweep's own [shape_rule] (the demo's tiny head_dim-16 rule, say);
+  // the default rule only for fits of imported data, whose sweep has no shapes.
+  ShapeRule rule;
+  if (inputs.contains("run_ids") && !inputs["run_ids"].empty()) {
     if (auto run = store.GetRun(inputs["run_ids"][0].get<std::string>())) {
       try {
-        vocab = RunConfigFromJson(nlohmann::json::parse(run->config_json)).shape.vocab_size;
+        if (vocab == 0) {
+          vocab = RunConfigFromJson(nlohmann::json::parse(run->config_json)).shape.vocab_size;
+        }
+        if (auto sweep = store.FindSweep(run->sweep)) {
+          rule = ParseSweep(sweep->spec_toml, "sweep " + sweep->name + " (as stored)").shape_rule;
+        }
       } catch (const std::exception&) {
-        vocab = 0;  // an imported run has no shape; the user can pass --vocab-size
+        // An imported run has no shape and its sweep no sweep file: the default rule applies,
+        // and the user can pass --vocab-size.
       }
     }
   }
@@ -103,7 +129,7 @@ nlohmann::json RunRecommend(const RecommendOptions& o, const GlobalOptions& glob
     nlohmann::json j = fitting::ToJson(r);
     j["fit_id"] = row.id;
     j["condition"] = row.condition;
-    j["shape"] = NearestShape(r.n_params, n_is_total, vocab, o.tied);
+    j["shape"] = NearestShape(r.n_params, n_is_total, vocab, o.tied, rule);
     const auto& s = j["shape"];
     rows.push_back({Fmt(budget), with(r.n_params, r.n_params_interval), with(r.tokens, r.tokens_interval),
                     with(r.tokens_per_param, r.tokens_per_param_interval), with(r.loss, r.loss_interval),
