@@ -19,6 +19,11 @@ void Validate(const Approach2Options& options) {
   }
 }
 
+double Parabola::operator()(double n_or_d) const {
+  const double x = std::log(n_or_d) - centre;
+  return c0 + c1 * x + c2 * x * x;
+}
+
 std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approach2Options& options,
                                     std::vector<SkippedBudget>* skipped) {
   Validate(options);
@@ -40,8 +45,11 @@ std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approac
     mean /= n;
     Eigen::MatrixXd X(n, 3);
     Eigen::VectorXd y(n);
+    double x_lo = HUGE_VAL, x_hi = -HUGE_VAL;
     for (int i = 0; i < n; ++i) {
       const double x = std::log(by_params ? group[i]->n_params : group[i]->tokens) - mean;
+      x_lo = std::min(x_lo, x);
+      x_hi = std::max(x_hi, x);
       X(i, 0) = 1;
       X(i, 1) = x;
       X(i, 2) = x * x;
@@ -58,6 +66,7 @@ std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approac
     Vertex v;
     v.budget = budget;
     v.n_points = n;
+    v.parabola = {c(0), c(1), c(2), mean, x_lo + mean, x_hi + mean};
     v.loss = c(0) + c(1) * xv + c(2) * xv * xv;
     if (by_params) {
       v.n_opt = std::exp(xv + mean);

@@ -20,12 +20,22 @@ struct Approach2Options {
 
 void Validate(const Approach2Options& options);
 
+// The fitted profile loss = c0 + c1 x + c2 x^2, x = ln(N) - centre (ln D for
+// ParabolaAxis::kTokens); ln_lo..ln_hi is the span of ln N (ln D) of the points it was fitted to.
+struct Parabola {
+  double c0 = 0, c1 = 0, c2 = 0;
+  double centre = 0;
+  double ln_lo = 0, ln_hi = 0;
+  double operator()(double n_or_d) const;  // the loss at N (or D)
+};
+
 struct Vertex {
   double budget = 0;  // C of this IsoFLOP profile
   double n_opt = 0;
   double d_opt = 0;   // C / (6 N_opt) (or the vertex itself for ParabolaAxis::kTokens)
   double loss = 0;    // parabola value at the vertex
   int n_points = 0;
+  Parabola parabola;
 };
 
 struct SkippedBudget {

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -17,6 +19,7 @@
 #include "common/log.h"
 #include "fitting/json.h"
 #include "orchestrator/commands.h"
+#include "orchestrator/demo_files.h"
 #include "orchestrator/fit_inputs.h"
 #include "orchestrator/pool.h"
 #include "orchestrator/report/plots.h"
@@ -29,11 +32,12 @@ namespace sims {
 namespace fs = std::filesystem;
 
 struct DemoOptions {
-  std::string out = "sims-demo";     // the demo's project directory (database, corpus, report)
-  std::string size = "small";        // small: <= 10 min on 2 cores; tiny: <= 2 min (CI)
-  int workers = 0;                   // worker processes; 0 = one per core
-  int bootstrap = 200;               // resamples behind every interval of the report
-  std::string examples = SIMS_EXAMPLES_DIR;  // demo-cpu*.toml and demo-corpus.toml
+  std::string out = "sims-demo";  // the demo's project directory (database, corpus, report)
+  std::string db;                 // the database; empty = OUT/sims.db
+  std::string size = "small";     // small: <= 10 min on 2 cores; tiny: <= 2 min (CI)
+  int workers = 0;                // worker processes; 0 = one per core
+  int bootstrap = 200;            // resamples behind every interval of the report
+  std::string examples;           // a folder with the demo's files; empty = the built-in ones
 };
 
 namespace {
@@ -45,25 +49,56 @@ void Step(int n, const std::string& what) {
   Log(LogLevel::kInfo, "sims demo [{}/5] {}", n, what);
 }
 
-std::string SweepFile(const DemoOptions& o) {
-  fs::path path = fs::path(o.examples) / (o.size == "tiny" ? "demo-cpu-tiny.toml" : "demo-cpu.toml");
-  if (!fs::exists(path)) {
-    throw UserError(fmt::format("demo sweep file {} not found\nhint: run sims from its source "
-                                "tree's build, or pass --examples DIR (the repository's examples/)",
-                                path.string()));
+// The sweep and corpus files the demo runs: the copies built into sims (written into the
+// project directory, so the user can read and re-run them), or those in --examples DIR.
+struct DemoFiles {
+  fs::path sweep;
+  fs::path corpus;
+};
+
+void WriteIfChanged(const fs::path& path, const std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream current;
+  current << in.rdbuf();
+  if (in && current.str() == text) return;
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out) throw UserError(fmt::format("demo: cannot write {}", tmp.string()));
   }
-  return path.string();
+  fs::rename(tmp, path);
+}
+
+DemoFiles ResolveDemoFiles(const DemoOptions& o, const fs::path& project) {
+  const std::string sweep_name = o.size == "tiny" ? "demo-cpu-tiny.toml" : "demo-cpu.toml";
+  if (o.examples.empty()) {
+    DemoFiles files{project / sweep_name, project / "demo-corpus.toml"};
+    WriteIfChanged(files.sweep, o.size == "tiny" ? demo_files::kDemoCpuTiny : demo_files::kDemoCpu);
+    WriteIfChanged(files.corpus, demo_files::kDemoCorpus);
+    return files;
+  }
+  DemoFiles files{fs::path(o.examples) / sweep_name, fs::path(o.examples) / "demo-corpus.toml"};
+  for (const fs::path& path : {files.sweep, files.corpus}) {
+    if (!fs::exists(path)) {
+      throw UserError(fmt::format("demo: {} not found\nhint: --examples names a folder with "
+                                  "demo-cpu.toml, demo-cpu-tiny.toml and demo-corpus.toml; leave "
+                                  "it out to use the built-in copies",
+                                  path.string()));
+    }
+  }
+  return files;
 }
 
 // The corpus is generated once per demo directory. GenerateCorpus renames a finished
 // temporary directory into place, so a corpus directory that exists is complete.
-void EnsureCorpus(const DemoOptions& o, const fs::path& corpus_dir) {
+void EnsureCorpus(const fs::path& corpus_config, const fs::path& corpus_dir) {
   if (fs::exists(corpus_dir / "vocab.json")) {
     Log(LogLevel::kInfo, "  corpus {} is already there", corpus_dir.string());
     return;
   }
-  corpus::CorpusConfig config =
-      corpus::LoadCorpusConfig((fs::path(o.examples) / "demo-corpus.toml").string());
+  corpus::CorpusConfig config = corpus::LoadCorpusConfig(corpus_config.string());
   corpus::CorpusStats stats = corpus::GenerateCorpus(config, corpus_dir.string(), 0, false);
   Log(LogLevel::kInfo, "  {} tokens in {:.1f} s", stats.total_tokens, stats.wall_seconds);
 }
@@ -119,14 +154,15 @@ void RunDemo(const DemoOptions& o, std::ostream& out) {
   if (o.workers < 0) throw UserError(fmt::format("demo: --workers {} must be >= 0", o.workers));
   fs::path project = fs::absolute(o.out);
   fs::create_directories(project);
-  fs::path db = project / "sims.db";
+  fs::path db = o.db.empty() ? project / "sims.db" : fs::absolute(o.db);
   fs::path corpus_dir = project / "corpus";
+  const DemoFiles files = ResolveDemoFiles(o, project);
 
   Step(1, fmt::format("synthetic speech-text corpus -> {}", corpus_dir.string()));
-  EnsureCorpus(o, corpus_dir);
+  EnsureCorpus(files.corpus, corpus_dir);
 
-  Step(2, fmt::format("plan {}", SweepFile(o)));
-  SweepSpec spec = LoadSweepFile(SweepFile(o));
+  Step(2, fmt::format("plan {} into {}", files.sweep.string(), db.string()));
+  SweepSpec spec = LoadSweepFile(files.sweep.string());
   spec.corpus = corpus_dir.string();  // the demo's own corpus, whatever the file says
   SweepPlan plan = PlanSweep(spec);
   Store store = Store::Open(db.string());
@@ -170,17 +206,19 @@ void RunDemo(const DemoOptions& o, std::ostream& out) {
 
   fs::path report_dir = project / "report";
   Step(5, fmt::format("report -> {}", report_dir.string()));
-  report::ReportFiles files = report::WriteReport(analysis, report_dir.string());
+  report::ReportFiles report_files = report::WriteReport(analysis, report_dir.string());
 
   PrintRecommendation(analysis, out);
-  out << "\nReport: " << files.html << "\n        " << files.markdown << "\n"
+  out << "\nReport: " << report_files.html << "\n        " << report_files.markdown << "\n"
       << "Next:   sims --db " << db.string() << " status\n"
       << "        sims --db " << db.string() << " report --out " << report_dir.string() << "\n";
 }
 
-void SetupDemoCommand(CLI::App* cmd, GlobalOptions& /*global: the demo's project is --out*/) {
+void SetupDemoCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<DemoOptions>();
-  cmd->add_option("--out", o->out, "Project directory of the demo (database, corpus, report)")
+  cmd->add_option("--out", o->out,
+                  "Project directory of the demo: its database (unless --db is given), corpus, "
+                  "sweep files and report")
       ->capture_default_str();
   cmd->add_option("--size", o->size, "small (<= 10 min on 2 cores) | tiny (<= 2 min)")
       ->check(CLI::IsMember({"tiny", "small"}))
@@ -190,11 +228,16 @@ void SetupDemoCommand(CLI::App* cmd, GlobalOptions& /*global: the demo's project
   cmd->add_option("--bootstrap", o->bootstrap, "Bootstrap resamples for the report's intervals")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  // No default shown: it is this build's source tree, and docs/cli.md must not depend on it.
   cmd->add_option("--examples", o->examples,
-                  "Folder with demo-cpu*.toml and demo-corpus.toml (default: the source tree's "
-                  "examples/)");
-  cmd->callback([o] { RunDemo(*o, std::cout); });
+                  "Folder with your own demo-cpu.toml, demo-cpu-tiny.toml and demo-corpus.toml "
+                  "(default: the copies built into sims, written to --out)");
+  CLI::Option* db_option = cmd->get_parent()->get_option("--db");
+  cmd->callback([o, &global, db_option] {
+    // The global --db (default sims.db) applies only when given: the demo keeps its database in
+    // its own project directory otherwise.
+    if (db_option->count() > 0) o->db = global.db;
+    RunDemo(*o, std::cout);
+  });
 }
 
 }  // namespace sims

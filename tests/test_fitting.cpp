@@ -238,6 +238,12 @@ TEST_CASE("approach 2 finds exact vertices and power laws, and reports skipped b
   CHECK_THAT(r.skipped[0].reason, Contains("2 points"));
   CHECK(r.vertices[0].n_opt == Approx(0.1 * 1e9).epsilon(1e-9));
   CHECK(r.vertices[0].loss == Approx(2).epsilon(1e-12));
+  // The stored parabola is the profile itself: 2 + 0.1 ln(N/N*)^2 over the points' span.
+  const Parabola& parabola = r.vertices[0].parabola;
+  CHECK(parabola.c2 == Approx(0.1).epsilon(1e-9));
+  CHECK(parabola(0.1 * 1e9 * 3) == Approx(2 + 0.1 * std::pow(std::log(3.0), 2)).epsilon(1e-9));
+  CHECK(std::exp(parabola.ln_lo) == Approx(0.1 * 1e9 * 0.25).epsilon(1e-12));
+  CHECK(std::exp(parabola.ln_hi) == Approx(0.1 * 1e9 * 4).epsilon(1e-12));
   CHECK(r.n_opt.exponent == Approx(0.5).epsilon(1e-9));
   CHECK(r.n_opt.coefficient == Approx(0.1).epsilon(1e-7));
   CHECK(r.d_opt.exponent == Approx(0.5).epsilon(1e-9));

@@ -162,6 +162,25 @@ TEST_CASE("a report of real IsoFLOP points: fits with bootstraps, every plot, fi
   CHECK(images == 8);
   for (const std::string& plot : m.files.plots) CHECK(fs::file_size(plot) > 0);
 
+  // The extrapolation check: both laws refitted without the largest budget, predicting it.
+  const report::ConditionAnalysis& first = analysis.conditions[0];
+  REQUIRE(first.holdout3);
+  REQUIRE(first.holdout2);
+  REQUIRE(first.holdout3->rows.size() == 1);
+  CHECK(first.holdout3->rows[0].budget == analysis.budgets.back());
+  CHECK(first.holdout3->n_points_fitted < static_cast<int>(first.data.points.size()));
+  CHECK(m.md.find("## Extrapolation check") != std::string::npos);
+  CHECK(m.md.find(report::Num(first.holdout3->rows[0].loss_predicted, 4)) != std::string::npos);
+
+  // The IsoFLOP plot draws each budget's fitted parabola through its vertex.
+  const fitting::Vertex& vertex = analysis.conditions[0].approach2->vertices.front();
+  const std::string isoflop_script = ReadFile(m.dir.file("report") + "/plots/isoflop_comma.gp");
+  CHECK(isoflop_script.find("$p0 using 1:2 with lines") != std::string::npos);
+  CHECK(vertex.parabola(vertex.n_opt) == Approx(vertex.loss).epsilon(1e-12));
+  const double n_lo = std::exp(vertex.parabola.ln_lo), n_hi = std::exp(vertex.parabola.ln_hi);
+  CHECK(n_lo < vertex.n_opt);
+  CHECK(vertex.n_opt < n_hi);
+
   // The HTML page embeds the same figures and needs no other file.
   size_t embedded = 0;
   for (size_t at = m.html.find("data:image/svg+xml;base64,"); at != std::string::npos;
@@ -184,19 +203,22 @@ TEST_CASE("a report of real IsoFLOP points: fits with bootstraps, every plot, fi
   CHECK(m.md.find(fmt::format("| sblimp/speech | {:.3f} |", best)) != std::string::npos);
 }
 
-TEST_CASE("the verdict follows the data: swapping the conditions swaps the conclusion",
+TEST_CASE("the verdict follows the data: the steeper condition wins in either order",
           "[report]") {
   MarinReport& m = Marin();
   const fitting::Comparison& cmp = *m.analysis.comparison;
-  bool dclm_better = cmp.second.loss_exponent > cmp.first.loss_exponent;
+  const bool dclm_better = cmp.second.loss_exponent > cmp.first.loss_exponent;
+  const std::string winner = dclm_better ? "dclm" : "comma";
+  const std::string loser = dclm_better ? "comma" : "dclm";
+  REQUIRE(cmp.p_loss_exponent);
+  const bool resolved = *cmp.p_loss_exponent < 0.05;
+  const std::string claim =
+      resolved ? winner + " scales better than " + loser : winner + "'s is steeper, but the difference is not resolved";
   std::string verdict = report::Verdict(m.analysis);
-  CHECK(verdict.find(dclm_better ? "dclm scales better" : "dclm scales worse") !=
-        std::string::npos);
+  CHECK_THAT(verdict, Catch::Matchers::Contains(claim));
   CHECK(m.md.find(verdict) != std::string::npos);
   report::Analysis swapped = report::Analyze(m.store, Options({"dclm", "comma"}));
-  std::string other = report::Verdict(swapped);
-  CHECK(other.find(dclm_better ? "comma scales worse" : "comma scales better") !=
-        std::string::npos);
+  CHECK_THAT(report::Verdict(swapped), Catch::Matchers::Contains(claim));
 }
 
 TEST_CASE("reporting on a sweep that is not there or has nothing done says so", "[report]") {

@@ -125,6 +125,15 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
     c.notes.push_back(fmt::format("approach 3 not fitted: {}", e.what()));
   }
 
+  if (analysis.budgets.size() >= 3) {
+    try {
+      if (c.approach2) c.holdout2 = fitting::HoldoutApproach2(c.data.points, 1, {});
+      if (c.approach3) c.holdout3 = fitting::HoldoutApproach3(c.data.points, 1, fit3);
+    } catch (const UserError& e) {
+      c.notes.push_back(fmt::format("no extrapolation check: {}", e.what()));
+    }
+  }
+
   for (const auto& [task, points] : c.evals) {
     try {
       c.downstream[task] = fitting::FitDownstream(points);

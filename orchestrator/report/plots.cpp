@@ -87,6 +87,10 @@ Figure IsoFlopFigure(const ConditionAnalysis& c, const std::string& dir) {
   spec.ylabel = "final validation loss (nats/token)";
   std::map<double, std::vector<const fitting::Point*>> by_budget;
   for (const fitting::Point& p : c.data.points) by_budget[p.budget].push_back(&p);
+  std::map<double, const fitting::Vertex*> vertex_of;
+  if (c.approach2) {
+    for (const fitting::Vertex& v : c.approach2->vertices) vertex_of[v.budget] = &v;
+  }
   std::vector<std::string> plots;
   size_t i = 0;
   for (auto& [budget, points] : by_budget) {
@@ -95,17 +99,34 @@ Figure IsoFlopFigure(const ConditionAnalysis& c, const std::string& dir) {
     DataBlock block{fmt::format("b{}", i), {}};
     for (const fitting::Point* p : points) block.rows.push_back({p->n_params, p->loss});
     spec.data.push_back(block);
-    std::string color = BudgetColor(i, by_budget.size());
-    plots.push_back(fmt::format("$b{} using 1:2 with linespoints pt 7 ps 1.1 lw 1.2 dt 3 lc rgb "
-                                "'{}' title {}",
-                                i, color, Q(fmt::format("C = {} FLOPs", Num(budget)))));
+    const std::string color = BudgetColor(i, by_budget.size());
+    const std::string title = Q(fmt::format("C = {} FLOPs", Num(budget)));
+    auto vertex = vertex_of.find(budget);
+    if (vertex == vertex_of.end()) {
+      // No parabola (too few points or no upward curvature): join the points instead.
+      plots.push_back(fmt::format("$b{} using 1:2 with linespoints pt 7 ps 1.1 lw 1.2 dt 3 lc rgb "
+                                  "'{}' title {}",
+                                  i, color, title));
+    } else {
+      // The fitted parabola, drawn a little past the sizes it was fitted to.
+      const fitting::Parabola& parabola = vertex->second->parabola;
+      const double margin = 0.1 * (parabola.ln_hi - parabola.ln_lo);
+      DataBlock curve{fmt::format("p{}", i), {}};
+      for (double n : LogSpace(std::exp(parabola.ln_lo - margin), std::exp(parabola.ln_hi + margin),
+                               48)) {
+        curve.rows.push_back({n, parabola(n)});
+      }
+      spec.data.push_back(curve);
+      plots.push_back(fmt::format("$b{} using 1:2 with points pt 7 ps 1.1 lc rgb '{}' title {}", i,
+                                  color, title));
+      plots.push_back(
+          fmt::format("$p{} using 1:2 with lines lw 1.6 lc rgb '{}' notitle", i, color));
+    }
     ++i;
   }
-  if (c.approach2 && !c.approach2->vertices.empty()) {
+  if (!vertex_of.empty()) {
     DataBlock vertices{"v", {}};
-    for (const fitting::Vertex& v : c.approach2->vertices) {
-      vertices.rows.push_back({v.n_opt, v.loss});
-    }
+    for (const auto& [budget, v] : vertex_of) vertices.rows.push_back({v->n_opt, v->loss});
     spec.data.push_back(vertices);
     plots.push_back(
         "$v using 1:2 with points pt 3 ps 2.2 lw 2 lc rgb '#000000' title 'parabola vertex "
@@ -113,9 +134,11 @@ Figure IsoFlopFigure(const ConditionAnalysis& c, const std::string& dir) {
   }
   spec.plot = fmt::format("{}", fmt::join(plots, ", \\\n  "));
   Figure figure{"isoflop", spec.title,
-                "Each colour is one compute budget: the final loss of every run against its size. "
-                "The crosses are the vertices of approach 2's parabola in log N, i.e. the "
-                "compute-optimal size at that budget.",
+                "Each colour is one compute budget: the final loss of every run against its size, "
+                "and the parabola in log N that approach 2 fitted to them (a budget without one "
+                "had too few points or no upward curvature; its points are joined by a dotted "
+                "line). The crosses are the parabolas' vertices, the compute-optimal size at "
+                "each budget.",
                 RenderPlot(spec, dir)};
   return figure;
 }

@@ -159,6 +159,35 @@ Table VertexTable(const ConditionAnalysis& c) {
   return t;
 }
 
+// The extrapolation check of one condition: what each law, fitted without the largest budget,
+// predicts for it.
+Table HoldoutTable(const ConditionAnalysis& c) {
+  Table t{{"law (fitted without the largest budget)", "quantity at that budget", "observed",
+           "predicted", "relative error"},
+          {}};
+  auto rel = [](double predicted, double observed) {
+    return fmt::format("{:+.1f}%", 100 * (predicted - observed) / observed);
+  };
+  if (c.holdout3) {
+    for (const fitting::HoldoutRow& r : c.holdout3->rows) {
+      t.rows.push_back({"approach 3", fmt::format("best run's loss (C = {})", Num(r.budget)),
+                        Num(r.loss_observed, 4), Num(r.loss_predicted, 4),
+                        rel(r.loss_predicted, r.loss_observed)});
+    }
+  }
+  if (c.holdout2) {
+    for (const fitting::HoldoutRow& r : c.holdout2->rows) {
+      t.rows.push_back({"approach 2", fmt::format("N_opt (C = {})", Num(r.budget)),
+                        Num(r.n_opt_observed), Num(r.n_opt_predicted),
+                        rel(r.n_opt_predicted, r.n_opt_observed)});
+      t.rows.push_back({"approach 2", fmt::format("D_opt (C = {})", Num(r.budget)),
+                        Num(r.d_opt_observed), Num(r.d_opt_predicted),
+                        rel(r.d_opt_predicted, r.d_opt_observed)});
+    }
+  }
+  return t;
+}
+
 Table ComparisonTable(const fitting::Comparison& cmp) {
   Table t{{"", cmp.first.condition, cmp.second.condition}, {}};
   t.rows.push_back({"a (N_opt ∝ C^a)", WithInterval(cmp.first.a, cmp.first.a_interval),
@@ -310,6 +339,21 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
       H(d, 3, fmt::format("{}: approach 2, IsoFLOP vertices", c.condition));
       T(d, Approach2Table(c));
       T(d, VertexTable(c));
+    }
+  }
+
+  bool any_holdout = false;
+  for (const ConditionAnalysis& c : a.conditions) any_holdout |= c.holdout2 || c.holdout3;
+  if (any_holdout) {
+    H(d, 2, "Extrapolation check");
+    P(d, "A law is only as good as its extrapolation: each fit is made again without the "
+         "sweep's largest budget and asked to predict it. Errors of a few percent in N_opt and "
+         "D_opt, and well under 1% in loss, are what a usable law shows; larger ones mean the "
+         "recommendation above rests on the law's shape more than on the data.");
+    for (const ConditionAnalysis& c : a.conditions) {
+      if (!c.holdout2 && !c.holdout3) continue;
+      H(d, 3, c.condition);
+      T(d, HoldoutTable(c));
     }
   }
 
@@ -510,13 +554,29 @@ void WriteText(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
+// The smallest and largest N among a condition's fitted runs.
+std::pair<double, double> SizeRange(const ConditionAnalysis& c) {
+  double smallest = HUGE_VAL, largest = 0;
+  for (const fitting::Point& p : c.data.points) {
+    smallest = std::min(smallest, p.n_params);
+    largest = std::max(largest, p.n_params);
+  }
+  return {smallest, largest};
+}
 }  // namespace
 
 bool SoundFit(const Analysis& a, const ConditionAnalysis& c) {
   if (!c.approach3) return false;
   const fitting::Frontier& f = c.approach3->frontier;
-  double loss = fitting::OptimalLoss(c.approach3->params, a.budgets.back());
-  return f.a > 0 && f.a < 1 && f.b > 0 && f.b < 1 && std::isfinite(f.G) && std::isfinite(loss);
+  const double loss = fitting::OptimalLoss(c.approach3->params, a.budgets.back());
+  if (!(f.a > 0 && f.a < 1 && f.b > 0 && f.b < 1 && std::isfinite(f.G) && std::isfinite(loss))) {
+    return false;
+  }
+  // The optimum at the sweep's largest budget must lie near the sizes that were trained: a
+  // law whose optimum is far outside them is extrapolating its own shape, not the data.
+  const auto [smallest, largest] = SizeRange(c);
+  const double n_opt = fitting::OptimalParams(f, a.budgets.back());
+  return n_opt > smallest / 10 && n_opt < largest * 10;
 }
 
 std::string Verdict(const Analysis& a) {
@@ -533,59 +593,75 @@ std::string Verdict(const Analysis& a) {
   std::string text;
   for (const ConditionAnalysis& c : a.conditions) {
     if (c.approach3 && !SoundFit(a, c)) {
-      text += fmt::format("Caution: the approach-3 fit of {} is degenerate (allocation exponent "
-                          "a = {}, predicted optimal loss at the largest budget {}), so the "
-                          "comparison below is not meaningful; the sweep is too small or too "
-                          "noisy for this law. ",
-                          c.condition, Num(c.approach3->frontier.a),
-                          Num(fitting::OptimalLoss(c.approach3->params, a.budgets.back()), 4));
+      text += fmt::format(
+          "Caution: the approach-3 fit of {} is degenerate (allocation exponent a = {}, optimal "
+          "N at the largest budget {} against trained sizes {}–{}, predicted optimal loss {}), "
+          "so the comparison below is not meaningful; the sweep is too small or too noisy for "
+          "this law. ",
+          c.condition, Num(c.approach3->frontier.a),
+          Num(fitting::OptimalParams(c.approach3->frontier, a.budgets.back())),
+          Num(SizeRange(c).first), Num(SizeRange(c).second),
+          Num(fitting::OptimalLoss(c.approach3->params, a.budgets.back()), 4));
     }
   }
   if (!cmp.multipliers.empty()) {
     const fitting::MultiplierRow& last = cmp.multipliers.back();
-    bool resolved = last.interval && (last.interval->hi < 1 || last.interval->lo > 1);
+    const std::string interval =
+        last.interval ? fmt::format(" (interval [{}, {}])", Num(last.interval->lo, 2),
+                                    Num(last.interval->hi, 2))
+                      : "";
     if (!std::isfinite(last.multiplier)) {
       text += fmt::format("At the sweep's largest budget ({} FLOPs) {} never reaches {}'s "
                           "optimal loss by its fitted law. ",
                           Num(last.budget), second, first);
+    } else if (last.interval && last.interval->lo <= 1 && last.interval->hi >= 1) {
+      text += fmt::format("At the sweep's largest budget ({} FLOPs) the sweep cannot tell which "
+                          "condition is more compute-efficient: {} would need {}× the compute to "
+                          "match {}'s optimal loss, but the interval [{}, {}] includes 1. ",
+                          Num(last.budget), second, Num(last.multiplier, 2), first,
+                          Num(last.interval->lo, 2), Num(last.interval->hi, 2));
     } else if (last.multiplier < 1) {
       text += fmt::format("At the sweep's largest budget ({} FLOPs) {} reaches {}'s optimal loss "
-                          "with {}× the compute: it is {}× more compute-efficient{}. ",
-                          Num(last.budget), second, first, Num(last.multiplier, 2),
-                          Num(1 / last.multiplier, 2),
-                          last.interval ? (resolved ? " (the interval excludes 1)"
-                                                    : " (but the interval includes 1)")
-                                        : "");
+                          "with {}× the compute{}: it is {}× more compute-efficient. ",
+                          Num(last.budget), second, first, Num(last.multiplier, 2), interval,
+                          Num(1 / last.multiplier, 2));
     } else {
-      text += fmt::format("At the sweep's largest budget ({} FLOPs) {} needs {}× the compute "
-                          "to match {}'s optimal loss: here {} does not beat {}{}. ",
-                          Num(last.budget), second, Num(last.multiplier, 2), first, second, first,
-                          last.interval ? (resolved ? " (the interval excludes 1)"
-                                                    : " (the interval includes 1)")
-                                        : "");
+      text += fmt::format("At the sweep's largest budget ({} FLOPs) {} needs {}× the compute{} "
+                          "to match {}'s optimal loss: here {} does not beat {}. ",
+                          Num(last.budget), second, Num(last.multiplier, 2), interval, first,
+                          second, first);
     }
     if (cmp.multipliers.size() >= 2) {
       double m0 = cmp.multipliers.front().multiplier;
       double m1 = last.multiplier;
       if (std::isfinite(m0) && std::isfinite(m1)) {
-        text += m1 < m0 ? fmt::format("The multiplier falls from {} to {} across the sweep's "
-                                      "budgets, so {}'s advantage grows with compute. ",
-                                      Num(m0, 2), Num(m1, 2), second)
-                        : fmt::format("The multiplier rises from {} to {} across the sweep's "
-                                      "budgets, so {} gains on {} as compute grows. ",
-                                      Num(m0, 2), Num(m1, 2), first, second);
+        // A falling multiplier means the second condition gets relatively cheaper with compute,
+        // whichever side of 1 it is on.
+        text += fmt::format("The multiplier {} from {} to {} across the sweep's budgets: as "
+                            "compute grows, {} gets relatively more efficient. ",
+                            m1 < m0 ? "falls" : "rises", Num(m0, 2), Num(m1, 2),
+                            m1 < m0 ? second : first);
       }
     }
   }
-  bool steeper = cmp.second.loss_exponent > cmp.first.loss_exponent;
-  text += fmt::format("Loss against compute falls with exponent {} for {} and {} for {}, so {} "
-                      "scales {}",
-                      Num(cmp.first.loss_exponent), first, Num(cmp.second.loss_exponent), second,
-                      second, steeper ? "better" : "worse");
-  text += cmp.p_loss_exponent
-              ? fmt::format(" (bootstrap p = {} that the exponents are equal).",
-                            Num(*cmp.p_loss_exponent, 2))
-              : std::string(" (no bootstrap, so no test of the difference).");
+  const bool steeper = cmp.second.loss_exponent > cmp.first.loss_exponent;
+  const std::string& better = steeper ? second : first;
+  const std::string& worse = steeper ? first : second;
+  text += fmt::format("Loss against compute falls with exponent {} for {} and {} for {}",
+                      Num(cmp.first.loss_exponent), first, Num(cmp.second.loss_exponent), second);
+  if (!cmp.p_loss_exponent) {
+    text += fmt::format(", so {} scales better (no bootstrap, so no test of the difference).",
+                        better);
+  } else if (*cmp.p_loss_exponent < 0.05) {
+    text += fmt::format(", so {} scales better than {} (bootstrap p = {} that the exponents "
+                        "are equal).",
+                        better, worse, Num(*cmp.p_loss_exponent, 2));
+  } else {
+    text += fmt::format(": {}'s is steeper, but the difference is not resolved (bootstrap p = {} "
+                        "that the exponents are equal), so neither condition is shown to scale "
+                        "better.",
+                        better, Num(*cmp.p_loss_exponent, 2));
+  }
   if (cmp.crossing_flops) {
     text += fmt::format(" The frontiers cross at about {} FLOPs.", Num(*cmp.crossing_flops));
   }

@@ -21,6 +21,7 @@
 #include "fitting/compare.h"
 #include "fitting/data.h"
 #include "fitting/downstream.h"
+#include "fitting/holdout.h"
 
 namespace sims {
 class Store;
@@ -59,6 +60,9 @@ struct ConditionAnalysis {
   std::optional<fitting::BootstrapResult> approach2_bootstrap;
   std::optional<fitting::Approach3Result> approach3;
   fitting::BootstrapResult approach3_bootstrap;  // resamples == 0 when not run
+  // The extrapolation check: both approaches refitted without the largest budget, predicting
+  // it (needs >= 3 budgets).
+  std::optional<fitting::HoldoutResult> holdout2, holdout3;
   // Final accuracy of every done run per eval task, and the fit of the best run per budget.
   std::map<std::string, std::vector<fitting::MetricPoint>> evals;
   std::map<std::string, fitting::DownstreamResult> downstream;
@@ -80,8 +84,9 @@ struct Analysis {
 // note in the analysis, not an error; an unknown sweep or one with no done runs is a UserError.
 Analysis Analyze(Store& store, const ReportOptions& options);
 
-// Whether a condition's approach-3 fit is usable: both allocation exponents in (0, 1) and a
-// finite predicted loss at the largest budget. The verdict warns about fits that are not.
+// Whether a condition's approach-3 fit is usable: both allocation exponents in (0, 1), a finite
+// predicted loss at the largest budget, and an optimal N there within 10x of the trained sizes.
+// The verdict warns about fits that are not.
 bool SoundFit(const Analysis& analysis, const ConditionAnalysis& condition);
 
 // The conclusion in words, from the comparison (or why there is none).
