@@ -63,6 +63,17 @@ std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approac
       continue;
     }
     const double xv = -c(1) / (2 * c(2));
+    if (options.require_bracketed && (xv < x_lo || xv > x_hi)) {
+      if (skipped) {
+        const char* axis = by_params ? "N" : "D";
+        skipped->push_back({budget, n,
+                            fmt::format("vertex at {} = {:.3g} lies outside the sampled {} "
+                                        "[{:.3g}, {:.3g}]; extend the sizes that way",
+                                        axis, std::exp(xv + mean), axis, std::exp(x_lo + mean),
+                                        std::exp(x_hi + mean))});
+      }
+      continue;
+    }
     Vertex v;
     v.budget = budget;
     v.n_points = n;

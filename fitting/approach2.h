@@ -16,6 +16,9 @@ enum class ParabolaAxis { kParams, kTokens };
 struct Approach2Options {
   ParabolaAxis axis = ParabolaAxis::kParams;  // the variable of the parabola (log N or log D)
   int min_points_per_budget = 3;              // a parabola needs 3; fewer is skipped
+  // Skip a budget whose vertex lies outside the sizes it was fitted to: that vertex is the
+  // parabola's extrapolation, not a measured optimum (the sweep should extend its sizes there).
+  bool require_bracketed = true;
 };
 
 void Validate(const Approach2Options& options);
@@ -41,7 +44,7 @@ struct Vertex {
 struct SkippedBudget {
   double budget = 0;
   int n_points = 0;
-  std::string reason;  // "2 points, need 3" / "no upward curvature (c2 = -0.01)"
+  std::string reason;  // "2 points, need 3" / "no upward curvature (c2 = -0.01)" / "vertex ... outside"
 };
 
 struct Approach2Result {

@@ -22,6 +22,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "orchestrator/commands.h"
+#include "orchestrator/demo_files.h"
 #include "trainer/bench.h"
 
 namespace sims {
@@ -89,12 +90,18 @@ nlohmann::json RunReference(const BenchTrainOptions& o, const TrainBenchOptions&
   return nlohmann::json::parse(out.substr(line));
 }
 
+// The demo sizes come from the demo sweep built into sims, as `sims demo` runs it.
+SweepSpec DemoSweep() {
+  return ParseSweep(demo_files::kDemoCpu, "demo-cpu.toml (built into sims)");
+}
+
 void RunBenchTrain(const BenchTrainOptions& o, std::ostream& out) {
+  const SweepSpec demo = DemoSweep();
   std::vector<TrainBenchPreset> presets;
   if (!o.preset.empty()) {
-    presets.push_back(FindTrainBenchPreset(o.preset));
+    presets.push_back(FindTrainBenchPreset(demo, o.preset));
   } else {
-    for (const TrainBenchPreset& p : TrainBenchPresets()) {
+    for (const TrainBenchPreset& p : TrainBenchPresets(demo)) {
       if (p.name.starts_with("demo-")) presets.push_back(p);
     }
   }
@@ -156,9 +163,12 @@ void RunBenchTrain(const BenchTrainOptions& o, std::ostream& out) {
 // Called by `sims bench` (cmd_bench.cpp) with its `train` subcommand.
 void SetupBenchTrainCommand(CLI::App* cmd, GlobalOptions& /*global*/) {
   auto options = std::make_shared<BenchTrainOptions>();
+  std::string names;
+  for (const TrainBenchPreset& p : TrainBenchPresets(DemoSweep())) {
+    names += (names.empty() ? "" : " | ") + p.name;
+  }
   cmd->add_option("--preset", options->preset,
-                  "demo-13k | demo-28k | demo-100k | demo-332k | demo-804k | gpt2-124m "
-                  "(default: every demo size)");
+                  names + " (default: every demo size, i.e. every size of sims demo's sweep)");
   cmd->add_option("--device", options->device, "cpu | cuda | auto (default: the preset's)");
   cmd->add_option("--threads", options->threads, "intra-op threads (sims and the reference)")
       ->capture_default_str();

@@ -48,8 +48,11 @@ void SetupReportCommand(CLI::App* cmd, GlobalOptions& global) {
       ->delimiter(',');
   cmd->add_option("--metric", o->report.metric, "Metric fitted (its final value per run)")
       ->capture_default_str();
-  cmd->add_flag("--non-embedding", o->report.non_embedding,
-                "Fit N as non-embedding parameters (default: all parameters)");
+  cmd->add_option("--params", o->report.params,
+                  "What N counts: sweep (the sweep file's n_includes_embedding; imported sweeps: "
+                  "total) | total | non-embedding")
+      ->check(CLI::IsMember({"sweep", "total", "non-embedding"}))
+      ->capture_default_str();
   cmd->add_option("--bootstrap", o->report.bootstrap, "Bootstrap resamples for every interval")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -257,6 +257,19 @@ TEST_CASE("approach 2 finds exact vertices and power laws, and reports skipped b
     CHECK(flipped.vertices.size() == 3);
     CHECK_THAT(flipped.skipped.back().reason, Contains("no upward curvature"));
   }
+  SECTION("a vertex outside the sampled sizes is skipped unless allowed") {
+    for (Point& p : points) {  // at 1e18 keep only sizes above the optimum: N* = 0.5 x smallest
+      if (p.budget == 1e18) p.loss = 2 + 0.1 * std::pow(std::log(p.n_params / (0.1e9 * 0.125)), 2);
+    }
+    const Approach2Result strict = FitApproach2(points);
+    CHECK(strict.vertices.size() == 3);
+    CHECK_THAT(strict.skipped.back().reason, Contains("outside the sampled N"));
+    Approach2Options lenient;
+    lenient.require_bracketed = false;
+    const Approach2Result extrapolated = FitApproach2(points, lenient);
+    REQUIRE(extrapolated.vertices.size() == 4);
+    CHECK(extrapolated.vertices[0].n_opt == Approx(0.1e9 * 0.125).epsilon(1e-9));
+  }
   SECTION("the holdout predicts held-out vertices of an exact power law") {
     const HoldoutResult h = HoldoutApproach2(points, 1, {});
     REQUIRE(h.rows.size() == 1);

@@ -33,7 +33,7 @@ std::string ReadFile(const fs::path& path) {
 // gets an accuracy that falls with the loss (0.5 + (4 - loss) / 4), so the best run per budget
 // is the lowest-loss one and its accuracy is known.
 void AddDataset(Store& store, int64_t sweep_id, const std::string& dataset,
-                const std::string& condition) {
+                const std::string& condition, double non_embedding_fraction = 1.0) {
   fitting::CsvOptions csv;
   csv.drop_outliers = true;
   csv.where.push_back({"dataset", dataset});
@@ -46,7 +46,7 @@ void AddDataset(Store& store, int64_t sweep_id, const std::string& dataset,
     run.id = fmt::format("{}-{:03d}", condition, i);
     run.condition = condition;
     run.n_params = static_cast<int64_t>(p.n_params);
-    run.n_params_non_embedding = run.n_params;
+    run.n_params_non_embedding = static_cast<int64_t>(p.n_params * non_embedding_fraction);
     run.tokens = static_cast<int64_t>(p.tokens);
     run.steps = 100;
     run.flops = p.budget;
@@ -219,6 +219,29 @@ TEST_CASE("the verdict follows the data: the steeper condition wins in either or
   CHECK(m.md.find(verdict) != std::string::npos);
   report::Analysis swapped = report::Analyze(m.store, Options({"dclm", "comma"}));
   CHECK_THAT(report::Verdict(swapped), Catch::Matchers::Contains(claim));
+}
+
+TEST_CASE("N counts what the sweep file says unless --params overrides it", "[report]") {
+  testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  // A planned sweep's TOML without n_includes_embedding: the planner's default, non-embedding.
+  int64_t planned = store.UpsertSweep("planned", "[sweep]\nname = \"planned\"\n");
+  AddDataset(store, planned, "comma", "comma", 0.5);
+  report::ReportOptions o = Options({"comma"});
+  o.sweep = "planned";
+  o.bootstrap = 0;
+  const report::Analysis by_sweep = report::Analyze(store, o);
+  CHECK(by_sweep.non_embedding);
+  o.params = "total";
+  const report::Analysis total = report::Analyze(store, o);
+  CHECK_FALSE(total.non_embedding);
+  REQUIRE(by_sweep.conditions[0].data.points.size() == total.conditions[0].data.points.size());
+  CHECK(by_sweep.conditions[0].data.points[0].n_params ==
+        Approx(0.5 * total.conditions[0].data.points[0].n_params).epsilon(1e-6));
+  // An imported sweep (no [sweep] table) counts every parameter.
+  CHECK_FALSE(Marin().analysis.non_embedding);
+  o.params = "embeddings";
+  CHECK_THROWS_WITH(report::Analyze(store, o), Catch::Contains("params = 'embeddings'"));
 }
 
 TEST_CASE("reporting on a sweep that is not there or has nothing done says so", "[report]") {

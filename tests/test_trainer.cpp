@@ -12,6 +12,7 @@
 #include "sweeps/shape.h"
 #include "tests/test_support.h"
 #include "tests/test_trainer_corpus.h"
+#include "trainer/bench.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data.h"
 #include "trainer/model.h"
@@ -69,6 +70,33 @@ TEST_CASE("parameters carry the Hugging Face Llama names", "[trainer]") {
   CHECK(sizes.at("norm.weight") == std::vector<int64_t>{32});
   CHECK(sizes.at("lm_head.weight") == std::vector<int64_t>{128, 32});
   CHECK(sizes.count("layers.0.self_attn.o_proj.bias") == 0);
+}
+
+TEST_CASE("bench presets are the demo sweep's sizes and the smallest one trains", "[trainer]") {
+  const sims::SweepSpec demo = sims::LoadSweepFile(SIMS_SOURCE_DIR "/examples/demo-cpu.toml");
+  const std::vector<sims::TrainBenchPreset> presets = sims::TrainBenchPresets(demo);
+  const auto& sizes = demo.conditions.front().design.sizes;
+  REQUIRE(presets.size() == sizes.size() + 1);  // + gpt2-124m
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    CAPTURE(presets[i].name);
+    CHECK(presets[i].name == "demo-" + sizes[i].label);
+    CHECK(presets[i].options.shape.d_model == sizes[i].shape.d_model);
+    CHECK(presets[i].options.shape.layers == sizes[i].shape.layers);
+    CHECK(presets[i].options.context == demo.conditions.front().hp.context);
+  }
+  CHECK(presets.back().name == "gpt2-124m");
+  CHECK_THROWS_WITH(sims::FindTrainBenchPreset(demo, "demo-1B"),
+                    Catch::Contains("unknown preset 'demo-1B'") && Catch::Contains("gpt2-124m"));
+
+  sims::TrainBenchOptions smallest = presets.front().options;
+  smallest.warmup_steps = 1;
+  smallest.steps = 2;
+  smallest.min_seconds = 0;
+  const sims::TrainBenchResult r = sims::BenchTrain(smallest);
+  CHECK(r.steps == 2);
+  CHECK(r.device == "cpu");
+  CHECK(r.n_params == sims::CountParams(smallest.shape).total);
+  CHECK(r.tokens_per_sec > 0);
 }
 
 TEST_CASE("a bad shape is refused with the field named", "[trainer]") {

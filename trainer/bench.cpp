@@ -78,27 +78,16 @@ TrainBenchResult BenchTrain(const TrainBenchOptions& o) {
   return result;
 }
 
-std::vector<TrainBenchPreset> TrainBenchPresets() {
-  // The demo's shape rule (examples/demo-cpu.toml [shape_rule]) and sizes.
-  ShapeRule rule;
-  rule.head_dim = 16;
-  rule.width_multiple = 16;
-  rule.ffn_multiple = 16;
-  rule.aspect_ratio = 32;
-  rule.max_layers = 4;
-  rule.tolerance = 0.1;
+std::vector<TrainBenchPreset> TrainBenchPresets(const SweepSpec& demo) {
+  if (demo.conditions.empty()) throw UserError("bench train: the demo sweep has no condition");
+  const ConditionSpec& condition = demo.conditions.front();
   std::vector<TrainBenchPreset> presets;
-  const std::pair<const char*, int64_t> sizes[] = {{"demo-13k", 13'400},
-                                                   {"demo-28k", 27'800},
-                                                   {"demo-100k", 100'000},
-                                                   {"demo-332k", 332'000},
-                                                   {"demo-804k", 804'000}};
-  for (const auto& [name, n] : sizes) {
+  for (const SizeSpec& size : condition.design.sizes) {
     TrainBenchOptions o;
-    o.shape = ShapeForParams(n, 1024, /*tied=*/true, rule);
-    o.batch = 8;
-    o.context = 128;
-    presets.push_back({name, o});
+    o.shape = size.shape;
+    o.context = condition.hp.context;
+    o.batch = condition.hp.micro_batch_tokens / condition.hp.context;  // one micro-batch a step
+    presets.push_back({"demo-" + size.label, o});
   }
   TrainBenchOptions gpt2;  // llm.c's GPT-2 124M size as a Llama: 12 x 768, SwiGLU 2048
   gpt2.shape = {.layers = 12, .d_model = 768, .heads = 12, .kv_heads = 12, .d_ff = 2048,
@@ -111,9 +100,9 @@ std::vector<TrainBenchPreset> TrainBenchPresets() {
   return presets;
 }
 
-TrainBenchPreset FindTrainBenchPreset(const std::string& name) {
+TrainBenchPreset FindTrainBenchPreset(const SweepSpec& demo, const std::string& name) {
   std::string known;
-  for (const TrainBenchPreset& p : TrainBenchPresets()) {
+  for (const TrainBenchPreset& p : TrainBenchPresets(demo)) {
     if (p.name == name) return p;
     known += (known.empty() ? "" : ", ") + p.name;
   }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "sweeps/plan.h"
 #include "sweeps/run_config.h"
 
 namespace sims {
@@ -35,14 +36,15 @@ struct TrainBenchResult {
 // Throws UserError for a bad shape or device.
 TrainBenchResult BenchTrain(const TrainBenchOptions& options);
 
-// Named benchmark shapes: the demo sizes of examples/demo-cpu.toml ("demo-13k" .. "demo-804k",
-// context 128, 8 sequences, vocab 1024, 1 thread) and "gpt2-124m" (12 x 768, context 1024,
-// vocab 50304, the GPU target). Throws UserError naming the preset if unknown.
+// Named benchmark shapes: "demo-<size>" for every size of the demo sweep's first condition (its
+// shapes, vocabulary, context and micro-batch, taken from the parsed sweep so they cannot drift
+// from the demo), and "gpt2-124m" (12 x 768, context 1024, vocab 50304, the GPU target).
+// FindTrainBenchPreset throws UserError naming the preset if unknown.
 struct TrainBenchPreset {
   std::string name;
   TrainBenchOptions options;
 };
-std::vector<TrainBenchPreset> TrainBenchPresets();
-TrainBenchPreset FindTrainBenchPreset(const std::string& name);
+std::vector<TrainBenchPreset> TrainBenchPresets(const SweepSpec& demo);
+TrainBenchPreset FindTrainBenchPreset(const SweepSpec& demo, const std::string& name);
 
 }  // namespace sims

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <toml++/toml.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -29,9 +30,28 @@ void Validate(const ReportOptions& options) {
     throw UserError(fmt::format("report: threads = {} must be >= 0", options.threads));
   }
   if (options.metric.empty()) throw UserError("report: metric must not be empty");
+  if (options.params != "sweep" && options.params != "total" && options.params != "non-embedding") {
+    throw UserError(fmt::format("report: params = '{}' is not sweep, total or non-embedding",
+                                options.params));
+  }
 }
 
 namespace {
+
+// Whether N counts only non-embedding parameters: the sweep file's n_includes_embedding (the
+// planner's default is false) unless the options say; a sweep without a [sweep] table (an
+// import of published points) counts every parameter.
+bool NonEmbedding(const ReportOptions& options, const SweepRow& sweep) {
+  if (options.params != "sweep") return options.params == "non-embedding";
+  toml::table spec;
+  try {
+    spec = toml::parse(sweep.spec_toml);
+  } catch (const toml::parse_error&) {
+    return false;
+  }
+  if (!spec["sweep"].is_table()) return false;
+  return !spec["sweep"]["n_includes_embedding"].value_or(false);
+}
 
 // The IsoFLOP budget a run was planned for (the config's budget_flops), or its FLOPs when the
 // design has no budget (grid designs).
@@ -72,7 +92,7 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
   selection.sweep = o.sweep;
   selection.condition = c.condition;
   selection.metric = o.metric;
-  selection.non_embedding = o.non_embedding;
+  selection.non_embedding = analysis.non_embedding;
   try {
     c.data = fitting::LoadPointsFromStore(store, selection);
   } catch (const UserError& e) {
@@ -84,7 +104,7 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
     if (run.condition != c.condition || run.status != "done") continue;
     RunCurve curve;
     curve.run_id = run.id;
-    curve.n_params = o.non_embedding ? run.n_params_non_embedding : run.n_params;
+    curve.n_params = analysis.non_embedding ? run.n_params_non_embedding : run.n_params;
     curve.budget = RunBudget(run);
     curve.train_loss = CurveOf(store, run.id, "train/loss");
     curve.val_loss = CurveOf(store, run.id, o.metric);
@@ -148,7 +168,8 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
 
 Analysis Analyze(Store& store, const ReportOptions& options) {
   Validate(options);
-  if (!store.FindSweep(options.sweep)) {
+  const std::optional<SweepRow> sweep = store.FindSweep(options.sweep);
+  if (!sweep) {
     std::string known;
     for (const SweepRow& s : store.ListSweeps()) known += (known.empty() ? "" : ", ") + s.name;
     throw UserError(fmt::format("report: no sweep named '{}' in {}\nhint: known sweeps: {}",
@@ -156,6 +177,7 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
   }
   Analysis analysis;
   analysis.options = options;
+  analysis.non_embedding = NonEmbedding(options, *sweep);
   RunFilter filter;
   filter.sweep = options.sweep;
   std::vector<RunRow> runs = store.ListRuns(filter);

@@ -258,9 +258,10 @@ Table DownstreamTable(const Analysis& a) {
 
 std::string ReproduceCommand(const Analysis& a) {
   const ReportOptions& o = a.options;
-  return fmt::format("sims report --sweep {} --metric {} --bootstrap {} --seed {}{} --out DIR",
-                     o.sweep, o.metric, o.bootstrap, o.seed,
-                     o.non_embedding ? " --non-embedding" : "");
+  return fmt::format("sims report --sweep {} --metric {} --params {} --bootstrap {} --seed {} "
+                     "--out DIR",
+                     o.sweep, o.metric, a.non_embedding ? "non-embedding" : "total", o.bootstrap,
+                     o.seed);
 }
 
 Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
@@ -274,7 +275,7 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
   P(d, fmt::format("Metric: final {} of every done run. N counts {} parameters. {} runs in the "
                    "sweep: {} done, {} failed, {} not finished. Intervals are {} bootstrap "
                    "percentile intervals over {} resamples (seed {}).",
-                   a.options.metric, a.options.non_embedding ? "non-embedding" : "all",
+                   a.options.metric, a.non_embedding ? "non-embedding" : "all",
                    a.runs_planned, a.runs_done, a.runs_failed,
                    a.runs_planned - a.runs_done - a.runs_failed, Percent(0.95),
                    a.options.bootstrap, a.options.seed));

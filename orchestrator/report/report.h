@@ -33,7 +33,9 @@ struct ReportOptions {
   std::string sweep;                        // required: the sweep to report on
   std::vector<std::string> conditions;      // empty = every condition but "text-lm"
   std::string metric = "val/loss/speech";   // the fitted loss (the paper's speech-only loss)
-  bool non_embedding = false;               // N = non-embedding parameters in the fits
+  // What N counts in the fits: "sweep" follows the sweep file's n_includes_embedding (a sweep
+  // that was imported, not planned, counts every parameter), or "total" / "non-embedding".
+  std::string params = "sweep";
   int bootstrap = 200;                      // resamples for every interval; 0 = none
   uint64_t seed = 0;                        // bootstrap seed, so a report is reproducible
   double recommend_factor = 10;             // recommend for this many times the largest budget
@@ -72,6 +74,7 @@ struct ConditionAnalysis {
 
 struct Analysis {
   ReportOptions options;
+  bool non_embedding = false;  // N in every fit and table: non-embedding (true) or total
   int runs_planned = 0, runs_done = 0, runs_failed = 0;
   std::vector<double> budgets;  // the sweep's IsoFLOP budgets (ascending)
   double recommend_budget = 0;  // recommend_factor * largest budget
