@@ -199,7 +199,7 @@ class Table {
 
 constexpr std::string_view kHpKeys =
     "lr, warmup_fraction, min_lr_ratio, batch_tokens, micro_batch_tokens, context, clip, "
-    "weight_decay, dtype, eval_every";
+    "weight_decay, dtype, eval_every, eval_pairs, eval_score, eval_unit_only";
 
 HpPatch ReadHp(Table& t) {
   HpPatch p;
@@ -212,7 +212,10 @@ HpPatch ReadHp(Table& t) {
   p.micro_batch_tokens = t.Integer("micro_batch_tokens");
   p.context = t.Integer("context");
   p.eval_every = t.Integer("eval_every");
+  p.eval_pairs = t.Integer("eval_pairs");
   p.dtype = t.String("dtype");
+  p.eval_score = t.String("eval_score");
+  p.eval_unit_only = t.Bool("eval_unit_only");
   return p;
 }
 
@@ -563,6 +566,9 @@ Hyperparameters Apply(Hyperparameters hp, const HpPatch& p) {
   if (p.context) hp.context = *p.context;
   if (p.eval_every) hp.eval_every = *p.eval_every;
   if (p.dtype) hp.dtype = *p.dtype;
+  if (p.eval_pairs) hp.eval_pairs = *p.eval_pairs;
+  if (p.eval_score) hp.eval_score = *p.eval_score;
+  if (p.eval_unit_only) hp.eval_unit_only = *p.eval_unit_only;
   return hp;
 }
 
@@ -601,6 +607,12 @@ void ValidateHyperparameters(const Hyperparameters& hp, const std::string& where
     fail("dtype", "'" + hp.dtype + "'", "must be one of auto, fp32, bf16, fp16");
   }
   if (hp.eval_every < 0) fail("eval_every", std::to_string(hp.eval_every), "must be >= 0");
+  if (hp.eval_pairs < 0) {
+    fail("eval_pairs", std::to_string(hp.eval_pairs), "must be >= 0 (0 = every pair)");
+  }
+  if (hp.eval_score != "mean" && hp.eval_score != "sum") {
+    fail("eval_score", "'" + hp.eval_score + "'", "must be mean or sum");
+  }
 }
 
 SweepSpec ParseSweep(const std::string& text, const std::string& path,

@@ -33,8 +33,9 @@ struct Origin {
 // Hyper-parameter keys given at one level (sweep, condition, text_lm, override); unset = inherit.
 struct HpPatch {
   std::optional<double> lr, warmup_fraction, min_lr_ratio, clip, weight_decay;
-  std::optional<int64_t> batch_tokens, micro_batch_tokens, context, eval_every;
-  std::optional<std::string> dtype;
+  std::optional<int64_t> batch_tokens, micro_batch_tokens, context, eval_every, eval_pairs;
+  std::optional<std::string> dtype, eval_score;
+  std::optional<bool> eval_unit_only;
 };
 Hyperparameters Apply(Hyperparameters hp, const HpPatch& patch);
 // Throws UserError "<where>: <field> = <value> <rule>".

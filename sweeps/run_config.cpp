@@ -51,6 +51,12 @@ json ToJson(const RunConfig& c) {
              {"weight_decay", c.hp.weight_decay},
              {"dtype", c.hp.dtype},
              {"eval_every", c.hp.eval_every}};
+  // Evaluation keys at their defaults are left out, so that the ids of runs planned before
+  // these keys existed do not change.
+  const Hyperparameters defaults;
+  if (c.hp.eval_pairs != defaults.eval_pairs) j["hp"]["eval_pairs"] = c.hp.eval_pairs;
+  if (c.hp.eval_score != defaults.eval_score) j["hp"]["eval_score"] = c.hp.eval_score;
+  if (c.hp.eval_unit_only != defaults.eval_unit_only) j["hp"]["eval_unit_only"] = c.hp.eval_unit_only;
   j["tokens"] = c.tokens;
   j["steps"] = c.steps;
   j["budget_flops"] = c.budget_flops;
@@ -101,6 +107,9 @@ RunConfig RunConfigFromJson(const json& j) {
   Read(h, "weight_decay", c.hp.weight_decay, "hp.");
   Read(h, "dtype", c.hp.dtype, "hp.");
   Read(h, "eval_every", c.hp.eval_every, "hp.");
+  if (h.contains("eval_pairs")) Read(h, "eval_pairs", c.hp.eval_pairs, "hp.");
+  if (h.contains("eval_score")) Read(h, "eval_score", c.hp.eval_score, "hp.");
+  if (h.contains("eval_unit_only")) Read(h, "eval_unit_only", c.hp.eval_unit_only, "hp.");
   Read(j, "tokens", c.tokens, "");
   Read(j, "steps", c.steps, "");
   Read(j, "budget_flops", c.budget_flops, "");

@@ -54,6 +54,12 @@ struct Hyperparameters {
   double weight_decay = 0.1;
   std::string dtype = "auto";   // auto = bf16 autocast on CUDA, fp32 on CPU
   int64_t eval_every = 0;       // steps between evaluations; 0 = only at the end
+  // Pair evaluation: the first eval_pairs pairs of each task (0 = all), each member scored by
+  // its "mean" or "sum" log-likelihood; eval_unit_only adds "<task>/unit-only" accuracies with
+  // the likelihood renormalised over speech units (for tasks whose continuations are speech).
+  int64_t eval_pairs = 200;
+  std::string eval_score = "mean";
+  bool eval_unit_only = false;
   bool operator==(const Hyperparameters&) const = default;
 };
 

@@ -330,6 +330,25 @@ TEST_CASE("run ids are stable hashes of the resolved config", "[sweeps]") {
   const SweepPlan c =
       PlanSweep(ParseSweep(Edit(text, "seed = 1", "seed = 2"), "demo-cpu-tiny.toml"));
   for (const PlannedRun& r : c.runs) CHECK_FALSE(ids.count(r.id));
+
+  // Evaluation keys at their defaults stay out of the hashed JSON (ids planned before they
+  // existed do not move); set, they make new runs and round-trip.
+  RunConfig config = a.runs.front().config;
+  CHECK_FALSE(ToJson(config)["hp"].contains("eval_pairs"));
+  CHECK_FALSE(ToJson(config)["hp"].contains("eval_unit_only"));
+  config.hp.eval_pairs = 50;
+  config.hp.eval_score = "sum";
+  config.hp.eval_unit_only = true;
+  CHECK(RunId(config) != a.runs.front().id);
+  CHECK(RunConfigFromJson(ToJson(config)) == config);
+  const SweepPlan d = PlanSweep(ParseSweep(
+      Edit(text, "eval_every = 0", "eval_every = 0\neval_pairs = 50\neval_unit_only = true"),
+      "demo-cpu-tiny.toml"));
+  CHECK(d.runs.front().config.hp.eval_pairs == 50);
+  CHECK(d.runs.front().config.hp.eval_unit_only);
+  CHECK_THROWS_WITH(PlanSweep(ParseSweep(Edit(text, "eval_every = 0", "eval_score = \"max\""),
+                                         "demo-cpu-tiny.toml")),
+                    Catch::Contains("eval_score = 'max' must be mean or sum"));
 }
 
 // Bad input: each message names FILE:LINE: KEY.PATH, and is the first thing that goes wrong.

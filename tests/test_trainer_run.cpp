@@ -82,6 +82,26 @@ TEST_CASE("a tiny run lowers its loss, emits every metric and consumes the plann
   CHECK(r.evals[1].accuracy >= 0.75);  // chance is 0.5: the chain is learnt, shuffles break it
 }
 
+TEST_CASE("evaluation keys: pairs per task, summed scores and unit-only accuracies", "[trainer]") {
+  sims::testing::TempDir dir;
+  const std::string corpus = dir.file("corpus");
+  auto vocab = sims::testing::WriteTinyCorpus(corpus, 60);
+  RunConfig config = sims::testing::TinyRunConfig(vocab, corpus, 4);
+  config.hp.eval_pairs = 10;
+  config.hp.eval_score = "sum";
+  config.hp.eval_unit_only = true;
+  Recorded r;
+  TrainRun("evals", config, Environment(dir.file("run"), corpus), Recording(r));
+  std::map<std::string, int64_t> pairs;
+  for (const EvalRow& e : r.evals) {
+    pairs[e.task] = e.n_pairs;
+    CHECK(e.accuracy >= 0);
+    CHECK(e.accuracy <= 1);
+  }
+  CHECK(pairs == std::map<std::string, int64_t>{{"sblimp/speech", 10},
+                                                {"sblimp/speech/unit-only", 10}});
+}
+
 TEST_CASE("the same run twice gives identical losses", "[trainer]") {
   sims::testing::TempDir dir;
   const std::string corpus = dir.file("corpus");

@@ -26,10 +26,6 @@ using namespace sims::trainer;
 
 // Validation: at most this many tokens per stream (the same windows at every evaluation).
 constexpr int64_t kValidationTokens = 16384;
-// Pair evaluation: at most this many pairs per task (the first ones of each file; standard
-// error of an accuracy <= 0.035). Measured on the demo corpus: 10 tasks x 500 pairs took ~80 %
-// of a 16-step demo run's CPU time (~3.5 of 4.3 s); 200 pairs cut that 2.5x.
-constexpr size_t kMaxPairsPerTask = 200;
 // Rows of an evaluation forward pass.
 constexpr int64_t kEvalBatchRows = 16;
 
@@ -111,10 +107,19 @@ void Evaluate(const RunContext& rc, Decoder& model, const std::vector<Validation
   ScoringOptions scoring;
   scoring.batch = kEvalBatchRows;
   scoring.max_tokens = rc.config.hp.context;
+  scoring.mean = rc.config.hp.eval_score == "mean";
   for (const corpus::PairSet& set : pair_sets) {
     AutocastBf16 autocast(rc.autocast);
     PairAccuracy accuracy = ScorePairs(model, vocab, set, scoring);
     evals.push_back(EvalRow{rc.run_id, step, set.task, accuracy.accuracy, accuracy.n_pairs});
+    // Speech continuations (".../speech", ".../text2speech") also scored over units only.
+    if (rc.config.hp.eval_unit_only && set.task.ends_with("speech")) {
+      ScoringOptions units = scoring;
+      units.unit_only = true;
+      accuracy = ScorePairs(model, vocab, set, units);
+      evals.push_back(
+          EvalRow{rc.run_id, step, set.task + "/unit-only", accuracy.accuracy, accuracy.n_pairs});
+    }
   }
   model->train();
   Log(LogLevel::kDebug, "run {}: evaluation at step {} took {:.2f} s", rc.run_id, step,
@@ -122,7 +127,10 @@ void Evaluate(const RunContext& rc, Decoder& model, const std::vector<Validation
   if (rc.hooks.emit) rc.hooks.emit(metrics, evals);
 }
 
-std::vector<corpus::PairSet> LoadPairSets(const std::string& corpus_dir) {
+// The first `max_pairs` pairs of each task the corpus has (0 = all). The default 200 keeps the
+// standard error of an accuracy <= 0.035; measured on the demo corpus, 10 tasks x 500 pairs took
+// ~80 % of a 16-step demo run's CPU time (~3.5 of 4.3 s) and 200 pairs cut that 2.5x.
+std::vector<corpus::PairSet> LoadPairSets(const std::string& corpus_dir, int64_t max_pairs) {
   std::vector<corpus::PairSet> sets;
   for (const std::string& task : corpus::PairTasks()) {
     if (!std::filesystem::exists(std::filesystem::path(corpus_dir) /
@@ -130,7 +138,9 @@ std::vector<corpus::PairSet> LoadPairSets(const std::string& corpus_dir) {
       continue;  // a corpus may carry only some tasks (e.g. a text-only import)
     }
     corpus::PairSet set = corpus::LoadPairSet(corpus_dir, task);
-    if (set.pairs.size() > kMaxPairsPerTask) set.pairs.resize(kMaxPairsPerTask);
+    if (max_pairs > 0 && set.pairs.size() > static_cast<size_t>(max_pairs)) {
+      set.pairs.resize(static_cast<size_t>(max_pairs));
+    }
     sets.push_back(std::move(set));
   }
   return sets;
@@ -155,7 +165,7 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
   MixtureSampler sampler(env.corpus_dir, vocab.hash, config.mixture, hp.context, config.seed);
   const std::vector<ValidationSet> validation = LoadValidationSets(
       env.corpus_dir, vocab.hash, hp.context, std::max<int64_t>(1, kValidationTokens / hp.context));
-  const std::vector<corpus::PairSet> pair_sets = LoadPairSets(env.corpus_dir);
+  const std::vector<corpus::PairSet> pair_sets = LoadPairSets(env.corpus_dir, config.hp.eval_pairs);
 
   DecoderOptions model_options;
   model_options.shape = config.shape;
