@@ -69,13 +69,21 @@ Interval PercentileInterval(std::vector<double> samples, double level) {
   return {at(tail), at(1 - tail)};
 }
 
-BootstrapResult BootstrapApproach3(std::span<const Point> points, const Approach3Result& full_fit,
-                                   const Approach3Options& fit_options, const BootstrapOptions& options) {
+namespace {
+// A validated result with the options' resample count, seed and level and no samples yet.
+BootstrapResult EmptyResult(const BootstrapOptions& options) {
   Validate(options);
   BootstrapResult r;
   r.resamples = options.resamples;
   r.seed = options.seed;
   r.level = options.level;
+  return r;
+}
+}  // namespace
+
+BootstrapResult BootstrapApproach3(std::span<const Point> points, const Approach3Result& full_fit,
+                                   const Approach3Options& fit_options, const BootstrapOptions& options) {
+  BootstrapResult r = EmptyResult(options);
   if (options.resamples == 0) return r;
   std::vector<LawParams> laws(options.resamples);
   std::vector<char> ok(options.resamples, 0);
@@ -125,11 +133,7 @@ BootstrapResult BootstrapApproach3(std::span<const Point> points, const Approach
 
 BootstrapResult BootstrapApproach2(std::span<const Point> points, const Approach2Options& fit_options,
                                    const BootstrapOptions& options) {
-  Validate(options);
-  BootstrapResult r;
-  r.resamples = options.resamples;
-  r.seed = options.seed;
-  r.level = options.level;
+  BootstrapResult r = EmptyResult(options);
   if (options.resamples == 0) return r;
   // Whole budgets are the unit of resampling: points within an IsoFLOP profile are not
   // independent draws of the vertex. Each budget's vertex is the same in every resample.

@@ -77,9 +77,19 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
                      c.approach3->params.alpha, c.approach3->params.beta}) {
       CHECK(std::isfinite(p));
     }
-    REQUIRE(c.approach2);
-    CHECK(std::isfinite(c.approach2->n_opt.exponent));
+    // At tiny budgets an IsoFLOP minimum may lie outside the sizes: then approach 2 is not
+    // fitted and the notes say why.
+    if (c.approach2) {
+      CHECK(std::isfinite(c.approach2->n_opt.exponent));
+    } else {
+      bool explained = false;
+      for (const std::string& note : c.notes) explained |= note.find("approach 2") != std::string::npos;
+      CHECK(explained);
+    }
   }
+  // The files the demo ran are next to its database.
+  CHECK(fs::exists(out / "demo-cpu-tiny.toml"));
+  CHECK(fs::exists(out / "demo-corpus.toml"));
 
   // The report exists and every plot it references exists.
   std::string md = ReadFile(out / "report" / "report.md");

@@ -147,10 +147,14 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
 
   if (analysis.budgets.size() >= 3) {
     try {
-      if (c.approach2) c.holdout2 = fitting::HoldoutApproach2(c.data.points, 1, {});
       if (c.approach3) c.holdout3 = fitting::HoldoutApproach3(c.data.points, 1, fit3);
     } catch (const UserError& e) {
-      c.notes.push_back(fmt::format("no extrapolation check: {}", e.what()));
+      c.notes.push_back(fmt::format("no extrapolation check of approach 3: {}", e.what()));
+    }
+    try {
+      if (c.approach2) c.holdout2 = fitting::HoldoutApproach2(c.data.points, 1, {});
+    } catch (const UserError& e) {
+      c.notes.push_back(fmt::format("no extrapolation check of approach 2: {}", e.what()));
     }
   }
 

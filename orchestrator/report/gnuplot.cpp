@@ -46,19 +46,20 @@ std::string GnuplotScript(const PlotSpec& spec) {
   }
   // Titles and labels are plain text (an underscore in "N_opt" is not a subscript).
   s << "set title " << GnuplotQuote(spec.title) << " font ',15' noenhanced\n";
-  s << "set xlabel " << GnuplotQuote(spec.xlabel) << " noenhanced\n";
+  s << "set xlabel " << GnuplotQuote(spec.xlabel) << " noenhanced offset 0,0.6\n";
   s << "set ylabel " << GnuplotQuote(spec.ylabel) << " noenhanced\n";
   s << "set grid xtics ytics mxtics mytics lc rgb '#dddddd' lw 1, lc rgb '#f0f0f0' lw 1\n";
   s << "set border 3 lc rgb '#444444'\nset tics nomirror\n";
-  s << "set key outside right top vertical Left reverse noenhanced box lc rgb '#cccccc' "
-       "samplen 2 spacing 1.1\n";
+  // The legend goes under the plot, so the plot keeps the page's full width.
+  s << "set key below horizontal maxrows 4 Left reverse noenhanced nobox samplen 2 spacing 1.1 "
+       "width 1\n";
   if (spec.log_x) s << "set logscale x 10\nset format x '10^{%L}'\n";
   if (spec.log_y) s << "set logscale y\nset format y '%g'\n";
   for (const std::string& line : spec.setup) s << line << "\n";
-  s << "set terminal svg size 900,540 dynamic enhanced font 'Sans,13' background '#ffffff'\n";
+  s << "set terminal svg size 900,600 dynamic enhanced font 'Sans,13' background '#ffffff'\n";
   s << "set output " << GnuplotQuote(spec.stem + ".svg") << "\n";
   s << "plot " << spec.plot << "\n";
-  s << "set terminal pngcairo size 1100,660 enhanced font 'Sans,12' background '#ffffff'\n";
+  s << "set terminal pngcairo size 1100,760 enhanced font 'Sans,12' background '#ffffff'\n";
   s << "set output " << GnuplotQuote(spec.stem + ".png") << "\n";
   s << "replot\nunset output\n";
   return s.str();

@@ -311,22 +311,33 @@ Figure CurvesFigure(const ConditionAnalysis& c, const std::string& dir) {
     return std::tie(a->budget, a->n_params) < std::tie(b->budget, b->n_params);
   });
   std::vector<std::string> lines;
+  std::vector<bool> budget_named(budgets.size(), false);
   for (size_t i = 0; i < runs.size(); ++i) {
     const RunCurve& r = *runs[i];
     if (r.train_loss.empty()) continue;
+    // Per-step losses of small batches are noisy; an exponential moving average over ~10
+    // steps shows the trend (the first value starts it, so short runs are not biased).
     DataBlock block{fmt::format("c{}", i), {}};
-    for (const auto& [tokens, loss] : r.train_loss) block.rows.push_back({tokens, loss});
+    double smoothed = r.train_loss.front().second;
+    for (const auto& [tokens, loss] : r.train_loss) {
+      smoothed = 0.9 * smoothed + 0.1 * loss;
+      block.rows.push_back({tokens, smoothed});
+    }
     spec.data.push_back(block);
-    size_t b = std::lower_bound(budgets.begin(), budgets.end(), r.budget) - budgets.begin();
-    lines.push_back(fmt::format("$c{} using 1:2 with lines lw 1.5 lc rgb '{}' title {}", i,
-                                BudgetColor(b, budgets.size()),
-                                Q(fmt::format("N={} C={}", Num(r.n_params, 2), Num(r.budget, 2)))));
+    // One legend entry per budget: the colour is the budget, each line one run (size).
+    const size_t b = std::lower_bound(budgets.begin(), budgets.end(), r.budget) - budgets.begin();
+    const std::string title =
+        budget_named[b] ? "notitle" : "title " + Q(fmt::format("C = {} FLOPs", Num(r.budget)));
+    budget_named[b] = true;
+    lines.push_back(fmt::format("$c{} using 1:2 with lines lw 1.5 lc rgb '{}' {}", i,
+                                BudgetColor(b, budgets.size()), title));
   }
   if (lines.empty()) lines.push_back("NaN notitle");
   spec.plot = fmt::format("{}", fmt::join(lines, ", \\\n  "));
   return {"curves", spec.title,
-          "The training loss of every run as it trained, coloured by compute budget (darker = "
-          "smaller).",
+          "The training loss of every run as it trained (a moving average over ~10 steps), "
+          "one line per run, coloured by compute budget (darker = smaller): within a budget, "
+          "larger models see fewer tokens, so their lines end further left.",
           RenderPlot(spec, dir)};
 }
 
