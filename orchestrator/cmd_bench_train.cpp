@@ -73,11 +73,15 @@ nlohmann::json RunReference(const BenchTrainOptions& o, const TrainBenchOptions&
                                 "--reference-script or --no-reference", script));
   }
   const ModelShape& s = b.shape;
+  // The BLAS pools are sized by the environment before Python starts: set from inside the
+  // script, Debian's OpenBLAS kept a second thread spinning (CPU time = 2x wall on an idle
+  // machine), which gave the reference a second core that sims does not use.
   const std::string command = fmt::format(
+      "OPENBLAS_NUM_THREADS={} OMP_NUM_THREADS={} MKL_NUM_THREADS={} "
       "{} {} --layers {} --d-model {} --heads {} --kv-heads {} --d-ff {} --vocab {}{}{} "
       "--batch {} --context {} --warmup-steps {} --steps {} --min-seconds {} --threads {} "
       "--device {}",
-      o.python.empty() ? DefaultPython() : o.python, script, s.layers, s.d_model, s.heads,
+      b.threads, b.threads, b.threads, o.python.empty() ? DefaultPython() : o.python, script, s.layers, s.d_model, s.heads,
       s.kv_heads, s.d_ff, s.vocab_size, s.tied_embeddings ? "" : " --untied",
       s.qkv_bias ? " --qkv-bias" : "", b.batch, b.context, b.warmup_steps, b.steps, b.min_seconds,
       b.threads, device);
