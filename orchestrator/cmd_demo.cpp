@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "fitting/json.h"
 #include "orchestrator/commands.h"
@@ -61,14 +62,7 @@ void WriteIfChanged(const fs::path& path, const std::string& text) {
   std::stringstream current;
   current << in.rdbuf();
   if (in && current.str() == text) return;
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    if (!out) throw UserError(fmt::format("demo: cannot write {}", tmp.string()));
-  }
-  fs::rename(tmp, path);
+  WriteFileAtomically(path, text);
 }
 
 DemoFiles ResolveDemoFiles(const DemoOptions& o, const fs::path& project) {

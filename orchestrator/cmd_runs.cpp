@@ -2,7 +2,7 @@
 // change and asking (unless --yes).
 //   retry  failed -> planned (attempt 0); the checkpoint is kept, so training resumes
 //   cancel planned/running -> failed ("cancelled by user"); a running worker stops at its next
-//          heartbeat
+//          heartbeat, and a run's live Slurm task is scancelled
 //   reset  any -> planned; metrics, evals and the run directory (checkpoints, events) deleted
 #include <filesystem>
 #include <iostream>
@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "orchestrator/commands.h"
 #include "orchestrator/ingest.h"
+#include "orchestrator/slurm.h"
 #include "results/store.h"
 
 namespace sims {
@@ -80,6 +81,17 @@ int RunRuns(const RunsOptions& o, const GlobalOptions& global, std::istream& ans
       }
     } else if (o.action == "cancel") {
       ok = store.CancelRun(r.id, NowSeconds());
+      // A run submitted to Slurm is stopped there too (its task checkpoints on SIGTERM).
+      if (ok && std::filesystem::exists(std::filesystem::path(run_dir) / "slurm_job")) {
+        try {
+          const std::string task = CancelSlurmTask(run_dir);
+          if (!task.empty()) out << fmt::format("  {}: scancel {}\n", r.id, task);
+        } catch (const std::exception& e) {
+          out << fmt::format("  {}: cancelled in the database, but its Slurm task was not "
+                             "stopped ({}); scancel it by hand\n",
+                             r.id, e.what());
+        }
+      }
     } else if (o.action == "reset") {
       ok = store.ResetRun(r.id);
       std::error_code ec;

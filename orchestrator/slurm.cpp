@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "orchestrator/ingest.h"
 
@@ -113,20 +114,6 @@ std::string ReadFileOr(const fs::path& path, const std::string& fallback) {
   return text;
 }
 
-void WriteFileAtomic(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    out.flush();
-    if (!out) {
-      throw UserError(fmt::format("{}: cannot be written (disk full or read-only?)", tmp.string()));
-    }
-  }
-  fs::rename(tmp, path);
-}
-
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
@@ -213,11 +200,11 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
     for (const RunRow* r : batch) {
       fs::path run_dir = RunDir(project, r->id);
       fs::create_directories(run_dir);
-      WriteFileAtomic(run_dir / "config.json", r->config_json + "\n");
+      WriteFileAtomically(run_dir / "config.json", r->config_json + "\n");
       ids += " " + r->id;
     }
     fs::path script = slurm_dir / fmt::format("{}-{}-level{}.sh", sweep, stamp, l);
-    WriteFileAtomic(script, fmt::format(
+    WriteFileAtomically(script, fmt::format(
         "#!/bin/bash\n"
         "# sims: sweep {}, dependency level {}, {} runs; array task i trains ids[i].\n"
         "ids=({})\n"
@@ -252,7 +239,7 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
                                   r.status, script.string(), batch.size(), l));
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-      WriteFileAtomic(fs::path(RunDir(project, batch[i]->id)) / "slurm_job",
+      WriteFileAtomically(fs::path(RunDir(project, batch[i]->id)) / "slurm_job",
                       fmt::format("{}_{}\n", job, i));
       result.submitted.push_back(batch[i]->id);
     }
@@ -261,6 +248,16 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
     Log(LogLevel::kInfo, "slurm: submitted job {} ({} runs, level {})", job, batch.size(), l);
   }
   return result;
+}
+
+std::string CancelSlurmTask(const std::string& run_dir) {
+  const std::string task = ReadFileOr(fs::path(run_dir) / "slurm_job", "");
+  if (task.empty() || LiveSlurmJobs({task}).empty()) return "";
+  CommandResult r = RunCommand({"scancel", task});
+  if (r.status != 0) {
+    throw UserError(fmt::format("scancel {} failed (exit {}): {}", task, r.status, r.out));
+  }
+  return task;
 }
 
 }  // namespace sims

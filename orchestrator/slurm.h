@@ -49,6 +49,11 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
 // The job ids (array job ids, or "<job>_<task>") that squeue still lists, of those given.
 std::vector<std::string> LiveSlurmJobs(const std::vector<std::string>& job_ids);
 
+// Cancels the Slurm task running a run (the "<job>_<task>" in its run directory's slurm_job) if
+// squeue still lists it, so `sims runs cancel` stops the training on the cluster too. Returns
+// the task cancelled, or "" when the run has no live task. Throws UserError if scancel fails.
+std::string CancelSlurmTask(const std::string& run_dir);
+
 // Runs a command without a shell and returns its exit status and stdout: the one seam between
 // sims and the Slurm client tools. Throws if the program cannot be started.
 struct CommandResult {

@@ -35,7 +35,7 @@ CorpusConfig SmallConfig() {
   return c;
 }
 
-std::string Bytes(const fs::path& p) { return ReadWholeFile(p.string()); }
+std::string Bytes(const fs::path& p) { return sims::ReadWholeFile(p.string()); }
 
 void WriteBytes(const fs::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary) << bytes;

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/ingest.h"
+#include "orchestrator/slurm.h"
 #include "results/store.h"
 #include "tests/test_support.h"
 #include "tests/test_trainer_corpus.h"
@@ -412,7 +413,8 @@ sims::EventSummary Events(Project& p, const std::string& id) {
 }  // namespace
 
 TEST_CASE("on a real single-node Slurm every run completes exactly once, a requeued task "
-          "resumes from its checkpoint, and a text-LM run goes first",
+          "resumes from its checkpoint, a text-LM run goes first and a cancelled run's task is "
+          "scancelled",
           "[orchestrator][slurm]") {
   Project p;
   SlurmEnv slurm(p.dir.file("slurm"));
@@ -428,13 +430,25 @@ TEST_CASE("on a real single-node Slurm every run completes exactly once, a reque
   from_lm.init.run_id = lm;
   from_lm.depends_on = {lm};
   std::string child = p.Add(from_lm);
+  std::string cancelled = p.Add(p.Config(803, 100000, 50));  // would run for hours
 
   auto [status, out] = Sims({"--db", p.db, "run", "--sweep", "tiny", "--backend", "slurm",
                              "--device", "cpu", "--heartbeat", "0.5"},
                             p.dir.file("submit.log"));
   CAPTURE(out);
   REQUIRE(status == 0);
-  CHECK_THAT(out, Catch::Contains("3 runs submitted in 2 job arrays"));
+  CHECK_THAT(out, Catch::Contains("4 runs submitted in 2 job arrays"));
+
+  // Cancel the endless run once its task trains: the database says so and Slurm drops the task.
+  REQUIRE(WaitUntil([&] { return !Events(p, cancelled).metrics.empty(); }, 120));
+  std::string cancelled_task = ReadAll(fs::path(p.RunDir(cancelled)) / "slurm_job");
+  cancelled_task.erase(cancelled_task.find_last_not_of("\n ") + 1);
+  auto [cancel_status, cancel_out] =
+      Sims({"--db", p.db, "runs", "cancel", "--yes", cancelled}, p.dir.file("cancel.log"));
+  CAPTURE(cancel_out);
+  REQUIRE(cancel_status == 0);
+  CHECK_THAT(cancel_out, Catch::Contains("scancel " + cancelled_task));
+  CHECK(WaitUntil([&] { return sims::LiveSlurmJobs({cancelled_task}).empty(); }, 60));
 
   // Requeue the long task once it has a checkpoint (Slurm sends SIGTERM; the worker saves and
   // stops; Slurm starts it again after cred_expire).
@@ -461,6 +475,9 @@ TEST_CASE("on a real single-node Slurm every run completes exactly once, a reque
     CHECK(store.GetRun(id)->status == "done");
     CHECK(Events(p, id).done_events == 1);
   }
+  CHECK(store.GetRun(cancelled)->status == "failed");
+  CHECK(store.GetRun(cancelled)->error == "cancelled by user");
+  CHECK(Events(p, cancelled).done_events == 0);
   CheckLossesComplete(store, requeued, long_steps);
   CheckLossesComplete(store, child, 6);
   int starts = 0, stops = 0;

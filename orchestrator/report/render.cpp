@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/version.h"
 #include "fitting/laws.h"
 #include "orchestrator/report/plots.h"
@@ -544,17 +545,6 @@ std::string RenderHtml(const Document& d, const std::string& out_dir) {
   return html.str();
 }
 
-void WriteText(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    if (!out) throw UserError(fmt::format("cannot write {}", tmp.string()));
-  }
-  fs::rename(tmp, path);
-}
-
 // The smallest and largest N among a condition's fitted runs.
 std::pair<double, double> SizeRange(const ConditionAnalysis& c) {
   double smallest = HUGE_VAL, largest = 0;
@@ -696,8 +686,8 @@ ReportFiles WriteReport(const Analysis& analysis, const std::string& out_dir) {
   ReportFiles files;
   files.markdown = (out / "report.md").string();
   files.html = (out / "report.html").string();
-  WriteText(files.markdown, RenderMarkdown(document, out.string()));
-  WriteText(files.html, RenderHtml(document, out.string()));
+  WriteFileAtomically(files.markdown, RenderMarkdown(document, out.string()));
+  WriteFileAtomically(files.html, RenderHtml(document, out.string()));
   for (const Figure& f : figures) {
     files.plots.push_back(f.files.svg);
     files.plots.push_back(f.files.png);

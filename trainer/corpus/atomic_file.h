@@ -1,14 +1,11 @@
 #pragma once
-// Small-file writes that never leave a half-written file behind: the content goes to
-// `<path>.tmp.<pid>` and is renamed onto `path` (rename is atomic within one filesystem).
+// Directories that appear whole or not at all (the corpus' shards, vocab and manifest). Single
+// files are written with WriteFileAtomically (common/files.h), re-exported here.
 #include <string>
-#include <string_view>
+
+#include "common/files.h"
 
 namespace sims::corpus {
-
-std::string TempPathFor(const std::string& path);
-void WriteFileAtomically(const std::string& path, std::string_view content);
-std::string ReadWholeFile(const std::string& path);  // throws UserError naming the file
 
 // A directory built under a hidden sibling name (`.<name>.tmp.<pid>`) and renamed into place by
 // Commit(), so a corpus directory is either complete or absent. Without Commit() (an exception)

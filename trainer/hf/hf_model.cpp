@@ -151,7 +151,7 @@ void ExportHfModel(trainer::DecoderImpl& model, const HfModelConfig& base,
   const std::string out = (std::filesystem::path(out_dir) / "model.safetensors").string();
   WriteSafetensors(out, tensors, dtype == "float32" ? "F32" : "BF16");
   const nlohmann::json config = ExportedHfConfig(base, model.options().shape, dtype);
-  corpus::WriteFileAtomically((std::filesystem::path(out_dir) / "config.json").string(),
+  WriteFileAtomically((std::filesystem::path(out_dir) / "config.json").string(),
                               config.dump(2) + "\n");
 }
 

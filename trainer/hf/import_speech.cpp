@@ -290,7 +290,7 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
                                  {"documents", s.documents}, {"tokens", s.tokens},
                                  {"words", s.words}, {"speech_tokens", s.speech_tokens}});
     }
-    corpus::WriteFileAtomically((temp / "corpus.json").string(), info.dump(2) + "\n");
+    WriteFileAtomically((temp / "corpus.json").string(), info.dump(2) + "\n");
     if (report.lines_read == report.lines_skipped) {
       throw UserError("import: no usable line in the input files");
     }
