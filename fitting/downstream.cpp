@@ -46,20 +46,26 @@ void Validate(const DownstreamOptions& options) {
   }
 }
 
-DownstreamResult FitDownstream(std::span<const MetricPoint> points, const DownstreamOptions& options) {
-  Validate(options);
+std::vector<MetricPoint> BestPerBudget(std::span<const MetricPoint> points) {
   std::map<double, MetricPoint> best;
   for (const MetricPoint& p : points) {
     const double budget = p.budget > 0 ? p.budget : p.flops;
     auto [it, inserted] = best.emplace(budget, p);
     if (!inserted && p.value > it->second.value) it->second = p;
   }
-  DownstreamResult r;
-  r.form = options.form;
+  std::vector<MetricPoint> out;
   for (auto& [budget, p] : best) {
     p.budget = budget;
-    r.best.push_back(p);
+    out.push_back(p);
   }
+  return out;
+}
+
+DownstreamResult FitDownstream(std::span<const MetricPoint> points, const DownstreamOptions& options) {
+  Validate(options);
+  DownstreamResult r;
+  r.form = options.form;
+  r.best = BestPerBudget(points);
   if (r.best.size() < 2) {
     throw UserError(fmt::format("downstream: {} budget(s), need at least 2", r.best.size()));
   }

@@ -32,6 +32,9 @@ struct DownstreamResult {
   double floor = 0.5, ceiling = 0, slope = 0, log_mid = 0;
 };
 
+// The highest value per budget (Point::budget, or flops when 0), ascending budget, with budget set.
+std::vector<MetricPoint> BestPerBudget(std::span<const MetricPoint> points);
+
 DownstreamResult FitDownstream(std::span<const MetricPoint> points, const DownstreamOptions& options = {});
 double PredictMetric(const DownstreamResult& fit, double flops);
 

@@ -54,6 +54,8 @@ void AddDataset(Store& store, int64_t sweep_id, const std::string& dataset,
     runs.push_back(run);
   }
   store.InsertRuns(sweep_id, runs);
+  double largest = 0;
+  for (const fitting::Point& p : data.points) largest = std::max(largest, p.budget);
   for (size_t i = 0; i < runs.size(); ++i) {
     const fitting::Point& p = data.points[i];
     REQUIRE(store.ClaimRun("test", 0, 60, "", runs[i].id));
@@ -61,6 +63,8 @@ void AddDataset(Store& store, int64_t sweep_id, const std::string& dataset,
                          {runs[i].id, 100, runs[i].tokens, "train/loss", p.loss * 1.01},
                          {runs[i].id, 100, runs[i].tokens, "val/loss/speech", p.loss}});
     store.InsertEvals({{runs[i].id, 100, "sblimp/speech", 0.5 + (4 - p.loss) / 4, 1000}});
+    // A task measured at one budget only: no downstream law, but it is in the table.
+    if (p.budget == largest) store.InsertEvals({{runs[i].id, 100, "tsc/text", 0.75, 200}});
     REQUIRE(store.FinishRun(runs[i].id, "test", 1));
   }
 }
@@ -201,6 +205,8 @@ TEST_CASE("a report of real IsoFLOP points: fits with bootstraps, every plot, fi
     if (p.budget == analysis.budgets.back()) best = std::max(best, p.value);
   }
   CHECK(m.md.find(fmt::format("| sblimp/speech | {:.3f} |", best)) != std::string::npos);
+  CHECK(comma.downstream.count("tsc/text") == 0);
+  CHECK(m.md.find("| tsc/text | 0.750 | 0.750 |") != std::string::npos);
 }
 
 TEST_CASE("the verdict follows the data: the steeper condition wins in either order",

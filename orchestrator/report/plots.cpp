@@ -274,10 +274,10 @@ Figure DownstreamFigure(const Analysis& analysis, const std::string& dir,
   for (size_t k = 0; k < analysis.conditions.size(); ++k) {
     const ConditionAnalysis& c = analysis.conditions[k];
     for (size_t t = 0; t < tasks.size(); ++t) {
-      auto it = c.downstream.find(tasks[t]);
-      if (it == c.downstream.end() || it->second.best.empty()) continue;
+      auto it = c.evals.find(tasks[t]);
+      if (it == c.evals.end() || it->second.empty()) continue;
       DataBlock block{fmt::format("d{}_{}", k, t), {}};
-      for (const fitting::MetricPoint& p : it->second.best) {
+      for (const fitting::MetricPoint& p : fitting::BestPerBudget(it->second)) {
         block.rows.push_back({p.flops, p.value});
       }
       spec.data.push_back(block);
@@ -367,7 +367,7 @@ std::vector<Figure> DrawFigures(const Analysis& analysis, const std::string& plo
   figures.push_back(AllocationFigure(analysis, plot_dir, false));
   std::vector<std::string> tasks;
   for (const ConditionAnalysis& c : analysis.conditions) {
-    for (const auto& [task, fit] : c.downstream) {
+    for (const auto& [task, points] : c.evals) {
       bool speech_only = task.size() > 7 && task.ends_with("/speech");
       if (speech_only && std::find(tasks.begin(), tasks.end(), task) == tasks.end()) {
         tasks.push_back(task);

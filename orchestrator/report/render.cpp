@@ -234,10 +234,12 @@ Table RecommendationTable(const Analysis& a) {
   return t;
 }
 
+// The best accuracy among each condition's runs at the sweep's largest budget, per task: read
+// from the runs' evaluations, so a task whose downstream law could not be fitted still shows.
 Table DownstreamTable(const Analysis& a) {
   std::vector<std::string> tasks;
   for (const ConditionAnalysis& c : a.conditions) {
-    for (const auto& [task, fit] : c.downstream) {
+    for (const auto& [task, points] : c.evals) {
       if (std::find(tasks.begin(), tasks.end(), task) == tasks.end()) tasks.push_back(task);
     }
   }
@@ -247,10 +249,13 @@ Table DownstreamTable(const Analysis& a) {
   for (const std::string& task : tasks) {
     std::vector<std::string> row{task};
     for (const ConditionAnalysis& c : a.conditions) {
-      auto it = c.downstream.find(task);
-      row.push_back(it == c.downstream.end() || it->second.best.empty()
-                        ? "-"
-                        : fmt::format("{:.3f}", it->second.best.back().value));
+      std::string cell = "-";
+      if (auto it = c.evals.find(task); it != c.evals.end()) {
+        for (const fitting::MetricPoint& p : fitting::BestPerBudget(it->second)) {
+          if (p.budget == a.budgets.back()) cell = fmt::format("{:.3f}", p.value);
+        }
+      }
+      row.push_back(cell);
     }
     t.rows.push_back(std::move(row));
   }
@@ -362,9 +367,9 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
   H(d, 2, "IsoFLOP profiles");
   figures_of("isoflop");
 
-  bool any_downstream = false;
-  for (const ConditionAnalysis& c : a.conditions) any_downstream |= !c.downstream.empty();
-  if (any_downstream) {
+  bool any_evals = false;
+  for (const ConditionAnalysis& c : a.conditions) any_evals |= !c.evals.empty();
+  if (any_evals) {
     H(d, 2, "Downstream tasks");
     figures_of("downstream");
     P(d, "Accuracy of the best run at the largest budget, every task and modality:");
