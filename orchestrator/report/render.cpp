@@ -673,7 +673,7 @@ std::string Verdict(const Analysis& a) {
     text += fmt::format(" For {} FLOPs the lowest predicted loss ({}) is {}'s, with N ≈ {} "
                         "parameters trained on D ≈ {} tokens ({} tokens per parameter).",
                         Num(r.budget), Num(r.loss, 4), best->condition, Num(r.n_params, 2),
-                        Num(r.tokens, 2), Num(r.tokens_per_param, 2));
+                        Num(r.tokens, 2), Num(r.tokens_per_param, 3));
   }
   return text;
 }
