@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/version.h"
+#include "orchestrator/report/report.h"
 #include "results/store.h"
 
 namespace sims {
@@ -26,8 +27,10 @@ void AddFitInputOptions(CLI::App* cmd, FitInputOptions& o, bool with_condition) 
   cmd->add_option("--exclude-top-loss", o.exclude_top_loss, "Drop the K highest losses")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--metric", o.metric, "Store metric fitted as the loss")->capture_default_str();
-  cmd->add_option("--params", o.params, "N as total or non-embedding parameters")
-      ->check(CLI::IsMember({"total", "non-embedding"}))
+  cmd->add_option("--params", o.params,
+                  "What N counts in store fits: sweep (the sweep file's n_includes_embedding, as "
+                  "sims report does) | total | non-embedding")
+      ->check(CLI::IsMember({"sweep", "total", "non-embedding"}))
       ->capture_default_str();
 }
 
@@ -51,7 +54,12 @@ fitting::Dataset LoadFitInput(const FitInputOptions& o, const GlobalOptions& glo
   s.sweep = o.sweep;
   s.condition = o.condition;
   s.metric = o.metric;
-  s.non_embedding = o.params == "non-embedding";
+  if (o.params == "sweep") {
+    const std::optional<SweepRow> sweep = store.FindSweep(o.sweep);
+    s.non_embedding = sweep && report::SweepCountsNonEmbedding(*sweep);
+  } else {
+    s.non_embedding = o.params == "non-embedding";
+  }
   s.exclude_top_loss = o.exclude_top_loss;
   return curves ? fitting::LoadCurvesFromStore(store, s) : fitting::LoadPointsFromStore(store, s);
 }

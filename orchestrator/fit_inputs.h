@@ -22,7 +22,7 @@ struct FitInputOptions {
   bool drop_outliers = false;
   int exclude_top_loss = 0;
   std::string metric = "val/loss/speech";  // store input: which metric is the loss
-  std::string params = "total";            // total | non-embedding
+  std::string params = "sweep";            // sweep (its n_includes_embedding) | total | non-embedding
 };
 
 // Binds --sweep, --data, --columns, --where, --drop-outliers, --exclude-top-loss, --metric,

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "orchestrator/report/report.h"
 #include "results/store.h"
@@ -87,6 +88,16 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
       CHECK(explained);
     }
   }
+  // `sims fit` counts N as the sweep file says (n_includes_embedding = false), as the report.
+  CHECK(analysis.non_embedding);
+  Result fit = RunSims("--db \"" + (out / "sims.db").string() +
+                       "\" fit --sweep demo-cpu-tiny --condition textless --approach 3");
+  INFO(fit.output);
+  REQUIRE(fit.status == 0);
+  const std::vector<FitRow> fits = store.ListFits("approach3");
+  REQUIRE_FALSE(fits.empty());
+  CHECK(nlohmann::json::parse(fits.back().inputs_json).value("params", "") == "non-embedding");
+
   // The files the demo ran are next to its database.
   CHECK(fs::exists(out / "demo-cpu-tiny.toml"));
   CHECK(fs::exists(out / "demo-corpus.toml"));

@@ -15,6 +15,17 @@
 
 namespace sims::report {
 
+bool SweepCountsNonEmbedding(const SweepRow& sweep) {
+  toml::table spec;
+  try {
+    spec = toml::parse(sweep.spec_toml);
+  } catch (const toml::parse_error&) {
+    return false;
+  }
+  if (!spec["sweep"].is_table()) return false;
+  return !spec["sweep"]["n_includes_embedding"].value_or(false);
+}
+
 void Validate(const ReportOptions& options) {
   if (options.sweep.empty()) {
     throw UserError("report: no sweep given\nhint: pass --sweep NAME (`sims status` lists them)");
@@ -37,21 +48,6 @@ void Validate(const ReportOptions& options) {
 }
 
 namespace {
-
-// Whether N counts only non-embedding parameters: the sweep file's n_includes_embedding (the
-// planner's default is false) unless the options say; a sweep without a [sweep] table (an
-// import of published points) counts every parameter.
-bool NonEmbedding(const ReportOptions& options, const SweepRow& sweep) {
-  if (options.params != "sweep") return options.params == "non-embedding";
-  toml::table spec;
-  try {
-    spec = toml::parse(sweep.spec_toml);
-  } catch (const toml::parse_error&) {
-    return false;
-  }
-  if (!spec["sweep"].is_table()) return false;
-  return !spec["sweep"]["n_includes_embedding"].value_or(false);
-}
 
 // The IsoFLOP budget a run was planned for (the config's budget_flops), or its FLOPs when the
 // design has no budget (grid designs).
@@ -181,7 +177,8 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
   }
   Analysis analysis;
   analysis.options = options;
-  analysis.non_embedding = NonEmbedding(options, *sweep);
+  analysis.non_embedding = options.params == "sweep" ? SweepCountsNonEmbedding(*sweep)
+                                                    : options.params == "non-embedding";
   RunFilter filter;
   filter.sweep = options.sweep;
   std::vector<RunRow> runs = store.ListRuns(filter);

@@ -25,6 +25,7 @@
 
 namespace sims {
 class Store;
+struct SweepRow;
 }
 
 namespace sims::report {
@@ -44,6 +45,11 @@ struct ReportOptions {
 
 // Throws UserError naming the field.
 void Validate(const ReportOptions& options);
+
+// Whether a sweep's N counts only non-embedding parameters: its file's n_includes_embedding
+// (false when absent, as the planner reads it); a sweep without a [sweep] table (an import of
+// published points) counts every parameter. Shared with `sims fit --params sweep`.
+bool SweepCountsNonEmbedding(const SweepRow& sweep);
 
 // One run's training curve (the `train/loss` metric and the fitted validation metric).
 struct RunCurve {
