@@ -31,6 +31,10 @@ void WriteFileAtomically(const std::string& path, std::string_view content) {
     std::remove(temp.c_str());
     throw UserError(fmt::format("cannot write {} (disk full?)", temp));
   }
+  CommitTempFile(temp, path);
+}
+
+void CommitTempFile(const std::string& temp, const std::string& path) {
   std::error_code ec;
   std::filesystem::rename(temp, path, ec);
   if (ec) {

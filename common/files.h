@@ -14,6 +14,10 @@ std::string TempPathFor(const std::string& path);
 // UserError naming the file when it cannot be written or renamed; no temporary is left behind.
 void WriteFileAtomically(const std::string& path, std::string_view content);
 
+// Renames a finished temporary file onto `path`; if that fails, removes the temporary and throws
+// UserError naming both. For writers that stream into TempPathFor(path) themselves (shards).
+void CommitTempFile(const std::string& temp, const std::string& path);
+
 // Throws UserError naming the file if it cannot be read.
 std::string ReadWholeFile(const std::string& path);
 

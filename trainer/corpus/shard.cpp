@@ -126,12 +126,7 @@ void ShardWriter::Finish() {
     std::remove(temp_path_.c_str());
     throw UserError(fmt::format("cannot write {} (disk full?)", temp_path_));
   }
-  std::error_code ec;
-  std::filesystem::rename(temp_path_, path_, ec);
-  if (ec) {
-    std::remove(temp_path_.c_str());
-    throw UserError(fmt::format("cannot rename {} to {}: {}", temp_path_, path_, ec.message()));
-  }
+  CommitTempFile(temp_path_, path_);
 }
 
 // ---- reader ----
