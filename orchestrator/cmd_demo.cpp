@@ -8,9 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -58,10 +56,7 @@ struct DemoFiles {
 };
 
 void WriteIfChanged(const fs::path& path, const std::string& text) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream current;
-  current << in.rdbuf();
-  if (in && current.str() == text) return;
+  if (fs::exists(path) && ReadWholeFile(path) == text) return;
   WriteFileAtomically(path, text);
 }
 

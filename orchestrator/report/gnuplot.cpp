@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/log.h"
 
 extern char** environ;
@@ -103,11 +104,7 @@ PlotFiles RenderPlot(const PlotSpec& spec, const std::string& dir) {
   fs::path base = fs::absolute(dir);
   fs::create_directories(base);
   fs::path script = base / (spec.stem + ".gp");
-  {
-    std::ofstream out(script);
-    out << GnuplotScript(spec);
-    if (!out) throw UserError(fmt::format("cannot write plot script {}", script.string()));
-  }
+  WriteFileAtomically(script.string(), GnuplotScript(spec));
   fs::path log = base / (spec.stem + ".log");
   int status = SpawnGnuplot(base, script.filename().string(), log);
   std::string messages = ReadAll(log);

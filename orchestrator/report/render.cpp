@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -477,13 +476,6 @@ std::string Base64(const std::string& bytes) {
   return out;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
 const char* kCss = R"(
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
        max-width: 1100px; margin: 2em auto; padding: 0 1.5em; line-height: 1.5; }
@@ -540,7 +532,7 @@ std::string RenderHtml(const Document& d, const std::string& out_dir) {
         std::string svg = fs::relative(b.figure->files.svg, out_dir).string();
         html << "<figure>\n<a href=\"" << HtmlEscape(svg) << "\"><img alt=\""
              << HtmlEscape(b.figure->title) << "\" src=\"data:image/svg+xml;base64,"
-             << Base64(ReadFile(b.figure->files.svg)) << "\"></a>\n<figcaption>"
+             << Base64(ReadWholeFile(b.figure->files.svg)) << "\"></a>\n<figcaption>"
              << HtmlEscape(b.figure->caption) << "</figcaption>\n</figure>\n";
         break;
       }

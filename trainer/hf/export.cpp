@@ -1,9 +1,8 @@
 #include "trainer/hf/export.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "common/files.h"
 #include "trainer/checkpoint.h"
 #include "trainer/corpus/vocab.h"
 #include "trainer/hf/hf_model.h"
@@ -19,10 +18,8 @@ void WriteTokenizer(const std::string& checkpoint, const corpus::Vocabulary& voc
                     const std::string& out) {
   const fs::path source = fs::path(checkpoint) / "tokenizer.json";
   if (!fs::exists(source)) return;
-  std::ifstream in(source, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::ofstream(fs::path(out) / "tokenizer.json") << ExtendedTokenizerJson(text.str(), vocab);
+  WriteFileAtomically((fs::path(out) / "tokenizer.json").string(),
+                      ExtendedTokenizerJson(ReadWholeFile(source.string()), vocab));
   for (const char* extra : {"tokenizer_config.json", "special_tokens_map.json",
                             "generation_config.json"}) {
     if (fs::exists(fs::path(checkpoint) / extra)) {
