@@ -54,10 +54,6 @@ T Get(const json& j, const char* key, const char* what) {
   }
 }
 
-PowerLaw PowerLawFromJson(const json& j, const char* what) {
-  return {Get<double>(j, "coefficient", what), Get<double>(j, "exponent", what)};
-}
-
 }  // namespace
 
 json ToJson(const Interval& interval) { return json::array({Number(interval.lo), Number(interval.hi)}); }
@@ -192,22 +188,6 @@ Approach3Result Approach3FromJson(const json& j) {
   r.full_solves = j.value("full_solves", 0);
   r.starts_at_best = j.value("starts_at_best", 0);
   r.huber_delta = j.value("huber_delta", 1e-3);
-  return r;
-}
-
-Approach2Result Approach2FromJson(const json& j) {
-  const char* what = "approach 2";
-  if (Get<int>(j, "approach", what) != 2) throw UserError("approach 2 JSON: \"approach\" is not 2");
-  Approach2Result r;
-  r.n_opt = PowerLawFromJson(j.at("n_opt"), what);
-  r.d_opt = PowerLawFromJson(j.at("d_opt"), what);
-  for (const json& v : j.value("vertices", json::array())) {
-    r.vertices.push_back({Get<double>(v, "budget", what), Get<double>(v, "n_opt", what),
-                          Get<double>(v, "d_opt", what), Get<double>(v, "loss", what), v.value("n_points", 0)});
-  }
-  for (const json& s : j.value("skipped", json::array())) {
-    r.skipped.push_back({Get<double>(s, "budget", what), s.value("n_points", 0), s.value("reason", "")});
-  }
   return r;
 }
 

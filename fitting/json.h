@@ -37,7 +37,6 @@ nlohmann::json ToJson(const Interval& interval);  // [lo, hi]
 
 // Inverses for what other tools read back from the fits table. Throw UserError naming the key.
 Approach3Result Approach3FromJson(const nlohmann::json& json);
-Approach2Result Approach2FromJson(const nlohmann::json& json);
 // The bootstrap part of a stored result (resamples == 0 if it has none).
 BootstrapResult BootstrapFromJson(const nlohmann::json& json);
 
