@@ -581,6 +581,7 @@ std::string Verdict(const Analysis& a) {
   std::string text;
   for (const ConditionAnalysis& c : a.conditions) {
     if (c.approach3 && !SoundFit(a, c)) {
+      const auto [smallest, largest] = SizeRange(c);
       text += fmt::format(
           "Caution: the approach-3 fit of {} is degenerate (allocation exponent a = {}, optimal "
           "N at the largest budget {} against trained sizes {}–{}, predicted optimal loss {}), "
@@ -588,7 +589,7 @@ std::string Verdict(const Analysis& a) {
           "this law. ",
           c.condition, Num(c.approach3->frontier.a),
           Num(fitting::OptimalParams(c.approach3->frontier, a.budgets.back())),
-          Num(SizeRange(c).first), Num(SizeRange(c).second),
+          Num(smallest), Num(largest),
           Num(fitting::OptimalLoss(c.approach3->params, a.budgets.back()), 4));
     }
   }
