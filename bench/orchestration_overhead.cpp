@@ -51,6 +51,7 @@ std::vector<sims::NewRun> MakeRuns(int n, const std::string& sweep) {
     r.tokens = 1000000;
     r.steps = 100;
     r.flops = 6e12;
+    r.flops_per_token = 6e6;
     r.config_json = sims::ToJson(c).dump();
     runs.push_back(std::move(r));
   }

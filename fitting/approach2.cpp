@@ -66,11 +66,16 @@ std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approac
     if (options.require_bracketed && (xv < x_lo || xv > x_hi)) {
       if (skipped) {
         const char* axis = by_params ? "N" : "D";
-        skipped->push_back({budget, n,
-                            fmt::format("vertex at {} = {:.3g} lies outside the sampled {} "
-                                        "[{:.3g}, {:.3g}]; extend the sizes that way",
-                                        axis, std::exp(xv + mean), axis, std::exp(x_lo + mean),
-                                        std::exp(x_hi + mean))});
+        const bool below = xv < x_lo;
+        // A larger D at a fixed budget is a smaller model, so the advice is always about sizes.
+        const bool smaller_models = by_params ? below : !below;
+        skipped->push_back(
+            {budget, n,
+             fmt::format("vertex at {} = {:.3g} lies {} the sampled {} [{:.3g}, {:.3g}]; add {} "
+                         "model sizes at this budget",
+                         axis, std::exp(xv + mean), below ? "below" : "above", axis,
+                         std::exp(x_lo + mean), std::exp(x_hi + mean),
+                         smaller_models ? "smaller" : "larger")});
       }
       continue;
     }
@@ -81,10 +86,18 @@ std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approac
     v.loss = c(0) + c(1) * xv + c(2) * xv * xv;
     if (by_params) {
       v.n_opt = std::exp(xv + mean);
-      v.d_opt = budget / (6 * v.n_opt);
+      v.d_opt = options.cost.TokensFor(v.n_opt, budget);
     } else {
       v.d_opt = std::exp(xv + mean);
-      v.n_opt = budget / (6 * v.d_opt);
+      v.n_opt = options.cost.ParamsFor(v.d_opt, budget);
+    }
+    if (!(v.n_opt > 0 && v.d_opt > 0 && std::isfinite(v.n_opt) && std::isfinite(v.d_opt))) {
+      if (skipped) {
+        skipped->push_back({budget, n, fmt::format("the vertex cannot be priced under the cost "
+                                                   "model ({}): no N costs C/D there",
+                                                   options.cost.source)});
+      }
+      continue;
     }
     vertices.push_back(v);
   }
@@ -93,12 +106,18 @@ std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approac
 
 Approach2Result FitApproach2(std::span<const Point> points, const Approach2Options& options) {
   Approach2Result r;
+  r.cost = options.cost;
   r.vertices = IsoFlopVertices(points, options, &r.skipped);
   if (r.vertices.size() < 2) {
+    std::string why;
+    for (const SkippedBudget& s : r.skipped) {
+      why += fmt::format("\n  budget {:.4g} ({} points): {}", s.budget, s.n_points, s.reason);
+    }
     throw UserError(fmt::format(
-        "approach 2: {} budget(s) gave a vertex ({} skipped), need at least 2; hint: approach 2 "
-        "needs IsoFLOP data (several model sizes per budget)",
-        r.vertices.size(), r.skipped.size()));
+        "approach 2: {} budget(s) gave a vertex, need at least 2; skipped:{}{}", r.vertices.size(),
+        why.empty() ? " none" : why,
+        r.skipped.empty() ? "\nhint: approach 2 needs IsoFLOP data (several model sizes per budget)"
+                          : ""));
   }
   std::vector<double> c, n, d;
   for (const Vertex& v : r.vertices) {

@@ -1,6 +1,7 @@
 #pragma once
 // Chinchilla approach 2 (IsoFLOP profiles): per budget, a parabola of loss in log N (or log D);
-// its vertex is the budget's optimal N (and D = C/(6N)); then power laws N_opt = k C^a and
+// its vertex is the budget's optimal N (and D from the cost model: cost(N, D) = C); then power
+// laws N_opt = k C^a and
 // D_opt = k' C^b fitted to the vertices. Budgets with too few points or no upward curvature are
 // reported in `skipped` and left out. Call FitApproach2(points, options).
 #include <span>
@@ -19,6 +20,8 @@ struct Approach2Options {
   // Skip a budget whose vertex lies outside the sizes it was fitted to: that vertex is the
   // parabola's extrapolation, not a measured optimum (the sweep should extend its sizes there).
   bool require_bracketed = true;
+  // Turns a vertex N into its D (or D into N) at the budget: the data's own FLOP convention.
+  CostModel cost;
 };
 
 void Validate(const Approach2Options& options);
@@ -35,7 +38,7 @@ struct Parabola {
 struct Vertex {
   double budget = 0;  // C of this IsoFLOP profile
   double n_opt = 0;
-  double d_opt = 0;   // C / (6 N_opt) (or the vertex itself for ParabolaAxis::kTokens)
+  double d_opt = 0;   // cost.TokensFor(N_opt, C) (or the vertex itself for ParabolaAxis::kTokens)
   double loss = 0;    // parabola value at the vertex
   int n_points = 0;
   Parabola parabola;
@@ -44,7 +47,7 @@ struct Vertex {
 struct SkippedBudget {
   double budget = 0;
   int n_points = 0;
-  std::string reason;  // "2 points, need 3" / "no upward curvature (c2 = -0.01)" / "vertex ... outside"
+  std::string reason;  // "2 points, need 3" / "no upward curvature (c2 = -0.01)" / "vertex ... below"
 };
 
 struct Approach2Result {
@@ -52,9 +55,11 @@ struct Approach2Result {
   std::vector<SkippedBudget> skipped;
   PowerLaw n_opt;  // N_opt = coefficient * C^exponent
   PowerLaw d_opt;
+  CostModel cost;  // the options' cost model, which priced every vertex
 };
 
-// Points are grouped by Point::budget (exact value). Needs >= 2 usable budgets.
+// Points are grouped by Point::budget (exact value). Needs >= 2 usable budgets; the UserError
+// otherwise names every skipped budget and why.
 Approach2Result FitApproach2(std::span<const Point> points, const Approach2Options& options = {});
 
 // Vertices only (no power laws), for holdout checks and the bootstrap.

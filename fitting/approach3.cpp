@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 
@@ -205,6 +206,14 @@ Approach3Result FitApproach3(std::span<const Point> points, const Approach3Optio
         "approach 3: the law has 5 parameters, so it needs at least 5 points; got {}",
         points.size()));
   }
+  std::set<double> sizes, token_counts;
+  for (const Point& p : points) sizes.insert(p.n_params), token_counts.insert(p.tokens);
+  if (sizes.size() < 2 || token_counts.size() < 2) {
+    throw UserError(fmt::format(
+        "approach 3: the {} points have {} distinct N and {} distinct D; the law needs at least 2 "
+        "of each (better 3+ sizes per budget) to tell the two terms apart",
+        points.size(), sizes.size(), token_counts.size()));
+  }
   SilenceCeres(options.verbose);
   const LogData data = ToLogData(points);
   std::vector<Approach3Start> starts;
@@ -259,6 +268,17 @@ Approach3Result FitApproach3(std::span<const Point> points, const Approach3Optio
   }
   if (!found) throw UserError("approach 3: no start converged to a finite objective");
   Approach3Result result = MakeApproach3Result(points, finals[best].x, options.huber_delta);
+  const LawParams& law = result.params;
+  if (!(law.alpha > 1e-6 && law.beta > 1e-6 && std::isfinite(law.E) && std::isfinite(law.A) &&
+        std::isfinite(law.B) && std::isfinite(law.alpha) && std::isfinite(law.beta) &&
+        std::isfinite(result.frontier.G) && result.frontier.G > 0)) {
+    throw UserError(fmt::format(
+        "approach 3: the best fit is degenerate (E = {:.4g}, A = {:.4g}, B = {:.4g}, alpha = {:.4g}, "
+        "beta = {:.4g}): the data do not pin down both power laws; nothing was stored\n"
+        "hint: sample more sizes and budgets, or use approach 2",
+        law.E, law.A, law.B, law.alpha, law.beta));
+  }
+  result.cost = options.cost;
   result.starts = static_cast<int>(starts.size());
   result.full_solves = options.screen ? static_cast<int>(finals.size()) : result.starts;
   for (size_t j = 0; j < finals.size(); ++j) {

@@ -38,6 +38,9 @@ struct Approach3Options {
   // gradient is ~0 (scipy's default ftol stops early at objectives near 1e-3).
   double gradient_tolerance = 1e-14;
   bool verbose = false;       // let Ceres print its progress and warnings to stderr
+  // How the frontier prices (N, D) at a budget: the data's own FLOP convention. Not used by
+  // the solve; carried into the result so every allocation from it uses the same cost.
+  CostModel cost;
 };
 
 // Throws UserError naming the field and the broken rule.
@@ -53,8 +56,12 @@ struct Approach3Result {
   int full_solves = 0;       // starts that got a full solve after screening
   int starts_at_best = 0;    // starts whose solve reached the best objective (rel. 1e-9)
   double huber_delta = 1e-3;
+  CostModel cost;            // from the options: what OptimalAllocation prices budgets with
 };
 
+// Throws UserError when the points cannot identify the law (fewer than 5, or fewer than 2
+// distinct N or D) or when the best optimum is degenerate (an exponent at 0, a non-finite
+// coefficient): such a fit would price every budget wrongly, so it is refused, not returned.
 Approach3Result FitApproach3(std::span<const Point> points, const Approach3Options& options = {});
 
 // One local solve from `start` (used by the bootstrap with the full-data optimum as start).

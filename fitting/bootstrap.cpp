@@ -120,11 +120,11 @@ BootstrapResult BootstrapApproach3(std::span<const Point> points, const Approach
     size_t k = 0;
     for (double v : values) named[k++].second.push_back(v);
     for (double c : options.budgets) {
-      const double n = OptimalParams(f, c), d = OptimalTokens(f, c);
-      named[k++].second.push_back(n);
-      named[k++].second.push_back(d);
-      named[k++].second.push_back(d / n);
-      named[k++].second.push_back(PredictLoss(law, n, d));
+      const Allocation x = OptimalAllocation(law, full_fit.cost, c);
+      named[k++].second.push_back(x.n_params);
+      named[k++].second.push_back(x.tokens);
+      named[k++].second.push_back(x.tokens / x.n_params);
+      named[k++].second.push_back(x.loss);
     }
   }
   AddIntervals(r, named);

@@ -15,8 +15,9 @@ namespace {
 // below any sweep here to far beyond any published run.
 constexpr double kCrossLo = 1e12, kCrossHi = 1e30;
 
-double Multiplier(const LawParams& first, const LawParams& second, double budget) {
-  const auto c = FlopsToReachLoss(second, OptimalLoss(first, budget));
+double Multiplier(const LawParams& first, const CostModel& first_cost, const LawParams& second,
+                  const CostModel& second_cost, double budget) {
+  const auto c = FlopsToReachLoss(second, second_cost, OptimalLoss(first, first_cost, budget));
   return c ? *c / budget : std::numeric_limits<double>::infinity();
 }
 
@@ -44,21 +45,22 @@ ConditionSummary Summarise(const ConditionFit& c, const std::vector<double>& bud
   if (iv.count("b")) s.b_interval = iv.at("b");
   if (iv.count("loss_exponent")) s.loss_exponent_interval = iv.at("loss_exponent");
   for (double budget : budgets) {
-    s.tokens_per_param.push_back(OptimalTokens(c.fit.frontier, budget) / OptimalParams(c.fit.frontier, budget));
+    const Allocation optimum = OptimalAllocation(c.fit.params, c.fit.cost, budget);
+    s.tokens_per_param.push_back(optimum.tokens / optimum.n_params);
   }
   return s;
 }
 
 }  // namespace
 
-std::optional<double> FlopsToReachLoss(const LawParams& law, double loss) {
+std::optional<double> FlopsToReachLoss(const LawParams& law, const CostModel& cost, double loss) {
   if (!(loss > law.E)) return std::nullopt;
   double lo = std::log(1.0), hi = std::log(1e60);
-  if (OptimalLoss(law, std::exp(hi)) > loss) return std::nullopt;
-  if (OptimalLoss(law, std::exp(lo)) <= loss) return 1.0;
+  if (OptimalLoss(law, cost, std::exp(hi)) > loss) return std::nullopt;
+  if (OptimalLoss(law, cost, std::exp(lo)) <= loss) return 1.0;
   for (int i = 0; i < 200 && hi - lo > 1e-13; ++i) {
     const double mid = 0.5 * (lo + hi);
-    (OptimalLoss(law, std::exp(mid)) > loss ? lo : hi) = mid;
+    (OptimalLoss(law, cost, std::exp(mid)) > loss ? lo : hi) = mid;
   }
   return std::exp(hi);
 }
@@ -75,20 +77,23 @@ Comparison CompareConditions(const ConditionFit& first, const ConditionFit& seco
   for (double budget : budgets) {
     MultiplierRow row;
     row.budget = budget;
-    row.loss_first = OptimalLoss(first.fit.params, budget);
-    const auto c = FlopsToReachLoss(second.fit.params, row.loss_first);
+    row.loss_first = OptimalLoss(first.fit.params, first.fit.cost, budget);
+    const auto c = FlopsToReachLoss(second.fit.params, second.fit.cost, row.loss_first);
     row.flops_second = c ? *c : std::numeric_limits<double>::infinity();
     row.multiplier = row.flops_second / budget;
     if (paired > 0) {
       std::vector<double> m;
-      for (size_t i = 0; i < paired; ++i) m.push_back(Multiplier(s1[i], s2[i], budget));
+      for (size_t i = 0; i < paired; ++i) {
+        m.push_back(Multiplier(s1[i], first.fit.cost, s2[i], second.fit.cost, budget));
+      }
       row.interval = PercentileInterval(m, first.bootstrap.level);
     }
     r.multipliers.push_back(row);
   }
   // Sign change of L1 - L2 on a log grid, refined by bisection.
   auto diff = [&](double log_c) {
-    return OptimalLoss(first.fit.params, std::exp(log_c)) - OptimalLoss(second.fit.params, std::exp(log_c));
+    return OptimalLoss(first.fit.params, first.fit.cost, std::exp(log_c)) -
+           OptimalLoss(second.fit.params, second.fit.cost, std::exp(log_c));
   };
   const int steps = 400;
   const double lo = std::log(kCrossLo), hi = std::log(kCrossHi);
@@ -118,21 +123,32 @@ Comparison CompareConditions(const ConditionFit& first, const ConditionFit& seco
 }
 
 Recommendation Recommend(const Approach3Result& fit, const BootstrapResult& bootstrap, double budget) {
-  if (!(budget > 0)) throw UserError(fmt::format("--budget must be > 0 FLOPs, got {}", budget));
+  if (!(budget > 0) || !std::isfinite(budget)) {
+    throw UserError(fmt::format("--budget must be a finite number of FLOPs > 0, got {}", budget));
+  }
   Recommendation r;
   r.budget = budget;
-  r.n_params = OptimalParams(fit.frontier, budget);
-  r.tokens = OptimalTokens(fit.frontier, budget);
+  const Allocation optimum = OptimalAllocation(fit.params, fit.cost, budget);
+  r.n_params = optimum.n_params;
+  r.tokens = optimum.tokens;
   r.tokens_per_param = r.tokens / r.n_params;
-  r.loss = PredictLoss(fit.params, r.n_params, r.tokens);
+  r.loss = optimum.loss;
+  for (double v : {r.n_params, r.tokens, r.tokens_per_param, r.loss}) {
+    if (!std::isfinite(v) || !(v > 0)) {
+      throw UserError(fmt::format(
+          "recommend: the fit gives no finite allocation at {:.4g} {} (N = {:.4g}, D = {:.4g}); "
+          "the budget is outside what this law can price",
+          budget, fit.cost.Unit(), r.n_params, r.tokens));
+    }
+  }
   if (!bootstrap.law_samples.empty()) {
     std::vector<double> n, d, tpp, loss;
     for (const LawParams& law : bootstrap.law_samples) {
-      const Frontier f = FrontierOf(law);
-      n.push_back(OptimalParams(f, budget));
-      d.push_back(OptimalTokens(f, budget));
-      tpp.push_back(d.back() / n.back());
-      loss.push_back(PredictLoss(law, n.back(), d.back()));
+      const Allocation x = OptimalAllocation(law, fit.cost, budget);
+      n.push_back(x.n_params);
+      d.push_back(x.tokens);
+      tpp.push_back(x.tokens / x.n_params);
+      loss.push_back(x.loss);
     }
     r.n_params_interval = PercentileInterval(n, bootstrap.level);
     r.tokens_interval = PercentileInterval(d, bootstrap.level);

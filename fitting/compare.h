@@ -2,7 +2,8 @@
 // Comparing two conditions (e.g. textless vs interleaved) and turning a fit into advice.
 // CompareConditions takes two approach-3 fits with their bootstraps; Recommend takes one.
 // The compute multiplier at budget C: the compute the second condition needs to reach the
-// first's predicted optimal loss at C, divided by C (> 1: the second needs more).
+// first's predicted optimal loss at C, divided by C (> 1: the second needs more). Each
+// condition's compute is priced by its own fit's cost model (Approach3Result::cost).
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,9 +50,9 @@ struct Comparison {
 Comparison CompareConditions(const ConditionFit& first, const ConditionFit& second,
                              const std::vector<double>& budgets);
 
-// Smallest C > 0 with OptimalLoss(law, C) <= loss (bisection on log C); nullopt if the loss is
-// at or below E (never reached).
-std::optional<double> FlopsToReachLoss(const LawParams& law, double loss);
+// Smallest C > 0 with OptimalLoss(law, cost, C) <= loss (bisection on log C); nullopt if the
+// loss is at or below E (never reached).
+std::optional<double> FlopsToReachLoss(const LawParams& law, const CostModel& cost, double loss);
 
 struct Recommendation {
   double budget = 0;

@@ -232,6 +232,9 @@ Dataset ParsePointsCsv(const std::string& text, const std::string& name, const C
     out.points.push_back(std::move(p));
   }
   out.dropped_top_loss = DropHighestLosses(out.points, options.exclude_top_loss);
+  out.cost = params_col && tokens_col && flops_col
+                 ? CostFromPoints(out.points, "data")
+                 : SixNDCost("6ND (N or D derived from C = 6ND)");
   nlohmann::json where_json = nlohmann::json::object();
   for (const auto& [col, value] : options.where) where_json[col] = value;
   out.provenance = {
@@ -247,6 +250,7 @@ Dataset ParsePointsCsv(const std::string& text, const std::string& name, const C
       {"n_points", out.points.size()},
       {"dropped_outliers", out.dropped_outliers},
       {"dropped_top_loss", out.dropped_top_loss},
+      {"cost_model", {{"convention", out.cost.convention}, {"source", out.cost.source}}},
   };
   return out;
 }
@@ -261,25 +265,48 @@ Dataset ReadPointsCsv(const std::string& path, const CsvOptions& options) {
 
 namespace {
 
-double PlannedBudget(const RunRow& run) {
-  try {
-    const auto config = nlohmann::json::parse(run.config_json);
-    if (config.contains("budget_flops") && config["budget_flops"].is_number()) {
-      const double b = config["budget_flops"].get<double>();
-      if (b > 0) return b;
+double PlannedBudget(const RunRow& run) { return run.budget_flops > 0 ? run.budget_flops : run.flops; }
+
+// The sweep's cost curve for the runs' condition, N counted as the selection counts it; the
+// runs' own C/D when the sweep has none (imported, or planned before schema 2).
+CostModel SweepCost(const SweepRow& sweep, const StoreSelection& s, std::span<const Point> points,
+                    const std::vector<RunRow>& runs) {
+  const std::string convention =
+      sweep.facts.flops_convention.empty() || sweep.facts.flops_convention == "imported"
+          ? "data"
+          : sweep.facts.flops_convention;
+  if (!sweep.facts.planner_json.empty() && !runs.empty()) {
+    const std::string& condition = s.condition.empty() ? runs.front().condition : s.condition;
+    try {
+      const auto curves = nlohmann::json::parse(sweep.facts.planner_json).at("cost_curves");
+      if (curves.contains(condition)) {
+        const auto& c = curves.at(condition);
+        return CostFromTable(
+            c.at(s.non_embedding ? "n_params_non_embedding" : "n_params").get<std::vector<double>>(),
+            c.at("flops_per_token").get<std::vector<double>>(), convention,
+            fmt::format("the sweep's shape rule at context {}", c.at("context").get<int64_t>()));
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw UserError(fmt::format("sweep '{}': its stored cost curves cannot be read ({}); hint: "
+                                  "re-plan the sweep file with this sims",
+                                  sweep.name, e.what()));
     }
-  } catch (const nlohmann::json::exception&) {
-    // Imported runs carry a minimal config; their flops are the budget.
   }
-  return run.flops;
+  return CostFromPoints(points, convention);
 }
 
-std::vector<RunRow> SelectedRuns(Store& store, const StoreSelection& s) {
+SweepRow RequireSweep(Store& store, const StoreSelection& s) {
   if (s.sweep.empty()) throw UserError("fit: --sweep is required to read runs from the store");
-  if (!store.FindSweep(s.sweep)) {
+  std::optional<SweepRow> sweep = store.FindSweep(s.sweep);
+  if (!sweep) {
     throw UserError(fmt::format("fit: no sweep '{}' in {}; hint: sims status lists sweeps", s.sweep,
                                 store.path()));
   }
+  return *sweep;
+}
+
+std::vector<RunRow> SelectedRuns(Store& store, const StoreSelection& s) {
+  RequireSweep(store, s);
   std::vector<RunRow> runs = store.ListRuns({s.sweep, s.condition, "done"});
   if (s.condition.empty()) {
     std::erase_if(runs, [](const RunRow& r) { return r.condition == "text-lm"; });
@@ -301,7 +328,8 @@ Dataset LoadPointsFromStore(Store& store, const StoreSelection& s) {
   out.provenance = StoreProvenance(store, s);
   nlohmann::json run_ids = nlohmann::json::array();
   int without_metric = 0;
-  for (const RunRow& run : SelectedRuns(store, s)) {
+  const std::vector<RunRow> runs = SelectedRuns(store, s);
+  for (const RunRow& run : runs) {
     const std::vector<MetricRow> rows = store.Metrics(run.id, s.metric);
     if (rows.empty()) {
       ++without_metric;
@@ -312,7 +340,7 @@ Dataset LoadPointsFromStore(Store& store, const StoreSelection& s) {
     Point p;
     p.n_params = static_cast<double>(s.non_embedding ? run.n_params_non_embedding : run.n_params);
     p.tokens = static_cast<double>(run.tokens);
-    p.flops = run.flops > 0 ? run.flops : 6 * p.n_params * p.tokens;
+    p.flops = run.flops;
     p.budget = PlannedBudget(run);
     p.loss = last.value;
     p.source = run.id;
@@ -329,6 +357,8 @@ Dataset LoadPointsFromStore(Store& store, const StoreSelection& s) {
         "fit: sweep '{}'{} has no done run with metric '{}'; hint: sims status --sweep {}", s.sweep,
         s.condition.empty() ? "" : " condition '" + s.condition + "'", s.metric, s.sweep));
   }
+  out.cost = SweepCost(RequireSweep(store, s), s, out.points, runs);
+  out.provenance["cost_model"] = {{"convention", out.cost.convention}, {"source", out.cost.source}};
   out.provenance["run_ids"] = run_ids;
   out.provenance["runs_without_metric"] = without_metric;
   out.provenance["exclude_top_loss"] = s.exclude_top_loss;
@@ -341,7 +371,8 @@ Dataset LoadCurvesFromStore(Store& store, const StoreSelection& s) {
   out.provenance = StoreProvenance(store, s);
   out.provenance["curves"] = true;
   nlohmann::json run_ids = nlohmann::json::array();
-  for (const RunRow& run : SelectedRuns(store, s)) {
+  const std::vector<RunRow> runs = SelectedRuns(store, s);
+  for (const RunRow& run : runs) {
     const double n = static_cast<double>(s.non_embedding ? run.n_params_non_embedding : run.n_params);
     bool any = false;
     for (const MetricRow& m : store.Metrics(run.id, s.metric)) {
@@ -349,7 +380,7 @@ Dataset LoadCurvesFromStore(Store& store, const StoreSelection& s) {
       Point p;
       p.n_params = n;
       p.tokens = static_cast<double>(m.tokens);
-      p.flops = 6 * n * p.tokens;
+      p.flops = run.flops_per_token * p.tokens;
       p.budget = PlannedBudget(run);
       p.loss = m.value;
       p.source = run.id;
@@ -362,6 +393,8 @@ Dataset LoadCurvesFromStore(Store& store, const StoreSelection& s) {
     throw UserError(fmt::format("fit: sweep '{}' has no logged '{}' values with tokens > 0",
                                 s.sweep, s.metric));
   }
+  out.cost = SweepCost(RequireSweep(store, s), s, out.points, runs);
+  out.provenance["cost_model"] = {{"convention", out.cost.convention}, {"source", out.cost.source}};
   out.provenance["run_ids"] = run_ids;
   out.provenance["n_points"] = out.points.size();
   return out;

@@ -20,6 +20,10 @@ namespace sims::fitting {
 
 struct Dataset {
   std::vector<Point> points;
+  // How these points price an N they do not contain: the sweep's shape rule (store), the
+  // data's own C/D (CSV, imported sweeps), or 6ND when the data give no FLOPs. Hand it to
+  // Approach2Options/Approach3Options::cost; provenance["cost_model"] says which.
+  CostModel cost;
   nlohmann::json provenance;  // {"source": "csv"|"store", path, sha256, options, run_ids, ...}
   int dropped_outliers = 0;   // rows removed by drop_outliers
   int dropped_top_loss = 0;   // rows removed by exclude_top_loss
@@ -27,7 +31,8 @@ struct Dataset {
 
 // Column names of a CSV file (`--columns params=N,tokens=D,loss=loss,budget=C`).
 // When one of params/tokens is missing from the file (empty name or absent column) it is
-// derived from C = 6 N D, which then needs the budget (or flops) column.
+// derived from C = 6 N D, which then needs the budget (or flops) column; the cost model is
+// then 6ND. With N, D and C all given, the cost model is the data's C/D against N.
 struct CsvOptions {
   std::string params = "params";  // N
   std::string tokens = "tokens";  // D
@@ -59,17 +64,18 @@ struct StoreSelection {
   std::string condition;                  // empty = all conditions except "text-lm"
   std::string metric = "val/loss/speech"; // the paper's speech-only loss
   bool non_embedding = false;             // N = n_params_non_embedding instead of n_params
-  bool drop_outliers = false;             // unused for the store; kept for symmetry of flags
   int exclude_top_loss = 0;
 };
 
 // Final (last-step) value of the metric for each done run; runs without the metric are skipped
 // and counted in provenance["runs_without_metric"]. budget = the run's planned IsoFLOP budget
-// (config budget_flops) or its flops. Throws UserError if the sweep is unknown or nothing is left.
+// (runs.budget_flops) or its flops. The cost model is the sweep's stored cost curve for the
+// condition (sweeps.planner_json), or the runs' own C/D for sweeps without one (imports).
+// Throws UserError if the sweep is unknown or nothing is left.
 Dataset LoadPointsFromStore(Store& store, const StoreSelection& selection);
 
 // Whole training curves of the done runs (one point per logged step of `metric`, D = tokens
-// at that step, C = 6 N D), for approach 1.
+// at that step, C = the run's FLOPs per token x D), for approach 1.
 Dataset LoadCurvesFromStore(Store& store, const StoreSelection& selection);
 
 }  // namespace sims::fitting

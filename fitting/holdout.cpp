@@ -42,7 +42,7 @@ HoldoutResult HoldoutApproach3(std::span<const Point> points, int k, const Appro
   for (const Point& p : test_points) {
     error_sum += std::abs(PredictLoss(fit.params, p.n_params, p.tokens) - p.loss) / p.loss;
   }
-  r.loss_rel_error = error_sum / test_points.size();
+  r.loss_rel_error = error_sum / static_cast<double>(test_points.size());
   for (double budget : held) {
     const Point* best = nullptr;
     for (const Point& p : test_points) {
@@ -55,8 +55,9 @@ HoldoutResult HoldoutApproach3(std::span<const Point> points, int k, const Appro
     // The best run of the budget stands in for its optimum (a rough check of the frontier).
     row.n_opt_observed = best->n_params;
     row.d_opt_observed = best->tokens;
-    row.n_opt_predicted = OptimalParams(fit.frontier, budget);
-    row.d_opt_predicted = OptimalTokens(fit.frontier, budget);
+    const Allocation optimum = OptimalAllocation(fit.params, fit.cost, budget);
+    row.n_opt_predicted = optimum.n_params;
+    row.d_opt_predicted = optimum.tokens;
     r.rows.push_back(row);
   }
   return r;
@@ -79,6 +80,8 @@ HoldoutResult HoldoutApproach2(std::span<const Point> points, int k, const Appro
   const PowerLaw n_law = FitPowerLaw(c, n, "holdout N_opt"), d_law = FitPowerLaw(c, d, "holdout D_opt");
   HoldoutResult r;
   r.held_out_budgets = k;
+  r.n_opt_rel_error = 0;
+  r.d_opt_rel_error = 0;
   for (size_t i = 0; i < fitted; ++i) r.n_points_fitted += vertices[i].n_points;
   for (size_t i = fitted; i < vertices.size(); ++i) {
     HoldoutRow row;
@@ -88,8 +91,8 @@ HoldoutResult HoldoutApproach2(std::span<const Point> points, int k, const Appro
     row.d_opt_observed = vertices[i].d_opt;
     row.n_opt_predicted = Evaluate(n_law, row.budget);
     row.d_opt_predicted = Evaluate(d_law, row.budget);
-    r.n_opt_rel_error += std::abs(row.n_opt_predicted - row.n_opt_observed) / row.n_opt_observed / k;
-    r.d_opt_rel_error += std::abs(row.d_opt_predicted - row.d_opt_observed) / row.d_opt_observed / k;
+    *r.n_opt_rel_error += std::abs(row.n_opt_predicted - row.n_opt_observed) / row.n_opt_observed / k;
+    *r.d_opt_rel_error += std::abs(row.d_opt_predicted - row.d_opt_observed) / row.d_opt_observed / k;
     r.rows.push_back(row);
   }
   return r;

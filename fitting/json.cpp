@@ -72,6 +72,7 @@ json ToJson(const Approach3Result& fit, const BootstrapResult* bootstrap) {
       {"full_solves", fit.full_solves},
       {"starts_at_best", fit.starts_at_best},
       {"huber_delta", fit.huber_delta},
+      {"cost_model", ToJson(fit.cost)},
       {"intervals", IntervalsJson(bootstrap)},
   };
   if (bootstrap != nullptr && bootstrap->resamples > 0) j["bootstrap"] = BootstrapJson(*bootstrap);
@@ -93,6 +94,7 @@ json ToJson(const Approach2Result& fit, const BootstrapResult* bootstrap) {
             {"d_opt", ToJson(fit.d_opt)},
             {"vertices", vertices},
             {"skipped", skipped},
+            {"cost_model", ToJson(fit.cost)},
             {"intervals", IntervalsJson(bootstrap)}};
   if (bootstrap != nullptr && bootstrap->resamples > 0) j["bootstrap"] = BootstrapJson(*bootstrap);
   return j;
@@ -121,20 +123,25 @@ json ToJson(const DownstreamResult& fit) {
   return j;
 }
 
+// Quantities a check did not compute are left out, not written as 0.
 json ToJson(const HoldoutResult& h) {
   json rows = json::array();
   for (const HoldoutRow& r : h.rows) {
-    rows.push_back({{"budget", r.budget},
-                    {"loss_observed", r.loss_observed},
-                    {"loss_predicted", r.loss_predicted},
-                    {"n_opt_observed", r.n_opt_observed},
-                    {"n_opt_predicted", r.n_opt_predicted},
-                    {"d_opt_observed", r.d_opt_observed},
-                    {"d_opt_predicted", r.d_opt_predicted}});
+    json row = {{"budget", r.budget},
+                {"loss_observed", r.loss_observed},
+                {"n_opt_observed", r.n_opt_observed},
+                {"n_opt_predicted", r.n_opt_predicted},
+                {"d_opt_observed", r.d_opt_observed},
+                {"d_opt_predicted", r.d_opt_predicted}};
+    if (r.loss_predicted) row["loss_predicted"] = *r.loss_predicted;
+    rows.push_back(row);
   }
-  return {{"held_out_budgets", h.held_out_budgets}, {"n_points_fitted", h.n_points_fitted},
-          {"loss_rel_error", h.loss_rel_error},     {"n_opt_rel_error", h.n_opt_rel_error},
-          {"d_opt_rel_error", h.d_opt_rel_error},   {"rows", rows}};
+  json j = {{"held_out_budgets", h.held_out_budgets}, {"n_points_fitted", h.n_points_fitted},
+            {"rows", rows}};
+  if (h.loss_rel_error) j["loss_rel_error"] = *h.loss_rel_error;
+  if (h.n_opt_rel_error) j["n_opt_rel_error"] = *h.n_opt_rel_error;
+  if (h.d_opt_rel_error) j["d_opt_rel_error"] = *h.d_opt_rel_error;
+  return j;
 }
 
 json ToJson(const Comparison& c) {
@@ -188,6 +195,7 @@ Approach3Result Approach3FromJson(const json& j) {
   r.full_solves = j.value("full_solves", 0);
   r.starts_at_best = j.value("starts_at_best", 0);
   r.huber_delta = j.value("huber_delta", 1e-3);
+  r.cost = CostModelFromJson(j.value("cost_model", json()));
   return r;
 }
 

@@ -3,10 +3,11 @@
 // `sims fit --format json`. Other tools parse these; keep them stable (docs/fitting.md).
 //   approach 3: {"approach":3,"n_points","params":{"E","A","B","alpha","beta"},"objective",
 //                "frontier":{"a","b","G"},"starts","full_solves","starts_at_best",
-//                "huber_delta","intervals":{name:[lo,hi]},"bootstrap":{...}}
+//                "huber_delta","cost_model":{"convention","source","n_params","flops_per_token"},
+//                "intervals":{name:[lo,hi]},"bootstrap":{...}}
 //   approach 2: {"approach":2,"n_budgets","n_opt":{"coefficient","exponent"},"d_opt":{...},
 //                "vertices":[{"budget","n_opt","d_opt","loss","n_points"}],
-//                "skipped":[{"budget","n_points","reason"}],"intervals":{...}}
+//                "skipped":[{"budget","n_points","reason"}],"cost_model":{...},"intervals":{...}}
 //   approach 1: {"approach":1,"n_points","envelope":[{"flops","n_params","tokens","loss"}],
 //                "n_opt":{...},"d_opt":{...},"loss":{...}}
 // The bootstrap's samples are stored too ("bootstrap":{"resamples","failed","seed","level",

@@ -21,17 +21,51 @@ Frontier FrontierOf(const LawParams& law) {
   return f;
 }
 
-double OptimalParams(const Frontier& frontier, double flops) {
-  return frontier.G * std::pow(flops / 6.0, frontier.a);
-}
-
-double OptimalTokens(const Frontier& frontier, double flops) {
-  return std::pow(flops / 6.0, frontier.b) / frontier.G;
-}
-
-double OptimalLoss(const LawParams& law, double flops) {
+Allocation OptimalAllocation(const LawParams& law, const CostModel& cost, double flops) {
+  const double nan = std::nan("");
+  if (!(flops > 0) || !std::isfinite(flops)) return {nan, nan, nan};
   const Frontier f = FrontierOf(law);
-  return PredictLoss(law, OptimalParams(f, flops), OptimalTokens(f, flops));
+  auto at = [&](double n) { return Allocation{n, cost.TokensFor(n, flops), 0}; };
+  auto finish = [&](Allocation x) {
+    x.loss = PredictLoss(law, x.n_params, x.tokens);
+    return x;
+  };
+  if (cost.n_params.size() <= 1) {
+    const double k = cost.n_params.empty() ? 6 : cost.flops_per_token[0] / cost.n_params[0];
+    return finish(at(f.G * std::pow(flops / k, f.a)));
+  }
+  // Start where a proportional cost with this N's FLOPs per token would put the optimum.
+  double n = f.G * std::pow(flops / 6, f.a);
+  for (int i = 0; i < 4; ++i) n = f.G * std::pow(flops * n / cost.FlopsPerToken(n), f.a);
+  // Reducible loss along the budget as a function of x = ln N.
+  auto reducible = [&](double x) {
+    const double size = std::exp(x);
+    return law.A * std::exp(-law.alpha * x) + law.B * std::pow(cost.TokensFor(size, flops), -law.beta);
+  };
+  const double step = 0.05, reach = 4.6;  // +-100x around the start, 5% steps
+  double best_x = std::log(n), best = reducible(best_x);
+  for (double x = std::log(n) - reach; x <= std::log(n) + reach; x += step) {
+    const double value = reducible(x);
+    if (value < best) best = value, best_x = x;
+  }
+  double lo = best_x - step, hi = best_x + step;
+  const double golden = 0.5 * (std::sqrt(5.0) - 1);
+  double x1 = hi - golden * (hi - lo), x2 = lo + golden * (hi - lo);
+  double h1 = reducible(x1), h2 = reducible(x2);
+  for (int i = 0; i < 60 && hi - lo > 1e-12; ++i) {
+    if (h1 < h2) {
+      hi = x2, x2 = x1, h2 = h1;
+      x1 = hi - golden * (hi - lo), h1 = reducible(x1);
+    } else {
+      lo = x1, x1 = x2, h1 = h2;
+      x2 = lo + golden * (hi - lo), h2 = reducible(x2);
+    }
+  }
+  return finish(at(std::exp(0.5 * (lo + hi))));
+}
+
+double OptimalLoss(const LawParams& law, const CostModel& cost, double flops) {
+  return OptimalAllocation(law, cost, flops).loss;
 }
 
 double LossComputeExponent(const LawParams& law) {

@@ -3,13 +3,16 @@
 // and pure functions: nothing here solves anything (see approach1.h, approach2.h, approach3.h).
 //
 //   Chinchilla law   L(N, D) = E + A / N^alpha + B / D^beta
-//   its frontier     N_opt(C) = G (C/6)^a,  D_opt(C) = G^-1 (C/6)^b,
+//   its frontier     the (N, D) of lowest L subject to cost(N, D) = C (fitting/cost.h); for a
+//                    cost k N D: N_opt(C) = G (C/k)^a,  D_opt(C) = G^-1 (C/k)^b,
 //                    G = (alpha A / (beta B))^(1/(alpha+beta)),  a = beta/(alpha+beta), b = 1 - a
 //   power law        y = coefficient * C^exponent   (approaches 1 and 2: N_opt, D_opt vs C)
 //
-// Units: N in parameters, D in tokens, C in FLOPs (C = 6 N D is the convention of the frontier).
+// Units: N in parameters, D in tokens, C in FLOPs of the data's own convention (CostModel).
 #include <span>
 #include <string>
+
+#include "fitting/cost.h"
 
 namespace sims::fitting {
 
@@ -17,7 +20,7 @@ namespace sims::fitting {
 struct Point {
   double n_params = 0;  // N: total or non-embedding parameters, as the loader was asked
   double tokens = 0;    // D: tokens trained on (so far, for a curve point)
-  double flops = 0;     // C: the run's FLOPs by the source's convention (6ND when not given)
+  double flops = 0;     // C: the run's FLOPs by the source's convention (its CostModel)
   double budget = 0;    // the IsoFLOP budget the run was planned for; approach 2 groups by it
   double loss = 0;      // the fitted metric (final validation loss by default)
   std::string source;   // run id, or "FILE:LINE" for CSV rows: where the number came from
@@ -35,7 +38,8 @@ struct LawParams {
 
 double PredictLoss(const LawParams& law, double n_params, double tokens);
 
-// The compute-optimal allocation implied by a law, for C = 6 N D.
+// The exponents of the compute-optimal allocation; exact for a cost k N D, and the large-C
+// limit of any cost whose FLOPs per token grow like N.
 struct Frontier {
   double a = 0;  // N_opt exponent: beta / (alpha + beta)
   double b = 0;  // D_opt exponent: alpha / (alpha + beta)
@@ -43,10 +47,18 @@ struct Frontier {
 };
 
 Frontier FrontierOf(const LawParams& law);
-double OptimalParams(const Frontier& frontier, double flops);  // G (C/6)^a
-double OptimalTokens(const Frontier& frontier, double flops);  // G^-1 (C/6)^b
-// L(N_opt(C), D_opt(C)): the lowest loss the law predicts for a compute budget.
-double OptimalLoss(const LawParams& law, double flops);
+
+// The lowest loss the law predicts for `flops` spent under `cost`, and the N, D that reach it
+// (cost.Flops(n_params, tokens) == flops). Closed form for a cost k N D; otherwise a scan in
+// log N refined by golden section (the law along the budget is unimodal in log N). NaN fields
+// when flops is not finite and > 0.
+struct Allocation {
+  double n_params = 0;
+  double tokens = 0;
+  double loss = 0;
+};
+Allocation OptimalAllocation(const LawParams& law, const CostModel& cost, double flops);
+double OptimalLoss(const LawParams& law, const CostModel& cost, double flops);
 // Exponent of the reducible loss along the frontier: L_opt(C) - E ~ C^-(alpha beta/(alpha+beta)).
 double LossComputeExponent(const LawParams& law);
 

@@ -58,6 +58,7 @@ nlohmann::json RunCompare(const CompareOptions& o, const GlobalOptions& global, 
     for (const auto& p : data.points) budgets.insert(p.budget > 0 ? p.budget : p.flops);
     fitting::ConditionFit cf;
     cf.condition = names[i];
+    a3.cost = data.cost;
     cf.fit = fitting::FitApproach3(data.points, a3);
     fitting::BootstrapOptions b;
     b.resamples = o.bootstrap;
@@ -72,7 +73,7 @@ nlohmann::json RunCompare(const CompareOptions& o, const GlobalOptions& global, 
   nlohmann::json result = fitting::ToJson(c);
   result["fits"] = {fitting::ToJson(fits[0].fit), fitting::ToJson(fits[1].fit)};
   if (o.store) {
-    Store store = Store::Open(global.db);
+    Store store = Store::Open(global.db);  // stores the comparison, so it may create the file
     FitRow row;
     row.kind = "compare";
     row.condition = o.conditions;

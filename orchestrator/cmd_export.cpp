@@ -30,7 +30,7 @@ std::string ExportQuery(const ExportOptions& o) {
 }
 
 void RunExport(const ExportOptions& options, const GlobalOptions& global, std::ostream& out) {
-  Store store = Store::Open(global.db);
+  Store store = Store::Open(global.db, OpenMode::kExisting);
   SQLite::Statement st(store.db(), ExportQuery(options));
   st.bind(1, options.sweep);
   std::vector<std::string> header;

@@ -11,6 +11,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -78,7 +79,7 @@ void PrintIntervalsTable(std::ostream& out, const std::vector<std::pair<std::str
 std::vector<fitting::MetricPoint> DownstreamPoints(const FitOptions& o, const GlobalOptions& global,
                                                    nlohmann::json& provenance) {
   if (o.input.sweep.empty()) throw UserError("fit --downstream needs --sweep (evals live in the store)");
-  Store store = Store::Open(global.db);
+  Store store = Store::Open(global.db, OpenMode::kExisting);
   if (!store.FindSweep(o.input.sweep)) throw UserError(fmt::format("fit: no sweep '{}'", o.input.sweep));
   std::vector<fitting::MetricPoint> points;
   nlohmann::json ids = nlohmann::json::array();
@@ -90,13 +91,7 @@ std::vector<fitting::MetricPoint> DownstreamPoints(const FitOptions& o, const Gl
       if (e.task == o.downstream && (!last || e.step > last->step)) last = &e;
     }
     if (!last) continue;
-    double budget = run.flops;
-    try {
-      budget = nlohmann::json::parse(run.config_json).value("budget_flops", 0.0);
-      if (!(budget > 0)) budget = run.flops;
-    } catch (const nlohmann::json::exception&) {
-    }
-    points.push_back({run.flops, budget, last->accuracy});
+    points.push_back({run.flops, run.budget_flops > 0 ? run.budget_flops : run.flops, last->accuracy});
     ids.push_back(run.id);
   }
   if (points.empty()) {
@@ -107,6 +102,25 @@ std::vector<fitting::MetricPoint> DownstreamPoints(const FitOptions& o, const Gl
   provenance = {{"source", "store"}, {"db", global.db}, {"sweep", o.input.sweep},
                 {"condition", o.input.condition}, {"task", o.downstream}, {"run_ids", ids}};
   return points;
+}
+
+// Only the errors the holdout computed: approach 3 predicts losses, approach 2 the vertices.
+std::string HoldoutLine(const nlohmann::json& h) {
+  std::vector<std::string> parts;
+  for (const auto& [key, label] : {std::pair{"loss_rel_error", "loss"}, {"n_opt_rel_error", "N_opt"},
+                                   {"d_opt_rel_error", "D_opt"}}) {
+    if (h.contains(key)) parts.push_back(fmt::format("{} rel. error {}", label, Fmt(h[key].get<double>())));
+  }
+  std::string line = fmt::format("holdout of the {} largest budgets: {}\n", h["held_out_budgets"].get<int>(),
+                                 parts.empty() ? "nothing to compare" : fmt::format("{}", fmt::join(parts, ", ")));
+  for (const auto& row : h["rows"]) {
+    line += fmt::format("  budget {}: N_opt predicted {} vs {} {}, D_opt predicted {} vs {}\n",
+                        Fmt(row["budget"].get<double>()), Fmt(row["n_opt_predicted"].get<double>()),
+                        row.contains("loss_predicted") ? "best run" : "vertex",
+                        Fmt(row["n_opt_observed"].get<double>()), Fmt(row["d_opt_predicted"].get<double>()),
+                        Fmt(row["d_opt_observed"].get<double>()));
+  }
+  return line;
 }
 
 }  // namespace
@@ -127,6 +141,12 @@ nlohmann::json RunFit(const FitOptions& o, const GlobalOptions& global, std::ost
   std::vector<std::pair<std::string, double>> table;  // for --format table
 
   if (!o.downstream.empty()) {
+    if (o.bootstrap > 0 || o.holdout > 0) {
+      throw UserError(fmt::format(
+          "fit --downstream: {} is not available for downstream fits (it would be ignored); "
+          "hint: drop the flag",
+          o.bootstrap > 0 ? "--bootstrap" : "--holdout"));
+    }
     nlohmann::json provenance;
     const auto points = DownstreamPoints(o, global, provenance);
     fitting::DownstreamOptions d;
@@ -147,8 +167,10 @@ nlohmann::json RunFit(const FitOptions& o, const GlobalOptions& global, std::ost
     inputs = FitInputsJson(data, OptionsJson(o));
     boot.budgets = o.budgets.empty() ? DistinctBudgets(data.points) : o.budgets;
     kind = fmt::format("approach{}", o.approach);
+    Log(LogLevel::kInfo, "cost model: {} ({})", data.cost.Unit(), data.cost.source);
     if (o.approach == 3) {
       fitting::Approach3Options a3;
+      a3.cost = data.cost;
       a3.huber_delta = o.huber_delta;
       a3.threads = o.threads;
       a3.screen = !o.no_screen;
@@ -163,14 +185,15 @@ nlohmann::json RunFit(const FitOptions& o, const GlobalOptions& global, std::ost
                {"beta", fit.params.beta}, {"a", fit.frontier.a}, {"b", fit.frontier.b}, {"G", fit.frontier.G},
                {"loss_exponent", fitting::LossComputeExponent(fit.params)}, {"objective", fit.objective}};
       for (double c : boot.budgets) {
-        const double n = fitting::OptimalParams(fit.frontier, c), d = fitting::OptimalTokens(fit.frontier, c);
-        table.push_back({fitting::BudgetKey("n_opt", c), n});
-        table.push_back({fitting::BudgetKey("d_opt", c), d});
-        table.push_back({fitting::BudgetKey("loss", c), fitting::PredictLoss(fit.params, n, d)});
+        const fitting::Allocation x = fitting::OptimalAllocation(fit.params, fit.cost, c);
+        table.push_back({fitting::BudgetKey("n_opt", c), x.n_params});
+        table.push_back({fitting::BudgetKey("d_opt", c), x.tokens});
+        table.push_back({fitting::BudgetKey("loss", c), x.loss});
       }
     } else if (o.approach == 2) {
       fitting::Approach2Options a2;
       a2.axis = o.axis == "tokens" ? fitting::ParabolaAxis::kTokens : fitting::ParabolaAxis::kParams;
+      a2.cost = data.cost;
       const auto fit = fitting::FitApproach2(data.points, a2);
       for (const auto& s : fit.skipped) Log(LogLevel::kWarn, "approach 2: budget {:g} skipped: {}", s.budget, s.reason);
       const auto b = fitting::BootstrapApproach2(data.points, a2, boot);
@@ -212,13 +235,13 @@ nlohmann::json RunFit(const FitOptions& o, const GlobalOptions& global, std::ost
   } else {
     out << fmt::format("{}{}{}\n", kind, o.input.condition.empty() ? "" : " condition " + o.input.condition,
                        result.contains("fit_id") ? fmt::format(" (stored as fit {})", result["fit_id"].get<int64_t>()) : "");
-    PrintIntervalsTable(out, table, result.value("intervals", nlohmann::json::object()));
-    if (result.contains("holdout")) {
-      const auto& h = result["holdout"];
-      out << fmt::format("holdout of the {} largest budgets: loss rel. error {}, N_opt rel. error {}, D_opt rel. error {}\n",
-                         h["held_out_budgets"].get<int>(), Fmt(h["loss_rel_error"].get<double>()), Fmt(h["n_opt_rel_error"].get<double>()),
-                         Fmt(h["d_opt_rel_error"].get<double>()));
+    if (inputs.contains("cost_model")) {
+      out << fmt::format("budgets in {} FLOPs; cost of an unseen N: {}\n",
+                         inputs["cost_model"]["convention"].get<std::string>(),
+                         inputs["cost_model"]["source"].get<std::string>());
     }
+    PrintIntervalsTable(out, table, result.value("intervals", nlohmann::json::object()));
+    if (result.contains("holdout")) out << HoldoutLine(result["holdout"]);
   }
   return result;
 }

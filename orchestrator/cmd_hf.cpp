@@ -61,7 +61,7 @@ void RunExportHf(const ExportHfOptions& o, const GlobalOptions& global) {
     Log(LogLevel::kInfo, "export-hf: wrote {} ({} extended for speech)", o.out, o.checkpoint);
     return;
   }
-  Store store = Store::Open(global.db);
+  Store store = Store::Open(global.db, OpenMode::kExisting);
   const std::optional<RunRow> run = store.GetRun(o.run_id);
   if (!run) throw UserError(fmt::format("export-hf: no run '{}' in {}", o.run_id, global.db));
   const RunConfig config = RunConfigFromJson(nlohmann::json::parse(run->config_json));

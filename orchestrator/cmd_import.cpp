@@ -33,7 +33,8 @@ int RunImport(const ImportOptions& o, const GlobalOptions& global, std::ostream&
   Store store = Store::Open(global.db);
   const std::string sha = data.provenance["sha256"].get<std::string>();
   const int64_t sweep_id = store.UpsertSweep(
-      o.input.sweep, fmt::format("# imported by sims import from {} (sha256 {})\n", o.file, sha));
+      o.input.sweep, fmt::format("# imported by sims import from {} (sha256 {})\n", o.file, sha),
+      SweepFacts{"imported", true, ""});  // N is what the file gives: every parameter
   std::vector<NewRun> runs;
   std::vector<MetricRow> metrics;
   for (size_t i = 0; i < data.points.size(); ++i) {
@@ -59,6 +60,8 @@ int RunImport(const ImportOptions& o, const GlobalOptions& global, std::ostream&
     run.n_params_non_embedding = config.n_params;
     run.tokens = config.tokens;
     run.flops = p.flops;
+    run.flops_per_token = p.flops / static_cast<double>(run.tokens);
+    run.budget_flops = p.budget;
     run.config_json = ToJson(config).dump();
     runs.push_back(run);
     metrics.push_back({run.id, 0, run.tokens, o.input.metric, p.loss});

@@ -16,7 +16,7 @@ struct IngestOptions {
 };
 
 IngestSummary RunIngest(const IngestOptions& o, const GlobalOptions& global, std::ostream& out) {
-  Store store = Store::Open(global.db);
+  Store store = Store::Open(global.db, OpenMode::kExisting);
   IngestSummary s = IngestEvents(store, ProjectDir(global.db), o.sweep, NowSeconds(),
                                  o.lease_seconds);
   out << fmt::format("ingest: {} events files; {} metrics and {} evals new; runs: {} started, "

@@ -15,7 +15,6 @@
 #include "orchestrator/fit_inputs.h"
 #include "results/store.h"
 #include "sweeps/plan.h"
-#include "sweeps/run_config.h"
 #include "sweeps/shape.h"
 
 namespace sims {
@@ -53,74 +52,90 @@ FitRow ChooseFit(Store& store, const RecommendOptions& o) {
   return *latest;
 }
 
-// The planner's shape nearest to N parameters (N counted as the fit counted it).
-nlohmann::json NearestShape(double n_params, bool n_is_total, int64_t vocab_size, bool tied,
-                            const ShapeRule& rule) {
-  if (vocab_size <= 0) return {{"note", "no vocabulary size: pass --vocab-size"}};
-  try {
-    ModelShape shape;
-    if (!n_is_total) {
-      shape = ShapeForParams(static_cast<int64_t>(n_params), vocab_size, tied, rule);
-    } else {
-      // The embedding share depends on d_model, so scan non-embedding targets from 1% to 100%
-      // of N and keep the shape whose total count is nearest N.
-      double best_error = std::numeric_limits<double>::infinity();
-      for (int k = 0; k <= 200; ++k) {
-        const auto target = static_cast<int64_t>(n_params * std::pow(10.0, -2.0 + k / 100.0));
-        try {
-          ModelShape candidate = ShapeForParams(target, vocab_size, tied, rule);
-          double error = std::abs(static_cast<double>(CountParams(candidate).total) - n_params);
-          if (error < best_error) best_error = error, shape = candidate;
-        } catch (const UserError&) {
-          // No shape near this target under the rule; other targets may have one.
-        }
-      }
-      if (!std::isfinite(best_error)) {
-        return {{"note", fmt::format("no shape under the sweep's rule has about {:.4g} parameters "
-                                     "in total", n_params)}};
-      }
-    }
-    const ParamCounts counts = CountParams(shape);
-    return {{"layers", shape.layers}, {"d_model", shape.d_model}, {"heads", shape.heads},
-            {"d_ff", shape.d_ff}, {"vocab_size", shape.vocab_size}, {"n_params", counts.total},
-            {"n_params_non_embedding", counts.non_embedding}};
-  } catch (const UserError& e) {
-    return {{"note", e.what()}};
+// The planner's shape nearest to N parameters (N counted as the fit counted it), or nullopt
+// with the reason in `why` when no shape of the rule is within 10 % of N.
+std::optional<ModelShape> NearestShape(double n_params, bool n_is_total, int64_t vocab_size, bool tied,
+                                       const ShapeRule& rule, std::string& why) {
+  if (vocab_size <= 0) {
+    why = "the fit's sweep has no vocabulary size; pass --vocab-size";
+    return std::nullopt;
   }
+  // The embedding share depends on d_model, so for a total N scan non-embedding targets from
+  // 1% to 100% of N and keep the shape whose total count is nearest N.
+  std::optional<ModelShape> best;
+  double best_error = std::numeric_limits<double>::infinity();
+  const int scan = n_is_total ? 200 : 0;
+  for (int k = 0; k <= scan; ++k) {
+    const double target = n_is_total ? n_params * std::pow(10.0, -2.0 + k / 100.0) : n_params;
+    try {
+      ModelShape candidate = ShapeForParams(static_cast<int64_t>(target), vocab_size, tied, rule);
+      const ParamCounts counts = CountParams(candidate);
+      const double n = static_cast<double>(n_is_total ? counts.total : counts.non_embedding);
+      if (std::abs(n - n_params) < best_error) best_error = std::abs(n - n_params), best = candidate;
+    } catch (const UserError& e) {
+      why = e.what();  // no shape near this target under the rule; other targets may have one
+    }
+  }
+  if (!best || best_error > 0.1 * n_params) {
+    why = fmt::format("no shape of the sweep's shape rule has {:.4g} {} parameters within 10 %{}",
+                      n_params, n_is_total ? "total" : "non-embedding",
+                      why.empty() ? "" : " (" + why.substr(0, why.find('\n')) + ")");
+    return std::nullopt;
+  }
+  return best;
+}
+
+// What the fitted sweep's planner decided (sweeps.planner_json): its shape rule, vocabulary
+// and per-condition context. Absent for imported sweeps and fits of CSV files.
+struct PlannerFacts {
+  ShapeRule rule;
+  int64_t vocab_size = 0;
+  int64_t context = 0;
+  std::string convention;
+  bool n_includes_embedding = false;
+  bool known = false;
+};
+
+PlannerFacts FactsOfFit(Store& store, const nlohmann::json& inputs, const std::string& condition) {
+  PlannerFacts facts;
+  if (inputs.value("source", "") != "store") return facts;
+  const std::optional<SweepRow> sweep = store.FindSweep(inputs.value("sweep", ""));
+  if (!sweep || sweep->facts.planner_json.empty()) return facts;
+  const auto planner = nlohmann::json::parse(sweep->facts.planner_json);
+  facts.rule = ShapeRuleFromJson(planner.at("shape_rule"));
+  facts.vocab_size = planner.at("vocab_size").get<int64_t>();
+  const auto& curves = planner.at("cost_curves");
+  const std::string key = curves.contains(condition) ? condition : curves.begin().key();
+  facts.context = curves.at(key).at("context").get<int64_t>();
+  facts.convention = sweep->facts.flops_convention;
+  facts.n_includes_embedding = sweep->facts.n_includes_embedding;
+  facts.known = true;
+  return facts;
 }
 
 }  // namespace
 
 nlohmann::json RunRecommend(const RecommendOptions& o, const GlobalOptions& global, std::ostream& out) {
   if (o.budgets.empty()) throw UserError("recommend: --budget C is required (FLOPs, e.g. 1e21)");
-  Store store = Store::Open(global.db);
+  for (double budget : o.budgets) {
+    if (!(budget > 0) || !std::isfinite(budget)) {
+      throw UserError(fmt::format("recommend: --budget {} is not a finite number of FLOPs > 0", budget));
+    }
+  }
+  Store store = Store::Open(global.db, OpenMode::kExisting);
   const FitRow row = ChooseFit(store, o);
   const nlohmann::json result = nlohmann::json::parse(row.result_json);
   const nlohmann::json inputs = nlohmann::json::parse(row.inputs_json);
   const fitting::Approach3Result fit = fitting::Approach3FromJson(result);
   const fitting::BootstrapResult boot = fitting::BootstrapFromJson(result);
-  int64_t vocab = o.vocab_size;
+  const PlannerFacts facts = FactsOfFit(store, inputs, row.condition);
   // Shapes follow the fitted sweep's own [shape_rule] (the demo's tiny head_dim-16 rule, say);
-  // the default rule only for fits of imported data, whose sweep has no shapes.
-  ShapeRule rule;
-  if (inputs.contains("run_ids") && !inputs["run_ids"].empty()) {
-    if (auto run = store.GetRun(inputs["run_ids"][0].get<std::string>())) {
-      try {
-        if (vocab == 0) {
-          vocab = RunConfigFromJson(nlohmann::json::parse(run->config_json)).shape.vocab_size;
-        }
-        if (auto sweep = store.FindSweep(run->sweep)) {
-          rule = ParseSweep(sweep->spec_toml, "sweep " + sweep->name + " (as stored)").shape_rule;
-        }
-      } catch (const std::exception&) {
-        // An imported run has no shape and its sweep no sweep file: the default rule applies,
-        // and the user can pass --vocab-size.
-      }
-    }
-  }
+  // the default rule only for fits of imported or CSV data, whose sweep has no shapes.
+  const int64_t vocab = o.vocab_size > 0 ? o.vocab_size : facts.vocab_size;
   const bool n_is_total = inputs.value("params", std::string("total")) == "total";
   nlohmann::json all = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> notes;
   auto with = [](double v, const std::optional<fitting::Interval>& iv) {
     return iv ? fmt::format("{} [{}, {}]", Fmt(v), Fmt(iv->lo), Fmt(iv->hi)) : Fmt(v);
   };
@@ -129,21 +144,43 @@ nlohmann::json RunRecommend(const RecommendOptions& o, const GlobalOptions& glob
     nlohmann::json j = fitting::ToJson(r);
     j["fit_id"] = row.id;
     j["condition"] = row.condition;
-    j["shape"] = NearestShape(r.n_params, n_is_total, vocab, o.tied, rule);
-    const auto& s = j["shape"];
+    j["flops_convention"] = fit.cost.convention;
+    std::string why;
+    const std::optional<ModelShape> shape =
+        NearestShape(r.n_params, n_is_total, vocab, o.tied, facts.rule, why);
+    std::string shape_cell = "no shape within 10 %";
+    if (shape) {
+      const ParamCounts counts = CountParams(*shape);
+      j["shape"] = {{"layers", shape->layers}, {"d_model", shape->d_model}, {"heads", shape->heads},
+                    {"d_ff", shape->d_ff}, {"vocab_size", shape->vocab_size}, {"n_params", counts.total},
+                    {"n_params_non_embedding", counts.non_embedding}};
+      shape_cell = fmt::format("{}L x {}d ({} heads)", shape->layers, shape->d_model, shape->heads);
+      if (facts.known) {
+        // The shape priced exactly as the planner would: its FLOPs at D_opt, and the D that
+        // spends the budget exactly.
+        const double per_token = TrainingFlopsPerToken(*shape, facts.context, facts.convention,
+                                                       facts.n_includes_embedding);
+        j["shape"]["flops_at_d_opt"] = per_token * r.tokens;
+        j["shape"]["tokens_for_budget"] = budget / per_token;
+        shape_cell += fmt::format(", D {} for the budget", Fmt(budget / per_token));
+      }
+    } else {
+      j["shape_note"] = why;
+      notes.push_back(fmt::format("budget {}: {}", Fmt(budget), why));
+    }
     rows.push_back({Fmt(budget), with(r.n_params, r.n_params_interval), with(r.tokens, r.tokens_interval),
                     with(r.tokens_per_param, r.tokens_per_param_interval), with(r.loss, r.loss_interval),
-                    s.contains("layers") ? fmt::format("{}L x {}d ({} heads)", s["layers"].get<int64_t>(),
-                                                       s["d_model"].get<int64_t>(), s["heads"].get<int64_t>())
-                                         : s["note"].get<std::string>()});
+                    shape_cell});
     all.push_back(j);
   }
   if (o.format == Format::kJson) {
     out << (all.size() == 1 ? all[0] : all).dump(2) << '\n';
   } else {
-    out << fmt::format("fit {} ({}{}, {} bootstrap resamples)\n", row.id, row.kind,
-                       row.condition.empty() ? "" : ", condition " + row.condition, boot.law_samples.size());
+    out << fmt::format("fit {} ({}{}, {} bootstrap resamples); budgets in {}, cost of an unseen N: {}\n",
+                       row.id, row.kind, row.condition.empty() ? "" : ", condition " + row.condition,
+                       boot.law_samples.size(), fit.cost.Unit(), fit.cost.source);
     PrintTable(out, {"budget", "N", "D", "D/N", "loss", "nearest shape"}, rows);
+    for (const std::string& note : notes) out << note << '\n';
   }
   return all;
 }

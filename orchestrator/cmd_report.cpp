@@ -19,7 +19,7 @@ struct ReportCommandOptions {
 };
 
 void RunReport(ReportCommandOptions options, const GlobalOptions& global) {
-  Store store = Store::Open(global.db);
+  Store store = Store::Open(global.db, OpenMode::kExisting);
   if (options.report.sweep.empty()) {
     std::vector<SweepRow> sweeps = store.ListSweeps();
     if (sweeps.size() != 1) {

@@ -100,7 +100,7 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
   o.pool.sweep = o.sweep;
   if (o.backend == "local") ValidatePoolOptions(o.pool);
   CheckProjectWritable(project);
-  Store store = Store::Open(global.db);
+  Store store = Store::Open(global.db, plan ? OpenMode::kCreate : OpenMode::kExisting);
   if (plan) {
     StoreResult stored = PlanIntoStore(store, *plan, /*dry_run=*/false);
     Log(LogLevel::kInfo, "sims run: sweep {}: {} runs planned now, {} already in the database",

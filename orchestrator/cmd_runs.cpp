@@ -30,7 +30,7 @@ struct RunsOptions {
 // Returns how many runs changed. `answer` is where the confirmation is read from.
 int RunRuns(const RunsOptions& o, const GlobalOptions& global, std::istream& answer,
             std::ostream& out) {
-  Store store = Store::Open(global.db);
+  Store store = Store::Open(global.db, OpenMode::kExisting);
   std::string project = ProjectDir(global.db);
   std::vector<RunRow> targets;
   if (o.failed) {

@@ -50,7 +50,7 @@ bool AnyEventsFile(const std::string& project) {
 }  // namespace
 
 void RunStatus(const StatusOptions& o, const GlobalOptions& global, std::ostream& out) {
-  Store store = Store::Open(global.db);
+  Store store = Store::Open(global.db, OpenMode::kExisting);
   std::string project = ProjectDir(global.db);
   if (o.ingest && AnyEventsFile(project)) {
     IngestEvents(store, project, o.sweep, NowSeconds(), 7 * 86400.0);

@@ -49,7 +49,7 @@ fitting::Dataset LoadFitInput(const FitInputOptions& o, const GlobalOptions& glo
                     "or neither");
   }
   if (!o.data.empty()) return fitting::ReadPointsCsv(o.data, ToCsvOptions(o));
-  Store store = Store::Open(global.db);
+  Store store = Store::Open(global.db, OpenMode::kExisting);
   fitting::StoreSelection s;
   s.sweep = o.sweep;
   s.condition = o.condition;

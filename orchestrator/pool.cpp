@@ -131,7 +131,7 @@ std::string FormatProgress(const SweepProgress& p, double flops_per_second) {
 PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
   ValidatePoolOptions(o);
   std::string exe = o.exe.empty() ? std::filesystem::read_symlink("/proc/self/exe").string() : o.exe;
-  Store store = Store::Open(o.db);
+  Store store = Store::Open(o.db, OpenMode::kExisting);
   if (!store.FindSweep(o.sweep)) {
     throw UserError(fmt::format("sweep {}: not in database {}\nhint: sims run SPEC.toml plans it",
                                 o.sweep, o.db));

@@ -125,7 +125,7 @@ bool TrainClaimed(const WorkerOptions& options, const std::string& worker, Store
   std::string error;
   TrainOutcome outcome = TrainOutcome::kStopped;
   {
-    Store beat_store = Store::Open(options.db);
+    Store beat_store = Store::Open(options.db, OpenMode::kExisting);
     HeartbeatThread heartbeat(options.heartbeat_seconds, [&] {
       if (!beat_store.Heartbeat(row.id, worker, NowSeconds(), options.lease_seconds, step)) {
         lease_lost = true;
@@ -173,7 +173,7 @@ WorkerSummary RunWorkerDatabase(const WorkerOptions& options, const Executor& ex
   WorkerSummary summary;
   std::string worker = options.worker_name.empty() ? DefaultWorkerName() : options.worker_name;
   std::string project_dir = ProjectDir(options.db);
-  Store store = Store::Open(options.db);
+  Store store = Store::Open(options.db, OpenMode::kExisting);
   CheckProjectWritable(project_dir);
   if (!options.run_id.empty() && !store.GetRun(options.run_id)) {
     throw UserError(fmt::format("run {}: not in database {}\nhint: sims status lists the runs",

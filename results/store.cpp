@@ -1,6 +1,7 @@
 #include "results/store.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -75,6 +76,20 @@ CREATE TABLE fits (
   result_json TEXT NOT NULL
 );
 )sql",
+    // 1 -> 2: the planner's decisions as typed columns (issue: one cost model end to end).
+    // Old runs get their budget from config_json and their FLOPs per token from flops/tokens;
+    // old sweeps keep an empty convention (fitting then prices N from the runs' own C/D).
+    R"sql(
+ALTER TABLE sweeps ADD COLUMN flops_convention TEXT NOT NULL DEFAULT '';
+ALTER TABLE sweeps ADD COLUMN n_includes_embedding INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sweeps ADD COLUMN planner_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN budget_flops REAL NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN flops_per_token REAL NOT NULL DEFAULT 0;
+UPDATE runs SET
+  budget_flops = COALESCE(CASE WHEN json_valid(config_json)
+                               THEN json_extract(config_json, '$.budget_flops') END, 0),
+  flops_per_token = CASE WHEN tokens > 0 THEN flops / tokens ELSE 0 END;
+)sql",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion);
@@ -115,7 +130,8 @@ double ColumnDouble(SQLite::Statement& st, const char* name) {
 const char* const kRunColumns =
     "r.id, r.sweep_id, s.name AS sweep, r.condition, r.status, r.attempt, r.worker, "
     "r.lease_until, r.heartbeat_at, r.n_params, r.n_params_non_embedding, r.tokens, r.steps, "
-    "r.step, r.flops, r.config_json, r.error, r.created_at, r.started_at, r.finished_at";
+    "r.step, r.flops, r.flops_per_token, r.budget_flops, r.config_json, r.error, r.created_at, "
+    "r.started_at, r.finished_at";
 
 RunRow ReadRun(SQLite::Statement& st) {
   RunRow r;
@@ -134,6 +150,8 @@ RunRow ReadRun(SQLite::Statement& st) {
   r.steps = st.getColumn("steps").getInt64();
   r.step = st.getColumn("step").getInt64();
   r.flops = st.getColumn("flops").getDouble();
+  r.flops_per_token = st.getColumn("flops_per_token").getDouble();
+  r.budget_flops = st.getColumn("budget_flops").getDouble();
   r.config_json = ColumnText(st, "config_json");
   r.error = ColumnText(st, "error");
   r.created_at = ColumnText(st, "created_at");
@@ -162,20 +180,33 @@ Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
 Store::~Store() = default;
 
-Store Store::Open(const std::string& path) {
+Store Store::Open(const std::string& path, OpenMode mode) {
+  std::error_code ec;
+  if (mode == OpenMode::kExisting && !std::filesystem::exists(path, ec)) {
+    throw UserError(fmt::format("database {} does not exist\nhint: check --db, or create it with "
+                                "sims plan SWEEP.toml (or sims import)",
+                                path));
+  }
   std::unique_ptr<SQLite::Database> db;
   int version = 0;
+  int tables = 0;
   try {
     db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db->setBusyTimeout(60000);
     // Read before any write: a foreign or truncated file fails here and stays as it was.
-    db->execAndGet("SELECT count(*) FROM sqlite_master");
+    tables = db->execAndGet("SELECT count(*) FROM sqlite_master WHERE type = 'table'").getInt();
     version = ReadSchemaVersion(*db);
   } catch (const SQLite::Exception& e) {
     throw UserError(fmt::format(
         "database {}: cannot be read as an SQLite database ({}); the file was not modified\n"
         "hint: pass another --db path, or move this file away",
         path, e.what()));
+  }
+  if (version == 0 && tables > 0) {
+    throw UserError(fmt::format(
+        "database {}: an SQLite file with {} table(s) of another program (no sims schema_version "
+        "table); the file was not modified\nhint: pass another --db path",
+        path, tables));
   }
   if (version > kSchemaVersion) {
     throw UserError(fmt::format(
@@ -206,13 +237,22 @@ Store Store::Open(const std::string& path) {
 
 int Store::SchemaVersion() { return ReadSchemaVersion(*db_); }
 
-int64_t Store::UpsertSweep(const std::string& name, const std::string& spec_toml) {
+int64_t Store::UpsertSweep(const std::string& name, const std::string& spec_toml,
+                           const SweepFacts& facts) {
   WriteTransaction tx(*db_);
   SQLite::Statement ins(*db_,
-                        "INSERT INTO sweeps(name, spec_toml) VALUES (?, ?) "
-                        "ON CONFLICT(name) DO NOTHING");
+                        "INSERT INTO sweeps(name, spec_toml, flops_convention, "
+                        "n_includes_embedding, planner_json) VALUES (?, ?, ?, ?, ?) "
+                        // A sweep stored before schema 2 has no facts: re-planning fills them.
+                        "ON CONFLICT(name) DO UPDATE SET flops_convention = excluded.flops_convention, "
+                        "n_includes_embedding = excluded.n_includes_embedding, "
+                        "planner_json = excluded.planner_json "
+                        "WHERE sweeps.flops_convention = '' AND excluded.flops_convention != ''");
   ins.bind(1, name);
   ins.bind(2, spec_toml);
+  ins.bind(3, facts.flops_convention);
+  ins.bind(4, facts.n_includes_embedding ? 1 : 0);
+  ins.bind(5, facts.planner_json);
   ins.exec();
   SQLite::Statement sel(*db_, "SELECT id FROM sweeps WHERE name = ?");
   sel.bind(1, name);
@@ -222,30 +262,71 @@ int64_t Store::UpsertSweep(const std::string& name, const std::string& spec_toml
   return id;
 }
 
+namespace {
+const char* const kSweepColumns =
+    "id, name, spec_toml, created_at, flops_convention, n_includes_embedding, planner_json";
+SweepRow ReadSweep(SQLite::Statement& st) {
+  SweepRow r{st.getColumn(0).getInt64(), st.getColumn(1).getString(), st.getColumn(2).getString(),
+             st.getColumn(3).getString(), {}};
+  r.facts = {st.getColumn(4).getString(), st.getColumn(5).getInt() != 0, st.getColumn(6).getString()};
+  return r;
+}
+
+// The invariant stated with NewRun in store.h; the message names the run and the rule.
+void CheckRunInvariant(const NewRun& r) {
+  auto fail = [&](const std::string& rule) {
+    throw UserError(fmt::format("run {} ({}): {}; nothing of this batch was stored", r.id,
+                                r.condition, rule));
+  };
+  if (!(r.tokens > 0)) fail(fmt::format("tokens = {} must be > 0", r.tokens));
+  if (r.steps < 0) fail(fmt::format("steps = {} must be >= 0", r.steps));
+  if (r.steps > 0 && r.tokens % r.steps != 0) {
+    fail(fmt::format("tokens = {} is not a whole number of steps ({})", r.tokens, r.steps));
+  }
+  if (!(r.flops > 0 && std::isfinite(r.flops) && r.flops_per_token > 0 &&
+        std::isfinite(r.flops_per_token))) {
+    fail(fmt::format("flops = {} and flops_per_token = {} must be finite and > 0", r.flops,
+                     r.flops_per_token));
+  }
+  const double priced = r.flops_per_token * static_cast<double>(r.tokens);
+  if (std::abs(r.flops - priced) > 1e-9 * r.flops) {
+    fail(fmt::format("flops = {:.10g} but flops_per_token x tokens = {:.10g}", r.flops, priced));
+  }
+  if (!(r.budget_flops >= 0) || !std::isfinite(r.budget_flops)) {
+    fail(fmt::format("budget_flops = {} must be finite and >= 0", r.budget_flops));
+  }
+  if (r.budget_flops > 0 && r.steps > 0) {
+    const double one_step = r.flops_per_token * static_cast<double>(r.tokens / r.steps);
+    if (std::abs(r.flops - r.budget_flops) > one_step * (1 + 1e-9)) {
+      fail(fmt::format("flops = {:.6g} is more than one step ({:.3g} FLOPs) from its budget {:.6g}",
+                       r.flops, one_step, r.budget_flops));
+    }
+  }
+}
+}  // namespace
+
 std::optional<SweepRow> Store::FindSweep(const std::string& name) {
-  SQLite::Statement st(*db_, "SELECT id, name, spec_toml, created_at FROM sweeps WHERE name = ?");
+  SQLite::Statement st(*db_, fmt::format("SELECT {} FROM sweeps WHERE name = ?", kSweepColumns));
   st.bind(1, name);
   if (!st.executeStep()) return std::nullopt;
-  return SweepRow{st.getColumn(0).getInt64(), st.getColumn(1).getString(),
-                  st.getColumn(2).getString(), st.getColumn(3).getString()};
+  return ReadSweep(st);
 }
 
 std::vector<SweepRow> Store::ListSweeps() {
-  SQLite::Statement st(*db_, "SELECT id, name, spec_toml, created_at FROM sweeps ORDER BY id");
+  SQLite::Statement st(*db_, fmt::format("SELECT {} FROM sweeps ORDER BY id", kSweepColumns));
   std::vector<SweepRow> out;
-  while (st.executeStep()) {
-    out.push_back({st.getColumn(0).getInt64(), st.getColumn(1).getString(),
-                   st.getColumn(2).getString(), st.getColumn(3).getString()});
-  }
+  while (st.executeStep()) out.push_back(ReadSweep(st));
   return out;
 }
 
 int Store::InsertRuns(int64_t sweep_id, const std::vector<NewRun>& runs) {
+  for (const NewRun& r : runs) CheckRunInvariant(r);
   WriteTransaction tx(*db_);
   SQLite::Statement ins(*db_,
                         "INSERT INTO runs(id, sweep_id, condition, n_params, "
-                        "n_params_non_embedding, tokens, steps, flops, config_json) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING");
+                        "n_params_non_embedding, tokens, steps, flops, config_json, "
+                        "flops_per_token, budget_flops) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING");
   SQLite::Statement dep(*db_,
                         "INSERT INTO run_deps(run_id, depends_on) VALUES (?, ?) "
                         "ON CONFLICT DO NOTHING");
@@ -261,6 +342,8 @@ int Store::InsertRuns(int64_t sweep_id, const std::vector<NewRun>& runs) {
     ins.bind(7, r.steps);
     ins.bind(8, r.flops);
     ins.bind(9, r.config_json);
+    ins.bind(10, r.flops_per_token);
+    ins.bind(11, r.budget_flops);
     inserted += ins.exec();
   }
   // Dependencies after all runs, so a run may depend on one listed later in `runs`.

@@ -33,16 +33,31 @@ class Database;
 
 namespace sims {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
+
+// What the planner decided for a whole sweep, kept as columns so that no reader re-parses the
+// sweep file: the FLOP convention, what N counts, and (planner_json) the shape rule and the
+// cost curve per condition that fitting prices an unseen N with (sweeps/plan.h CostCurve).
+struct SweepFacts {
+  std::string flops_convention;       // exact | 6ND | 6ND+attn | imported | "" (before schema 2)
+  bool n_includes_embedding = false;  // N in 6ND and tokens per parameter counts embeddings
+  std::string planner_json;           // "" for imported sweeps
+  bool operator==(const SweepFacts&) const = default;
+};
 
 struct SweepRow {
   int64_t id = 0;
   std::string name;
   std::string spec_toml;
   std::string created_at;
+  SweepFacts facts;
 };
 
-// A run as the planner hands it to the store.
+// A run as the planner hands it to the store. InsertRuns checks, for every row, the invariant
+//   tokens > 0, steps >= 0 (0: imported, never trained), steps > 0 => tokens % steps == 0,
+//   flops == flops_per_token * tokens (to 1e-9),
+//   budget_flops > 0 => |flops - budget_flops| <= one step's FLOPs (D is rounded to whole steps)
+// and refuses the whole batch with the run id and the broken rule otherwise.
 struct NewRun {
   std::string id;
   std::string condition;
@@ -50,7 +65,9 @@ struct NewRun {
   int64_t n_params_non_embedding = 0;
   int64_t tokens = 0;
   int64_t steps = 0;
-  double flops = 0;
+  double flops = 0;            // by the sweep's convention
+  double flops_per_token = 0;  // the same convention; > 0
+  double budget_flops = 0;     // the IsoFLOP budget the run was planned for; 0 = none (grid)
   std::string config_json;
   std::vector<std::string> depends_on;
 };
@@ -71,6 +88,8 @@ struct RunRow {
   int64_t steps = 0;
   int64_t step = 0;  // last reported progress
   double flops = 0;
+  double flops_per_token = 0;
+  double budget_flops = 0;  // 0: not an IsoFLOP run
   std::string config_json;
   std::string error;
   std::string created_at, started_at, finished_at;
@@ -107,11 +126,17 @@ struct RunFilter {
   std::string status;     // empty = all
 };
 
+// kCreate: a missing file becomes a new database (plan, import, demo, storing a fit).
+// kExisting: a missing file is a UserError (every command that only reads or works a queue),
+// so a mistyped --db never leaves an empty database behind and never "finds" 0 runs.
+enum class OpenMode { kCreate, kExisting };
+
 class Store {
  public:
-  // Creates the file and migrates it to kSchemaVersion if needed. Throws UserError if the file
-  // is not an SQLite database or was written by a newer sims; the file is left untouched.
-  static Store Open(const std::string& path);
+  // Opens (or, with kCreate, creates) the file and migrates it to kSchemaVersion. Throws
+  // UserError, leaving the file byte-identical, if it is not an SQLite database, is another
+  // program's database (tables but no sims schema_version), or was written by a newer sims.
+  static Store Open(const std::string& path, OpenMode mode = OpenMode::kCreate);
   Store(Store&&) noexcept;
   Store& operator=(Store&&) noexcept;
   ~Store();
@@ -119,8 +144,9 @@ class Store {
   const std::string& path() const { return path_; }
   int SchemaVersion();
 
-  // Sweeps. UpsertSweep keeps the first spec text of a name and returns its id.
-  int64_t UpsertSweep(const std::string& name, const std::string& spec_toml);
+  // Sweeps. UpsertSweep keeps the first spec text and facts of a name and returns its id.
+  int64_t UpsertSweep(const std::string& name, const std::string& spec_toml,
+                      const SweepFacts& facts = {});
   std::optional<SweepRow> FindSweep(const std::string& name);
   std::vector<SweepRow> ListSweeps();
 

@@ -762,10 +762,7 @@ int64_t ConventionParams(const SweepSpec& spec, const ModelShape& shape) {
 namespace {
 
 double FlopsPerToken(const SweepSpec& spec, const ModelShape& shape, int64_t context) {
-  const int64_t n = ConventionParams(spec, shape);
-  if (spec.flops == "exact") return 3.0 * ForwardFlopsPerToken(shape, context);
-  if (spec.flops == "6ND+attn") return Flops6NDAttn(shape, n, context, 1);
-  return Flops6ND(n, 1);
+  return TrainingFlopsPerToken(shape, context, spec.flops, spec.n_includes_embedding);
 }
 
 // Fills tokens, steps and every count/FLOP field of `c` for `tokens_requested`.
@@ -784,12 +781,116 @@ void Account(const SweepSpec& spec, double tokens_requested, RunConfig& c) {
 
 bool SameBudget(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(a, b); }
 
+nlohmann::json CurveJson(const CostCurve& c) {
+  return {{"context", c.context},
+          {"n_params", c.n_params},
+          {"n_params_non_embedding", c.n_params_non_embedding},
+          {"flops_per_token", c.flops_per_token}};
+}
+
+// The condition's smallest and largest non-embedding targets.
+std::pair<double, double> TargetRange(const DesignSpec& d) {
+  double lo = HUGE_VAL, hi = 0;
+  for (const SizeSpec& size : d.sizes) {
+    const double n = size.target_non_embedding > 0
+                         ? static_cast<double>(size.target_non_embedding)
+                         : static_cast<double>(CountParams(size.shape).non_embedding);
+    lo = std::min(lo, n);
+    hi = std::max(hi, n);
+  }
+  return {lo, hi};
+}
+
+// A curve reaching from 30x below the smallest size to 1e4x above the largest: far enough for
+// a recommendation at 100x the sweep's largest budget.
+SweepFacts FactsOf(const SweepSpec& spec) {
+  SweepFacts facts;
+  facts.flops_convention = spec.flops;
+  facts.n_includes_embedding = spec.n_includes_embedding;
+  nlohmann::json curves = nlohmann::json::object();
+  double all_lo = HUGE_VAL, all_hi = 0;
+  for (const ConditionSpec& cond : spec.conditions) {
+    const auto [lo, hi] = TargetRange(cond.design);
+    all_lo = std::min(all_lo, lo);
+    all_hi = std::max(all_hi, hi);
+    curves[cond.name] = CurveJson(CostCurveOf(spec, cond.hp.context, lo / 30, hi * 1e4));
+  }
+  if (spec.text_lm) {
+    curves["text-lm"] = CurveJson(CostCurveOf(spec, spec.text_lm->hp.context, all_lo / 30, all_hi * 1e4));
+  }
+  facts.planner_json = nlohmann::json{{"shape_rule", ToJson(spec.shape_rule)},
+                                      {"vocab_size", spec.vocab_size},
+                                      {"tied_embeddings", spec.tied_embeddings},
+                                      {"cost_curves", curves}}
+                           .dump();
+  return facts;
+}
+
 }  // namespace
+
+CostCurve CostCurveOf(const SweepSpec& spec, int64_t context, double target_lo, double target_hi) {
+  CostCurve curve;
+  curve.context = context;
+  std::set<int64_t> seen;
+  const int per_decade = 8;
+  const int count = static_cast<int>(std::ceil(std::log10(target_hi / target_lo) * per_decade));
+  std::vector<std::pair<ParamCounts, double>> shapes;
+  for (int i = 0; i <= count; ++i) {
+    const double target = target_lo * std::pow(10.0, static_cast<double>(i) / per_decade);
+    if (target < 1 || target > 9e15) continue;
+    ModelShape shape;
+    try {
+      shape = ShapeForParams(static_cast<int64_t>(target), spec.vocab_size, spec.tied_embeddings,
+                             spec.shape_rule);
+    } catch (const UserError&) {
+      continue;  // no shape within tolerance of this target under the rule; the next may have
+    }
+    const ParamCounts counts = CountParams(shape);
+    if (!seen.insert(counts.total).second) continue;
+    shapes.push_back({counts, FlopsPerToken(spec, shape, context)});
+  }
+  std::sort(shapes.begin(), shapes.end(),
+            [](const auto& a, const auto& b) { return a.first.total < b.first.total; });
+  for (const auto& [counts, per_token] : shapes) {
+    curve.n_params.push_back(static_cast<double>(counts.total));
+    curve.n_params_non_embedding.push_back(static_cast<double>(counts.non_embedding));
+    curve.flops_per_token.push_back(per_token);
+  }
+  return curve;
+}
+
+nlohmann::json ToJson(const ShapeRule& r) {
+  return {{"head_dim", r.head_dim},         {"width_multiple", r.width_multiple},
+          {"ffn_ratio", r.ffn_ratio},       {"ffn_multiple", r.ffn_multiple},
+          {"aspect_ratio", r.aspect_ratio}, {"min_layers", r.min_layers},
+          {"max_layers", r.max_layers},     {"max_d_model", r.max_d_model},
+          {"tolerance", r.tolerance}};
+}
+
+ShapeRule ShapeRuleFromJson(const nlohmann::json& j) {
+  ShapeRule r;
+  try {
+    r.head_dim = j.at("head_dim").get<int64_t>();
+    r.width_multiple = j.at("width_multiple").get<int64_t>();
+    r.ffn_ratio = j.at("ffn_ratio").get<double>();
+    r.ffn_multiple = j.at("ffn_multiple").get<int64_t>();
+    r.aspect_ratio = j.at("aspect_ratio").get<double>();
+    r.min_layers = j.at("min_layers").get<int64_t>();
+    r.max_layers = j.at("max_layers").get<int64_t>();
+    r.max_d_model = j.at("max_d_model").get<int64_t>();
+    r.tolerance = j.at("tolerance").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("stored shape rule: {}", e.what()));
+  }
+  ValidateShapeRule(r);
+  return r;
+}
 
 SweepPlan PlanSweep(const SweepSpec& spec) {
   SweepPlan plan;
   plan.sweep = spec.name;
   plan.spec_toml = spec.source_toml;
+  plan.facts = FactsOf(spec);
   std::vector<PlannedRun> text_lms, dependents;
   std::set<std::string> text_lm_ids, dependent_ids;
 
@@ -944,7 +1045,7 @@ StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run) {
     if (auto sweep = store.FindSweep(plan.sweep)) result.sweep_id = sweep->id;
     return result;
   }
-  result.sweep_id = store.UpsertSweep(plan.sweep, plan.spec_toml);
+  result.sweep_id = store.UpsertSweep(plan.sweep, plan.spec_toml, plan.facts);
   std::vector<NewRun> runs;
   for (const PlannedRun& r : plan.runs) {
     NewRun n;
@@ -955,6 +1056,8 @@ StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run) {
     n.tokens = r.config.tokens;
     n.steps = r.config.steps;
     n.flops = r.config.flops;
+    n.flops_per_token = r.config.flops / static_cast<double>(r.config.tokens);
+    n.budget_flops = r.config.budget_flops;
     n.config_json = ToJson(r.config).dump();
     n.depends_on = r.config.depends_on;
     runs.push_back(std::move(n));

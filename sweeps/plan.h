@@ -135,9 +135,24 @@ struct SkippedPoint {
   std::string reason;
 };
 
+// FLOPs per training token against N for the shapes the sweep's shape rule builds, at one
+// context and the sweep's convention: how fitting prices an N that no run trained (fitting/
+// cost.h). Both N conventions are kept, so a fit may count N either way. Ascending N.
+struct CostCurve {
+  int64_t context = 0;
+  std::vector<double> n_params, n_params_non_embedding, flops_per_token;
+};
+// Targets log-spaced (8 per decade) over [target_lo, target_hi] non-embedding parameters;
+// targets the rule has no shape for are left out.
+CostCurve CostCurveOf(const SweepSpec& spec, int64_t context, double target_lo, double target_hi);
+
 struct SweepPlan {
   std::string sweep;
   std::string spec_toml;
+  // The convention, what N counts, and planner_json = {"shape_rule": {...}, "vocab_size",
+  // "tied_embeddings", "cost_curves": {condition: {"context", "n_params",
+  // "n_params_non_embedding", "flops_per_token"}}} (one curve per condition and "text-lm").
+  SweepFacts facts;
   std::vector<PlannedRun> runs;  // text-LM runs first, then each condition's, in file order
   std::vector<SkippedPoint> skipped;
 };
@@ -154,6 +169,10 @@ struct StoreResult {
   std::vector<std::string> new_ids;       // in plan order
   std::vector<std::string> existing_ids;  // already in the database
 };
+
+// The shape rule stored in planner_json (for `sims recommend`'s nearest shape).
+nlohmann::json ToJson(const ShapeRule& rule);
+ShapeRule ShapeRuleFromJson(const nlohmann::json& json);  // throws UserError naming the key
 
 // Upserts the sweep (by name), then inserts the new runs with their dependencies in one
 // transaction; runs already there (same id) are left as they are, whatever their status.

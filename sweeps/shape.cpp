@@ -173,4 +173,14 @@ double Flops6NDAttn(const ModelShape& shape, int64_t n_params, int64_t context, 
   return per_token * static_cast<double>(tokens);
 }
 
+double TrainingFlopsPerToken(const ModelShape& shape, int64_t context, const std::string& convention,
+                             bool n_includes_embedding) {
+  const ParamCounts counts = CountParams(shape);
+  const int64_t n = n_includes_embedding ? counts.total : counts.non_embedding;
+  if (convention == "exact") return 3.0 * ForwardFlopsPerToken(shape, context);
+  if (convention == "6ND+attn") return Flops6NDAttn(shape, n, context, 1);
+  if (convention == "6ND") return Flops6ND(n, 1);
+  throw UserError(fmt::format("FLOP convention '{}' is not one of 6ND, 6ND+attn, exact", convention));
+}
+
 }  // namespace sims

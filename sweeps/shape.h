@@ -18,6 +18,7 @@
 //     Not counted: the embedding lookup (a gather), norms, RoPE, softmax, SwiGLU's elementwise
 //     product, biases — each is O(d_model) per token, under 1% at every size sims plans.
 #include <cstdint>
+#include <string>
 
 #include "sweeps/run_config.h"
 
@@ -69,5 +70,10 @@ double ForwardFlopsPerToken(const ModelShape& shape, int64_t context);
 double TrainingFlopsExact(const ModelShape& shape, int64_t context, int64_t tokens);
 double Flops6ND(int64_t n_params, int64_t tokens);
 double Flops6NDAttn(const ModelShape& shape, int64_t n_params, int64_t context, int64_t tokens);
+// Training FLOPs per token of `shape` under a sweep's convention ("6ND", "6ND+attn" or "exact";
+// UserError otherwise), N with embeddings or without as the sweep counts it. The planner and
+// `sims recommend` both price a shape with this.
+double TrainingFlopsPerToken(const ModelShape& shape, int64_t context, const std::string& convention,
+                             bool n_includes_embedding);
 
 }  // namespace sims

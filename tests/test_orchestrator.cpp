@@ -50,6 +50,7 @@ sims::NewRun Run(const sims::RunConfig& c, std::vector<std::string> deps = {}) {
   r.tokens = 100 * c.steps;
   r.steps = c.steps;
   r.flops = 6.0 * 1000 * r.tokens;
+  r.flops_per_token = 6.0 * 1000;
   r.config_json = sims::ToJson(c).dump();
   r.depends_on = std::move(deps);
   return r;

@@ -108,6 +108,7 @@ struct Project {
     r.tokens = c.tokens;
     r.steps = c.steps;
     r.flops = c.flops;
+    r.flops_per_token = c.flops / static_cast<double>(c.tokens);
     r.config_json = sims::ToJson(c).dump();
     r.depends_on = c.depends_on;
     store.InsertRuns(store.UpsertSweep(c.sweep, "# test"), {r});

@@ -47,10 +47,12 @@ void AddDataset(Store& store, int64_t sweep_id, const std::string& dataset,
     run.condition = condition;
     run.n_params = static_cast<int64_t>(p.n_params);
     run.n_params_non_embedding = static_cast<int64_t>(p.n_params * non_embedding_fraction);
-    run.tokens = static_cast<int64_t>(p.tokens);
+    run.tokens = static_cast<int64_t>(p.tokens) / 100 * 100;
     run.steps = 100;
     run.flops = p.budget;
-    run.config_json = fmt::format(R"({{"budget_flops": {}}})", p.budget);
+    run.flops_per_token = p.budget / static_cast<double>(run.tokens);
+    run.budget_flops = p.budget;
+    run.config_json = "{}";
     runs.push_back(run);
   }
   store.InsertRuns(sweep_id, runs);
@@ -124,7 +126,8 @@ struct MarinReport {
   report::ReportFiles files;
   std::string md, html;
   MarinReport() {
-    int64_t sweep_id = store.UpsertSweep("marin", "# two Marin datasets as conditions");
+    int64_t sweep_id = store.UpsertSweep("marin", "# two Marin datasets as conditions",
+                                         SweepFacts{"imported", true, ""});  // as sims import
     AddDataset(store, sweep_id, "comma", "comma");
     AddDataset(store, sweep_id, "dclm", "dclm");
     analysis = report::Analyze(store, Options({"comma", "dclm"}));
@@ -174,7 +177,7 @@ TEST_CASE("a report of real IsoFLOP points: fits with bootstraps, every plot, fi
   CHECK(first.holdout3->rows[0].budget == analysis.budgets.back());
   CHECK(first.holdout3->n_points_fitted < static_cast<int>(first.data.points.size()));
   CHECK(m.md.find("## Extrapolation check") != std::string::npos);
-  CHECK(m.md.find(report::Num(first.holdout3->rows[0].loss_predicted, 4)) != std::string::npos);
+  CHECK(m.md.find(report::Num(*first.holdout3->rows[0].loss_predicted, 4)) != std::string::npos);
 
   // The IsoFLOP plot draws each budget's fitted parabola through its vertex.
   const fitting::Vertex& vertex = analysis.conditions[0].approach2->vertices.front();
@@ -244,7 +247,7 @@ TEST_CASE("N counts what the sweep file says unless --params overrides it", "[re
   REQUIRE(by_sweep.conditions[0].data.points.size() == total.conditions[0].data.points.size());
   CHECK(by_sweep.conditions[0].data.points[0].n_params ==
         Approx(0.5 * total.conditions[0].data.points[0].n_params).epsilon(1e-6));
-  // An imported sweep (no [sweep] table) counts every parameter.
+  // An imported sweep counts every parameter (N is what the file gives).
   CHECK_FALSE(Marin().analysis.non_embedding);
   o.params = "embeddings";
   CHECK_THROWS_WITH(report::Analyze(store, o), Catch::Contains("params = 'embeddings'"));
@@ -256,7 +259,7 @@ TEST_CASE("reporting on a sweep that is not there or has nothing done says so", 
   int64_t sweep_id = store.UpsertSweep("empty", "");
   CHECK_THROWS_WITH(report::Analyze(store, Options({})),
                     Catch::Contains("no sweep named 'marin'") && Catch::Contains("empty"));
-  store.InsertRuns(sweep_id, {{"r1", "textless", 1000, 900, 10000, 10, 6e7,
+  store.InsertRuns(sweep_id, {{"r1", "textless", 1000, 900, 10000, 10, 6e7, 6e3, 6e7,
                                R"({"budget_flops": 6e7})", {}}});
   report::ReportOptions o = Options({});
   o.sweep = "empty";

@@ -25,6 +25,7 @@ NewRun MakeRun(const std::string& id, std::vector<std::string> deps = {}) {
   r.tokens = 20000;
   r.steps = 10;
   r.flops = 6.0 * 1000 * 20000;
+  r.flops_per_token = 6.0 * 1000;
   r.config_json = "{}";
   r.depends_on = std::move(deps);
   return r;

@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <toml++/toml.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -15,16 +14,7 @@
 
 namespace sims::report {
 
-bool SweepCountsNonEmbedding(const SweepRow& sweep) {
-  toml::table spec;
-  try {
-    spec = toml::parse(sweep.spec_toml);
-  } catch (const toml::parse_error&) {
-    return false;
-  }
-  if (!spec["sweep"].is_table()) return false;
-  return !spec["sweep"]["n_includes_embedding"].value_or(false);
-}
+bool SweepCountsNonEmbedding(const SweepRow& sweep) { return !sweep.facts.n_includes_embedding; }
 
 void Validate(const ReportOptions& options) {
   if (options.sweep.empty()) {
@@ -49,13 +39,8 @@ void Validate(const ReportOptions& options) {
 
 namespace {
 
-// The IsoFLOP budget a run was planned for (the config's budget_flops), or its FLOPs when the
-// design has no budget (grid designs).
-double RunBudget(const RunRow& run) {
-  nlohmann::json config = nlohmann::json::parse(run.config_json, nullptr, false);
-  double budget = config.is_object() ? config.value("budget_flops", 0.0) : 0.0;
-  return budget > 0 ? budget : run.flops;
-}
+// The IsoFLOP budget a run was planned for, or its FLOPs when the design has no budget (grid).
+double RunBudget(const RunRow& run) { return run.budget_flops > 0 ? run.budget_flops : run.flops; }
 
 std::vector<std::pair<double, double>> CurveOf(Store& store, const std::string& run_id,
                                                const std::string& metric) {
@@ -117,19 +102,22 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
   boot.budgets = analysis.budgets;
   boot.budgets.push_back(analysis.recommend_budget);
 
+  fitting::Approach2Options fit2;
+  fit2.cost = c.data.cost;
   try {
-    c.approach2 = fitting::FitApproach2(c.data.points);
+    c.approach2 = fitting::FitApproach2(c.data.points, fit2);
     for (const fitting::SkippedBudget& s : c.approach2->skipped) {
       c.notes.push_back(fmt::format("approach 2 skipped budget {:.3g} FLOPs ({} points): {}",
                                     s.budget, s.n_points, s.reason));
     }
-    if (o.bootstrap > 0) c.approach2_bootstrap = fitting::BootstrapApproach2(c.data.points, {}, boot);
+    if (o.bootstrap > 0) c.approach2_bootstrap = fitting::BootstrapApproach2(c.data.points, fit2, boot);
   } catch (const UserError& e) {
     c.notes.push_back(fmt::format("approach 2 not fitted: {}", e.what()));
   }
 
   fitting::Approach3Options fit3;
   fit3.threads = o.threads;
+  fit3.cost = c.data.cost;
   try {
     c.approach3 = fitting::FitApproach3(c.data.points, fit3);
     if (o.bootstrap > 0) {
@@ -148,7 +136,7 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
       c.notes.push_back(fmt::format("no extrapolation check of approach 3: {}", e.what()));
     }
     try {
-      if (c.approach2) c.holdout2 = fitting::HoldoutApproach2(c.data.points, 1, {});
+      if (c.approach2) c.holdout2 = fitting::HoldoutApproach2(c.data.points, 1, fit2);
     } catch (const UserError& e) {
       c.notes.push_back(fmt::format("no extrapolation check of approach 2: {}", e.what()));
     }
@@ -179,6 +167,9 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
   analysis.options = options;
   analysis.non_embedding = options.params == "sweep" ? SweepCountsNonEmbedding(*sweep)
                                                     : options.params == "non-embedding";
+  const std::string& convention = sweep->facts.flops_convention;
+  analysis.flops_unit = convention.empty() || convention == "imported" ? "FLOPs (as imported)"
+                                                                      : convention + " FLOPs";
   RunFilter filter;
   filter.sweep = options.sweep;
   std::vector<RunRow> runs = store.ListRuns(filter);

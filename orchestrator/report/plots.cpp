@@ -147,7 +147,7 @@ Figure LossComputeFigure(const Analysis& analysis, const std::string& dir) {
   PlotSpec spec;
   spec.stem = "loss_vs_compute";
   spec.title = "Loss against compute, every run, with the fitted frontier";
-  spec.xlabel = "training compute C (FLOPs)";
+  spec.xlabel = fmt::format("training compute C ({})", analysis.flops_unit);
   spec.ylabel = "final validation loss (nats/token)";
   // Linear loss axis: losses span less than a decade, and a log axis would squash them.
   spec.log_y = false;
@@ -164,8 +164,8 @@ Figure LossComputeFigure(const Analysis& analysis, const std::string& dir) {
                                 color, Q(c.condition + " runs")));
     if (!c.approach3) continue;
     spec.data.push_back(
-        {fmt::format("f{}", k), FrontierRows(c, xs, [](const fitting::LawParams& law, double x) {
-           return fitting::OptimalLoss(law, x);
+        {fmt::format("f{}", k), FrontierRows(c, xs, [&c](const fitting::LawParams& law, double x) {
+           return fitting::OptimalLoss(law, c.approach3->cost, x);
          })});
     if (!c.approach3_bootstrap.law_samples.empty()) {
       bands.push_back(fmt::format(
@@ -199,7 +199,7 @@ Figure AllocationFigure(const Analysis& analysis, const std::string& dir, bool p
   spec.stem = params ? "n_opt" : "d_opt";
   spec.title = params ? "Compute-optimal model size against compute"
                       : "Compute-optimal training tokens against compute";
-  spec.xlabel = "training compute C (FLOPs)";
+  spec.xlabel = fmt::format("training compute C ({})", analysis.flops_unit);
   spec.ylabel = params ? "optimal parameters N_opt" : "optimal tokens D_opt";
   spec.log_y = true;
   auto [lo, hi] = ComputeRange(analysis);
@@ -227,9 +227,9 @@ Figure AllocationFigure(const Analysis& analysis, const std::string& dir, bool p
     if (c.approach3) {
       spec.data.push_back(
           {fmt::format("f{}", k),
-           FrontierRows(c, xs, [params](const fitting::LawParams& law, double x) {
-             fitting::Frontier f = fitting::FrontierOf(law);
-             return params ? fitting::OptimalParams(f, x) : fitting::OptimalTokens(f, x);
+           FrontierRows(c, xs, [params, &c](const fitting::LawParams& law, double x) {
+             const fitting::Allocation optimum = fitting::OptimalAllocation(law, c.approach3->cost, x);
+             return params ? optimum.n_params : optimum.tokens;
            })});
       if (!c.approach3_bootstrap.law_samples.empty()) {
         bands.push_back(fmt::format(
@@ -263,7 +263,7 @@ Figure DownstreamFigure(const Analysis& analysis, const std::string& dir,
   PlotSpec spec;
   spec.stem = "downstream";
   spec.title = "Downstream accuracy of the best run per budget";
-  spec.xlabel = "training compute C (FLOPs)";
+  spec.xlabel = fmt::format("training compute C ({})", analysis.flops_unit);
   spec.ylabel = "pair accuracy (chance = 0.5)";
   // Autoscaled, but always showing chance (0.5): toy-scale accuracies sit just above it.
   spec.setup.push_back("set yrange [*<0.45:*]");

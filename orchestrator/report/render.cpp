@@ -72,7 +72,7 @@ const fitting::BootstrapResult* Boot3(const ConditionAnalysis& c) {
 }
 
 Table RunsTable(const Analysis& a) {
-  Table t{{"condition", "runs fitted", "budgets (FLOPs)", "N range (parameters)",
+  Table t{{"condition", "runs fitted", fmt::format("budgets ({})", a.flops_unit), "N range (parameters)",
            "lowest loss"},
           {}};
   for (const ConditionAnalysis& c : a.conditions) {
@@ -111,27 +111,26 @@ Table LawTable(const ConditionAnalysis& c) {
   row("beta", "data exponent", f.params.beta);
   row("a", "N_opt ∝ C^a", f.frontier.a);
   row("b", "D_opt ∝ C^b", f.frontier.b);
-  row("G", "N_opt = G (C/6)^a", f.frontier.G);
+  row("G", "N_opt = G (C/k)^a for a cost k N D", f.frontier.G);
   row("loss_exponent", "L_opt − E ∝ C^−(αβ/(α+β))", fitting::LossComputeExponent(f.params));
   return t;
 }
 
 Table AllocationTable(const Analysis& a, const ConditionAnalysis& c) {
   const fitting::BootstrapResult* boot = Boot3(c);
-  Table t{{"budget C (FLOPs)", "N_opt (parameters)", "D_opt (tokens)", "tokens per parameter",
+  Table t{{fmt::format("budget C ({})", a.flops_unit), "N_opt (parameters)", "D_opt (tokens)", "tokens per parameter",
            "predicted loss"},
           {}};
   std::vector<double> budgets = a.budgets;
   budgets.push_back(a.recommend_budget);
-  fitting::Frontier frontier = c.approach3->frontier;
   for (double C : budgets) {
-    double n = fitting::OptimalParams(frontier, C), d = fitting::OptimalTokens(frontier, C);
+    const fitting::Allocation optimum = fitting::OptimalAllocation(c.approach3->params, c.approach3->cost, C);
+    const double n = optimum.n_params, d = optimum.tokens;
     std::string label = Num(C, 3) + (C == a.recommend_budget ? " (extrapolated)" : "");
     t.rows.push_back({label, WithInterval(n, Find(boot, fitting::BudgetKey("n_opt", C))),
                       WithInterval(d, Find(boot, fitting::BudgetKey("d_opt", C))),
                       WithInterval(d / n, Find(boot, fitting::BudgetKey("tokens_per_param", C))),
-                      WithInterval(fitting::OptimalLoss(c.approach3->params, C),
-                                   Find(boot, fitting::BudgetKey("loss", C)), 4)});
+                      WithInterval(optimum.loss, Find(boot, fitting::BudgetKey("loss", C)), 4)});
   }
   return t;
 }
@@ -150,7 +149,7 @@ Table Approach2Table(const ConditionAnalysis& c) {
 }
 
 Table VertexTable(const ConditionAnalysis& c) {
-  Table t{{"budget C (FLOPs)", "points", "N_opt", "D_opt", "tokens per parameter", "loss at vertex"},
+  Table t{{fmt::format("budget C ({})", c.data.cost.Unit()), "points", "N_opt", "D_opt", "tokens per parameter", "loss at vertex"},
           {}};
   for (const fitting::Vertex& v : c.approach2->vertices) {
     t.rows.push_back({Num(v.budget), std::to_string(v.n_points), Num(v.n_opt), Num(v.d_opt),
@@ -170,9 +169,10 @@ Table HoldoutTable(const ConditionAnalysis& c) {
   };
   if (c.holdout3) {
     for (const fitting::HoldoutRow& r : c.holdout3->rows) {
+      if (!r.loss_predicted) continue;
       t.rows.push_back({"approach 3", fmt::format("best run's loss (C = {})", Num(r.budget)),
-                        Num(r.loss_observed, 4), Num(r.loss_predicted, 4),
-                        rel(r.loss_predicted, r.loss_observed)});
+                        Num(r.loss_observed, 4), Num(*r.loss_predicted, 4),
+                        rel(*r.loss_predicted, r.loss_observed)});
     }
   }
   if (c.holdout2) {
@@ -556,15 +556,16 @@ std::pair<double, double> SizeRange(const ConditionAnalysis& c) {
 bool SoundFit(const Analysis& a, const ConditionAnalysis& c) {
   if (!c.approach3) return false;
   const fitting::Frontier& f = c.approach3->frontier;
-  const double loss = fitting::OptimalLoss(c.approach3->params, a.budgets.back());
+  const fitting::Allocation optimum =
+      fitting::OptimalAllocation(c.approach3->params, c.approach3->cost, a.budgets.back());
+  const double loss = optimum.loss;
   if (!(f.a > 0 && f.a < 1 && f.b > 0 && f.b < 1 && std::isfinite(f.G) && std::isfinite(loss))) {
     return false;
   }
   // The optimum at the sweep's largest budget must lie near the sizes that were trained: a
   // law whose optimum is far outside them is extrapolating its own shape, not the data.
   const auto [smallest, largest] = SizeRange(c);
-  const double n_opt = fitting::OptimalParams(f, a.budgets.back());
-  return n_opt > smallest / 10 && n_opt < largest * 10;
+  return optimum.n_params > smallest / 10 && optimum.n_params < largest * 10;
 }
 
 std::string Verdict(const Analysis& a) {
@@ -588,9 +589,9 @@ std::string Verdict(const Analysis& a) {
           "so the comparison below is not meaningful; the sweep is too small or too noisy for "
           "this law. ",
           c.condition, Num(c.approach3->frontier.a),
-          Num(fitting::OptimalParams(c.approach3->frontier, a.budgets.back())),
+          Num(fitting::OptimalAllocation(c.approach3->params, c.approach3->cost, a.budgets.back()).n_params),
           Num(smallest), Num(largest),
-          Num(fitting::OptimalLoss(c.approach3->params, a.budgets.back()), 4));
+          Num(fitting::OptimalLoss(c.approach3->params, c.approach3->cost, a.budgets.back()), 4));
     }
   }
   if (!cmp.multipliers.empty()) {

@@ -46,9 +46,9 @@ struct ReportOptions {
 // Throws UserError naming the field.
 void Validate(const ReportOptions& options);
 
-// Whether a sweep's N counts only non-embedding parameters: its file's n_includes_embedding
-// (false when absent, as the planner reads it); a sweep without a [sweep] table (an import of
-// published points) counts every parameter. Shared with `sims fit --params sweep`.
+// Whether a sweep's N counts only non-embedding parameters: the planner's n_includes_embedding
+// (sweeps table); an imported sweep's N is whatever the file gave (both counts are that N).
+// Shared with `sims fit --params sweep`.
 bool SweepCountsNonEmbedding(const SweepRow& sweep);
 
 // One run's training curve (the `train/loss` metric and the fitted validation metric).
@@ -81,6 +81,7 @@ struct ConditionAnalysis {
 struct Analysis {
   ReportOptions options;
   bool non_embedding = false;  // N in every fit and table: non-embedding (true) or total
+  std::string flops_unit;      // "exact FLOPs", "6ND FLOPs", ...: every compute axis and column
   int runs_planned = 0, runs_done = 0, runs_failed = 0;
   std::vector<double> budgets;  // the sweep's IsoFLOP budgets (ascending)
   double recommend_budget = 0;  // recommend_factor * largest budget
