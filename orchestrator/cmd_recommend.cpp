@@ -1,10 +1,11 @@
 // sims recommend --budget C: how to spend a compute budget under a stored approach-3 fit:
 // N, D, tokens per parameter and predicted loss, each with its bootstrap interval (from the
-// fit's stored resamples), and the nearest valid model shape by the planner's rule
-// (sweeps/shape.h ShapeForParams).
+// fit's stored resamples), all priced in the fit's own FLOP convention, and the shape to train:
+// the planner's shape near N_opt with the lowest predicted loss at the D that spends the budget.
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -52,39 +53,6 @@ FitRow ChooseFit(Store& store, const RecommendOptions& o) {
   return *latest;
 }
 
-// The planner's shape nearest to N parameters (N counted as the fit counted it), or nullopt
-// with the reason in `why` when no shape of the rule is within 10 % of N.
-std::optional<ModelShape> NearestShape(double n_params, bool n_is_total, int64_t vocab_size, bool tied,
-                                       const ShapeRule& rule, std::string& why) {
-  if (vocab_size <= 0) {
-    why = "the fit's sweep has no vocabulary size; pass --vocab-size";
-    return std::nullopt;
-  }
-  // The embedding share depends on d_model, so for a total N scan non-embedding targets from
-  // 1% to 100% of N and keep the shape whose total count is nearest N.
-  std::optional<ModelShape> best;
-  double best_error = std::numeric_limits<double>::infinity();
-  const int scan = n_is_total ? 200 : 0;
-  for (int k = 0; k <= scan; ++k) {
-    const double target = n_is_total ? n_params * std::pow(10.0, -2.0 + k / 100.0) : n_params;
-    try {
-      ModelShape candidate = ShapeForParams(static_cast<int64_t>(target), vocab_size, tied, rule);
-      const ParamCounts counts = CountParams(candidate);
-      const double n = static_cast<double>(n_is_total ? counts.total : counts.non_embedding);
-      if (std::abs(n - n_params) < best_error) best_error = std::abs(n - n_params), best = candidate;
-    } catch (const UserError& e) {
-      why = e.what();  // no shape near this target under the rule; other targets may have one
-    }
-  }
-  if (!best || best_error > 0.1 * n_params) {
-    why = fmt::format("no shape of the sweep's shape rule has {:.4g} {} parameters within 10 %{}",
-                      n_params, n_is_total ? "total" : "non-embedding",
-                      why.empty() ? "" : " (" + why.substr(0, why.find('\n')) + ")");
-    return std::nullopt;
-  }
-  return best;
-}
-
 // What the fitted sweep's planner decided (sweeps.planner_json): its shape rule, vocabulary
 // and per-condition context. Absent for imported sweeps and fits of CSV files.
 struct PlannerFacts {
@@ -111,6 +79,56 @@ PlannerFacts FactsOfFit(Store& store, const nlohmann::json& inputs, const std::s
   facts.n_includes_embedding = sweep->facts.n_includes_embedding;
   facts.known = true;
   return facts;
+}
+
+// The shape to train for `budget`: among the shapes the sweep's rule builds for N within 2x of
+// the fitted N_opt, the one the law predicts the lowest loss for when it is trained on the D
+// that spends the budget exactly, priced as the planner prices it (exact FLOPs at the sweep's
+// context). At toy sizes the rule's cost per token jumps by +-20 % between neighbouring
+// shapes (the output head depends on d_model, not N), so the nearest N is not the best buy.
+struct ShapeChoice {
+  ModelShape shape;
+  double n_params = 0;  // as the fit counts N
+  double tokens = 0;    // spends the budget exactly
+  double loss = 0;      // the law's prediction
+};
+
+std::optional<ShapeChoice> BestShape(const fitting::Approach3Result& fit, double budget, double n_opt,
+                                     bool n_is_total, int64_t vocab_size, bool tied,
+                                     const PlannerFacts& facts, std::string& why) {
+  if (vocab_size <= 0) {
+    why = "the fit's sweep has no vocabulary size; pass --vocab-size";
+    return std::nullopt;
+  }
+  std::optional<ShapeChoice> best;
+  std::set<std::pair<int64_t, int64_t>> seen;
+  // Non-embedding targets from 1 % to 2x of N: with a total N the embedding share is unknown.
+  for (int k = 0; k <= 300; ++k) {
+    const double target = n_opt * std::pow(10.0, -2.0 + 2.30103 * k / 300);
+    ModelShape shape;
+    try {
+      shape = ShapeForParams(static_cast<int64_t>(target), vocab_size, tied, facts.rule);
+    } catch (const UserError& e) {
+      why = e.what();  // no shape near this target under the rule; other targets may have one
+      continue;
+    }
+    if (!seen.insert({shape.layers, shape.d_model}).second) continue;
+    const ParamCounts counts = CountParams(shape);
+    const double n = static_cast<double>(n_is_total ? counts.total : counts.non_embedding);
+    if (n < n_opt / 2 || n > 2 * n_opt) continue;
+    const double per_token = facts.known ? TrainingFlopsPerToken(shape, facts.context, facts.convention,
+                                                                 facts.n_includes_embedding)
+                                         : fit.cost.FlopsPerToken(n);
+    ShapeChoice choice{shape, n, budget / per_token, 0};
+    choice.loss = fitting::PredictLoss(fit.params, choice.n_params, choice.tokens);
+    if (!best || choice.loss < best->loss) best = choice;
+  }
+  if (!best) {
+    why = fmt::format("no shape of the sweep's shape rule has {:.4g} {} parameters within 2x{}", n_opt,
+                      n_is_total ? "total" : "non-embedding",
+                      why.empty() ? "" : " (" + why.substr(0, why.find('\n')) + ")");
+  }
+  return best;
 }
 
 }  // namespace
@@ -146,24 +164,18 @@ nlohmann::json RunRecommend(const RecommendOptions& o, const GlobalOptions& glob
     j["condition"] = row.condition;
     j["flops_convention"] = fit.cost.convention;
     std::string why;
-    const std::optional<ModelShape> shape =
-        NearestShape(r.n_params, n_is_total, vocab, o.tied, facts.rule, why);
-    std::string shape_cell = "no shape within 10 %";
-    if (shape) {
-      const ParamCounts counts = CountParams(*shape);
-      j["shape"] = {{"layers", shape->layers}, {"d_model", shape->d_model}, {"heads", shape->heads},
-                    {"d_ff", shape->d_ff}, {"vocab_size", shape->vocab_size}, {"n_params", counts.total},
-                    {"n_params_non_embedding", counts.non_embedding}};
-      shape_cell = fmt::format("{}L x {}d ({} heads)", shape->layers, shape->d_model, shape->heads);
-      if (facts.known) {
-        // The shape priced exactly as the planner would: its FLOPs at D_opt, and the D that
-        // spends the budget exactly.
-        const double per_token = TrainingFlopsPerToken(*shape, facts.context, facts.convention,
-                                                       facts.n_includes_embedding);
-        j["shape"]["flops_at_d_opt"] = per_token * r.tokens;
-        j["shape"]["tokens_for_budget"] = budget / per_token;
-        shape_cell += fmt::format(", D {} for the budget", Fmt(budget / per_token));
-      }
+    const std::optional<ShapeChoice> choice =
+        BestShape(fit, budget, r.n_params, n_is_total, vocab, o.tied, facts, why);
+    std::string shape_cell = "no shape within 2x";
+    if (choice) {
+      const ModelShape& shape = choice->shape;
+      const ParamCounts counts = CountParams(shape);
+      j["shape"] = {{"layers", shape.layers}, {"d_model", shape.d_model}, {"heads", shape.heads},
+                    {"d_ff", shape.d_ff}, {"vocab_size", shape.vocab_size}, {"n_params", counts.total},
+                    {"n_params_non_embedding", counts.non_embedding}, {"tokens", choice->tokens},
+                    {"loss", choice->loss}, {"priced_by", facts.known ? "the sweep's planner" : fit.cost.source}};
+      shape_cell = fmt::format("{}L x {}d ({} heads): N {}, D {}, loss {}", shape.layers, shape.d_model,
+                               shape.heads, Fmt(choice->n_params), Fmt(choice->tokens), Fmt(choice->loss));
     } else {
       j["shape_note"] = why;
       notes.push_back(fmt::format("budget {}: {}", Fmt(budget), why));
@@ -179,7 +191,7 @@ nlohmann::json RunRecommend(const RecommendOptions& o, const GlobalOptions& glob
     out << fmt::format("fit {} ({}{}, {} bootstrap resamples); budgets in {}, cost of an unseen N: {}\n",
                        row.id, row.kind, row.condition.empty() ? "" : ", condition " + row.condition,
                        boot.law_samples.size(), fit.cost.Unit(), fit.cost.source);
-    PrintTable(out, {"budget", "N", "D", "D/N", "loss", "nearest shape"}, rows);
+    PrintTable(out, {"budget", "N", "D", "D/N", "loss", "shape to train (spends the budget)"}, rows);
     for (const std::string& note : notes) out << note << '\n';
   }
   return all;

@@ -851,10 +851,21 @@ CostCurve CostCurveOf(const SweepSpec& spec, int64_t context, double target_lo, 
   }
   std::sort(shapes.begin(), shapes.end(),
             [](const auto& a, const auto& b) { return a.first.total < b.first.total; });
-  for (const auto& [counts, per_token] : shapes) {
-    curve.n_params.push_back(static_cast<double>(counts.total));
-    curve.n_params_non_embedding.push_back(static_cast<double>(counts.non_embedding));
-    curve.flops_per_token.push_back(per_token);
+  // At toy sizes the rule's cost per token jumps by +-20 % between neighbouring shapes (the
+  // output head costs 6 V d_model per token, and d_model does not grow smoothly with N). A
+  // frontier priced on those jumps sticks at whichever shape is cheapest, so the curve is the
+  // running geometric mean over 5 neighbouring shapes, made non-decreasing; `sims recommend`
+  // prices the shape it proposes exactly.
+  const size_t count_shapes = shapes.size();
+  for (size_t i = 0; i < count_shapes; ++i) {
+    const size_t lo = i >= 2 ? i - 2 : 0, hi = std::min(count_shapes - 1, i + 2);
+    double log_sum = 0;
+    for (size_t k = lo; k <= hi; ++k) log_sum += std::log(shapes[k].second);
+    double smooth = std::exp(log_sum / static_cast<double>(hi - lo + 1));
+    if (!curve.flops_per_token.empty()) smooth = std::max(smooth, curve.flops_per_token.back());
+    curve.n_params.push_back(static_cast<double>(shapes[i].first.total));
+    curve.n_params_non_embedding.push_back(static_cast<double>(shapes[i].first.non_embedding));
+    curve.flops_per_token.push_back(smooth);
   }
   return curve;
 }

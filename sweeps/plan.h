@@ -143,7 +143,8 @@ struct CostCurve {
   std::vector<double> n_params, n_params_non_embedding, flops_per_token;
 };
 // Targets log-spaced (8 per decade) over [target_lo, target_hi] non-embedding parameters;
-// targets the rule has no shape for are left out.
+// targets the rule has no shape for are left out. FLOPs per token are smoothed over 5
+// neighbouring shapes and non-decreasing in N (see plan.cpp for why).
 CostCurve CostCurveOf(const SweepSpec& spec, int64_t context, double target_lo, double target_hi);
 
 struct SweepPlan {
