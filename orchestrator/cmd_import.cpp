@@ -84,8 +84,12 @@ int RunImport(const ImportOptions& o, const GlobalOptions& global, std::ostream&
 void SetupImportCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<ImportOptions>();
   cmd->add_option("file", o->file, "CSV file (header row; see --columns)")->required();
-  cmd->add_option("--sweep", o->input.sweep, "Name of the sweep to create or add to")->required();
-  cmd->add_option("--condition", o->condition, "Condition of the imported runs")->capture_default_str();
+  cmd->add_option("--sweep", o->input.sweep, "Name of the sweep to create or add to")
+      ->required()
+      ->check(NameCheck(NameKind::kSweep));
+  cmd->add_option("--condition", o->condition, "Condition of the imported runs")
+      ->capture_default_str()
+      ->check(NameCheck(NameKind::kCondition));
   cmd->add_option("--columns", o->input.columns, "CSV column names, e.g. params=N,tokens=D,loss=loss,budget=C");
   cmd->add_option("--where", o->input.where, "Keep rows where COLUMN=VALUE (or =@OTHER_COLUMN); repeatable");
   cmd->add_flag("--drop-outliers", o->input.drop_outliers, "Drop rows flagged in the outlier column");

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/names.h"
 
 namespace sims {
 
@@ -25,7 +26,8 @@ std::string ProjectDir(const std::string& db_path) {
 }
 
 std::string RunDir(const std::string& project_dir, const std::string& run_id) {
-  return (fs::path(project_dir) / "runs" / run_id).string();
+  return PathForName(fs::path(project_dir) / "runs", NameKind::kRun, run_id, "", "run directory")
+      .string();
 }
 
 std::string EventsPath(const std::string& run_dir) {

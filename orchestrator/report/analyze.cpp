@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/names.h"
 #include "orchestrator/report/report.h"
 #include "results/store.h"
 
@@ -29,6 +30,10 @@ bool SweepCountsNonEmbedding(const SweepRow& sweep) {
 void Validate(const ReportOptions& options) {
   if (options.sweep.empty()) {
     throw UserError("report: no sweep given\nhint: pass --sweep NAME (`sims status` lists them)");
+  }
+  ValidateName(NameKind::kSweep, options.sweep, "report: --sweep");
+  for (const std::string& c : options.conditions) {
+    ValidateName(NameKind::kCondition, c, "report: --condition");
   }
   if (options.bootstrap < 0) {
     throw UserError(fmt::format("report: bootstrap = {} must be >= 0", options.bootstrap));
