@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
+#include "common/log.h"
 #include "orchestrator/commands.h"
 #include "orchestrator/ingest.h"
 #include "orchestrator/pool.h"
@@ -53,7 +55,14 @@ void RunStatus(const StatusOptions& o, const GlobalOptions& global, std::ostream
   Store store = Store::Open(global.db);
   std::string project = ProjectDir(global.db);
   if (o.ingest && AnyEventsFile(project)) {
-    IngestEvents(store, project, o.sweep, NowSeconds(), 7 * 86400.0);
+    // Status answers from the database even when an events file cannot be ingested (a file
+    // of a newer format, an unreadable file): the user sees why, and the runs as they stand.
+    try {
+      IngestEvents(store, project, o.sweep, NowSeconds(), 7 * 86400.0);
+    } catch (const UserError& e) {
+      Log(LogLevel::kWarn, "status: events not ingested, showing the database as it is: {}",
+          e.what());
+    }
   }
   std::vector<RunRow> runs = store.ListRuns({o.sweep, o.condition, o.status});
   std::map<std::string, double> losses = LastLosses(store);
