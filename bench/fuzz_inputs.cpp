@@ -3,15 +3,15 @@
 // Prints cases, accepted, refused and the time per fuzzer; exits 1 with the failing cases when
 // any case crashed sims' reading code, threw something other than a UserError naming the file,
 // or changed its input file.
+#include "tests/fuzz_inputs.h"
+
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-
-#include <fmt/format.h>
-
-#include "tests/fuzz_inputs.h"
 
 namespace fs = std::filesystem;
 
@@ -20,8 +20,10 @@ int main(int argc, char** argv) {
   uint64_t seed = 20261202;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--cases") cases = std::atoi(argv[i + 1]);
-    else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--cases")
+      cases = std::atoi(argv[i + 1]);
+    else if (flag == "--seed")
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
     else {
       std::fprintf(stderr, "usage: fuzz_inputs [--cases N] [--seed S]\n");
       return 1;
@@ -39,10 +41,11 @@ int main(int argc, char** argv) {
                                         : sims::fuzz::FuzzEventsFiles(cases, seed, sub);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print("{}: {} cases, {} accepted, {} refused ({} naming a line), {} events lines "
-               "skipped, {} failures, {:.1f} s\n",
-               name, s.cases, s.accepted, s.refused, s.refusals_with_line, s.lines_skipped,
-               s.failures.size(), seconds);
+    fmt::print(
+        "{}: {} cases, {} accepted, {} refused ({} naming a line), {} events lines "
+        "skipped, {} failures, {:.1f} s\n",
+        name, s.cases, s.accepted, s.refused, s.refusals_with_line, s.lines_skipped,
+        s.failures.size(), seconds);
     for (const std::string& f : s.failures) fmt::print(stderr, "{}\n\n", f);
     failures += static_cast<int>(s.failures.size());
   }

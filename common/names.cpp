@@ -14,18 +14,30 @@ bool IsAsciiAlnum(char c) {
 
 std::string CharText(char c) {
   switch (c) {
-    case '\n': return "a newline";
-    case '\r': return "a carriage return";
-    case '\t': return "a tab";
-    case ' ': return "a space";
-    case '\'': return "a quote (')";
-    case '"': return "a quote (\")";
-    case '`': return "a backtick";
-    case '/': return "'/'";
-    case '\\': return "a backslash";
-    case '$': return "'$'";
-    case '\0': return "a NUL byte";
-    default: break;
+    case '\n':
+      return "a newline";
+    case '\r':
+      return "a carriage return";
+    case '\t':
+      return "a tab";
+    case ' ':
+      return "a space";
+    case '\'':
+      return "a quote (')";
+    case '"':
+      return "a quote (\")";
+    case '`':
+      return "a backtick";
+    case '/':
+      return "'/'";
+    case '\\':
+      return "a backslash";
+    case '$':
+      return "'$'";
+    case '\0':
+      return "a NUL byte";
+    default:
+      break;
   }
   const unsigned char u = static_cast<unsigned char>(c);
   if (u < 0x20 || u == 0x7f) return fmt::format("the control character \\x{:02x}", u);
@@ -37,10 +49,14 @@ std::string CharText(char c) {
 
 const char* NameKindText(NameKind kind) {
   switch (kind) {
-    case NameKind::kSweep: return "sweep";
-    case NameKind::kCondition: return "condition";
-    case NameKind::kSizeLabel: return "size label";
-    case NameKind::kRun: return "run id";
+    case NameKind::kSweep:
+      return "sweep";
+    case NameKind::kCondition:
+      return "condition";
+    case NameKind::kSizeLabel:
+      return "size label";
+    case NameKind::kRun:
+      return "run id";
   }
   return "name";
 }
@@ -63,13 +79,20 @@ std::string EscapedForMessage(std::string_view value) {
   std::string out = "\"";
   for (char c : value) {
     const unsigned char u = static_cast<unsigned char>(c);
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\r') out += "\\r";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (u < 0x20 || u >= 0x7f) out += fmt::format("\\x{:02x}", u);
-    else out += c;
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\\')
+      out += "\\\\";
+    else if (u < 0x20 || u >= 0x7f)
+      out += fmt::format("\\x{:02x}", u);
+    else
+      out += c;
   }
   return out + "\"";
 }
@@ -90,8 +113,8 @@ std::filesystem::path PathForName(const std::filesystem::path& dir, NameKind kin
   ValidateName(kind, name, where);
   const std::string file = std::string(name) + std::string(suffix);
   // Defence in depth: the rule already rules these out, but a suffix could still add a '/'.
-  if (file.find('/') != std::string::npos || file.find('\0') != std::string::npos ||
-      file == "." || file == "..") {
+  if (file.find('/') != std::string::npos || file.find('\0') != std::string::npos || file == "." ||
+      file == "..") {
     throw UserError(fmt::format("{}: {} {} would not be a file name inside {}", where,
                                 NameKindText(kind), EscapedForMessage(file), dir.string()));
   }

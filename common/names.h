@@ -13,8 +13,8 @@
 //     ("-x");
 //   - a name is printed into shell and gnuplot scripts and Markdown tables: no quote, space,
 //     '$', '`', '|', newline or other control character can reach them;
-//   - size labels written by the planner ("200k", "1.5B", "L4-d128") and every name in
-//     examples/ and tests/ fit, and '+' keeps labels such as "1e+11" or "a+b" possible;
+//   - size labels written by the planner ("200k", "1.5B", "L4-d128", and "1e+06B" for 1e15
+//     parameters, hence '+') and every name in examples/ and tests/ fit;
 //   - 64 characters: a Slurm job name ("sims-" + sweep) and a file name stay well inside limits.
 // Two different valid names are two different file stems (case-sensitive file systems), so a
 // plot per condition never overwrites another's.

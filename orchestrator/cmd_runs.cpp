@@ -125,7 +125,8 @@ void SetupRunsCommand(CLI::App* cmd, GlobalOptions& global) {
     sub->add_option("ids", o->ids, "Run ids")->check(NameCheck(NameKind::kRun));
     if (o->action == "retry") {
       sub->add_flag("--failed", o->failed, "Every failed run (of --sweep if given)");
-      sub->add_option("--sweep", o->sweep, "With --failed: only this sweep")->check(NameCheck(NameKind::kSweep));
+      sub->add_option("--sweep", o->sweep, "With --failed: only this sweep")
+          ->check(NameCheck(NameKind::kSweep));
     }
     sub->add_flag("--yes,-y", o->yes, "Do not ask for confirmation");
     sub->callback([o, &global] {

@@ -102,8 +102,10 @@ void RunStatus(const StatusOptions& o, const GlobalOptions& global, std::ostream
 
 void SetupStatusCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<StatusOptions>();
-  cmd->add_option("--sweep", o->sweep, "Only runs of this sweep")->check(NameCheck(NameKind::kSweep));
-  cmd->add_option("--condition", o->condition, "Only runs of this condition")->check(NameCheck(NameKind::kCondition));
+  cmd->add_option("--sweep", o->sweep, "Only runs of this sweep")
+      ->check(NameCheck(NameKind::kSweep));
+  cmd->add_option("--condition", o->condition, "Only runs of this condition")
+      ->check(NameCheck(NameKind::kCondition));
   cmd->add_option("--status", o->status, "Only runs in this state")
       ->check(CLI::IsMember({"planned", "running", "done", "failed"}));
   cmd->add_flag("!--no-ingest", o->ingest, "Do not load Slurm events files first");

@@ -135,8 +135,8 @@ std::string EventProblem(const json& e) {
   if (kind == "start") {
     fields = {{"worker", "a one-line string", false}, {"attempt", "a count", false}};
   } else if (kind == "metric") {
-    fields = {{"step", "a count", true}, {"tokens", "a count", true}, {"name", "a one-line string", true},
-              {"value", "a number", true}};
+    fields = {{"step", "a count", true}, {"tokens", "a count", true},
+              {"name", "a one-line string", true}, {"value", "a number", true}};
   } else if (kind == "eval") {
     fields = {{"step", "a count", true}, {"task", "a one-line string", true},
               {"accuracy", "a number", true}, {"n_pairs", "a count", true}};

@@ -1,13 +1,13 @@
 #include "tests/fuzz_inputs.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -47,11 +47,39 @@ std::string Join(const std::vector<std::string>& lines) {
 
 // Cell and JSON values that break assumptions: huge, tiny, negative, non-finite, past int64,
 // wrong types, hostile names.
-const std::vector<std::string> kNumbers = {
-    "0", "-1", "1e30", "1e400", "-1e400", "1e-320", "nan", "NaN", "inf", "-inf",
-    "9223372036854775807", "9223372036854775808", "18446744073709551616", "9.2e18", "1e19",
-    "0x10", "1,5", "", " ", "3.0.1", "1e", "+", "true", "\"\"", "\"x\"", "[]", "{}", "null",
-    "\"a\\nb\"", "\"../../x\"", "\"$(touch X)\"", "\"`id`\"", "\"it's\""};
+const std::vector<std::string> kNumbers = {"0",
+                                           "-1",
+                                           "1e30",
+                                           "1e400",
+                                           "-1e400",
+                                           "1e-320",
+                                           "nan",
+                                           "NaN",
+                                           "inf",
+                                           "-inf",
+                                           "9223372036854775807",
+                                           "9223372036854775808",
+                                           "18446744073709551616",
+                                           "9.2e18",
+                                           "1e19",
+                                           "0x10",
+                                           "1,5",
+                                           "",
+                                           " ",
+                                           "3.0.1",
+                                           "1e",
+                                           "+",
+                                           "true",
+                                           "\"\"",
+                                           "\"x\"",
+                                           "[]",
+                                           "{}",
+                                           "null",
+                                           "\"a\\nb\"",
+                                           "\"../../x\"",
+                                           "\"$(touch X)\"",
+                                           "\"`id`\"",
+                                           "\"it's\""};
 
 std::string MutateText(std::string text, std::mt19937_64& rng, bool csv) {
   auto pick = [&](size_t n) { return static_cast<size_t>(rng() % std::max<size_t>(n, 1)); };
@@ -121,8 +149,8 @@ bool NamesLine(const std::string& message) {
 
 void Fail(FuzzStats& stats, int i, const std::string& what, const std::string& text) {
   if (stats.failures.size() < 20) {
-    stats.failures.push_back(fmt::format("case {}: {}\n--- input ---\n{}", i, what,
-                                         text.substr(0, 2000)));
+    stats.failures.push_back(
+        fmt::format("case {}: {}\n--- input ---\n{}", i, what, text.substr(0, 2000)));
   }
 }
 
@@ -228,13 +256,23 @@ FuzzStats FuzzEventsFiles(int cases, uint64_t seed, const fs::path& dir) {
     std::vector<nlohmann::json> events = {
         {{"v", 1}, {"event", "start"}, {"time", 1.0}, {"worker", "slurm:1_0"}, {"attempt", 0}}};
     for (int step = 1; step <= 4; ++step) {
-      events.push_back({{"v", 1}, {"event", "metric"}, {"step", step}, {"tokens", 100 * step},
-                        {"name", "train/loss"}, {"value", 5.0 - 0.1 * step}});
+      events.push_back({{"v", 1},
+                        {"event", "metric"},
+                        {"step", step},
+                        {"tokens", 100 * step},
+                        {"name", "train/loss"},
+                        {"value", 5.0 - 0.1 * step}});
       events.push_back({{"v", 1}, {"event", "progress"}, {"time", 1.0 + step}, {"step", step}});
     }
-    events.push_back({{"v", 1}, {"event", "eval"}, {"step", 4}, {"task", "sblimp/speech"},
-                      {"accuracy", 0.6}, {"n_pairs", 40}});
-    events.push_back({{"v", 1}, {"event", rng() % 4 ? "done" : "failed"}, {"time", 9.0},
+    events.push_back({{"v", 1},
+                      {"event", "eval"},
+                      {"step", 4},
+                      {"task", "sblimp/speech"},
+                      {"accuracy", 0.6},
+                      {"n_pairs", 40}});
+    events.push_back({{"v", 1},
+                      {"event", rng() % 4 ? "done" : "failed"},
+                      {"time", 9.0},
                       {"error", "diverged\nhint: lower lr"}});
     std::string valid;
     for (const nlohmann::json& e : events) valid += e.dump() + "\n";

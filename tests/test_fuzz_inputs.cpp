@@ -16,9 +16,10 @@ void Report(const sims::fuzz::FuzzStats& stats) {
 
 }  // namespace
 
-TEST_CASE("300 mutated points CSVs are fitted and imported or refused naming the file, and "
-          "left unchanged",
-          "[fitting][fuzz]") {
+TEST_CASE(
+    "300 mutated points CSVs are fitted and imported or refused naming the file, and "
+    "left unchanged",
+    "[fitting][fuzz]") {
   sims::testing::TempDir dir;
   const sims::fuzz::FuzzStats stats = sims::fuzz::FuzzPointsCsv(300, 20261202, dir.path());
   Report(stats);
@@ -29,9 +30,10 @@ TEST_CASE("300 mutated points CSVs are fitted and imported or refused naming the
   CHECK(stats.refusals_with_line > stats.refused / 2);
 }
 
-TEST_CASE("300 mutated events files are ingested once, never twice, or refused naming the file, "
-          "and left unchanged",
-          "[orchestrator][fuzz]") {
+TEST_CASE(
+    "300 mutated events files are ingested once, never twice, or refused naming the file, "
+    "and left unchanged",
+    "[orchestrator][fuzz]") {
   sims::testing::TempDir dir;
   const sims::fuzz::FuzzStats stats = sims::fuzz::FuzzEventsFiles(300, 20261202, dir.path());
   Report(stats);

@@ -7,11 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <catch2/catch.hpp>
 
 #include "common/error.h"
 #include "common/names.h"
@@ -79,8 +78,8 @@ const std::string kMarin = SIMS_SOURCE_DIR "/tests/data/isoflops_marin_misfittin
 
 TEST_CASE("size labels, example names and run ids are valid names", "[names]") {
   auto name = GENERATE(as<std::string>{}, "textless", "interleaved", "interleaved-scratch",
-                       "demo-cpu", "demo-cpu-tiny", "sims-paper", "text-lm", "1.5B", "200k",
-                       "3.4k", "L4-d128", "1e+06B", "a_b", "12c0422c498a", "marin", "comma");
+                       "demo-cpu", "demo-cpu-tiny", "sims-paper", "text-lm", "1.5B", "200k", "3.4k",
+                       "L4-d128", "1e+06B", "a_b", "12c0422c498a", "marin", "comma");
   CAPTURE(name);
   CHECK(NameProblem(name).empty());
   CHECK_NOTHROW(ValidateName(NameKind::kCondition, name, "here"));
@@ -129,9 +128,10 @@ TEST_CASE("a path made from a name stays a direct child of its folder", "[names]
   CHECK_THROWS_WITH(RunDir("/p", "../../etc"), Catch::Contains("run id name \"../../etc\""));
 }
 
-TEST_CASE("a sweep file's hostile condition, sweep or size label names are refused with file "
-          "and line",
-          "[names][sweeps]") {
+TEST_CASE(
+    "a sweep file's hostile condition, sweep or size label names are refused with file "
+    "and line",
+    "[names][sweeps]") {
   const std::string base = ReadFile(SIMS_SOURCE_DIR "/examples/demo-cpu-tiny.toml");
   auto [from, to, key] = GENERATE(table<std::string, std::string, std::string>({
       {"name = \"textless\"", "name = \"a\\nb\"", "condition[0].name"},
@@ -218,8 +218,8 @@ TEST_CASE("a gnuplot script holds user text only inside single quotes", "[names]
   // The same number of lines: no text from the title starts a command of its own.
   CHECK(std::count(hostile.begin(), hostile.end(), '\n') ==
         std::count(plain.begin(), plain.end(), '\n'));
-  CHECK_THAT(hostile, Catch::Contains(
-                          "set title 'a'' system(\"touch PWNED\") `touch PWNED2` @x ' font"));
+  CHECK_THAT(hostile,
+             Catch::Contains("set title 'a'' system(\"touch PWNED\") `touch PWNED2` @x ' font"));
 
   // And gnuplot, run on it, executes nothing.
   sims::testing::TempDir dir;
@@ -271,9 +271,10 @@ TEST_CASE("a token count past 2^63 in an imported CSV is refused naming file, li
   CHECK(status.code == 0);
 }
 
-TEST_CASE("a mistyped events line is skipped with its file and line; ingest and status still "
-          "answer",
-          "[names][orchestrator]") {
+TEST_CASE(
+    "a mistyped events line is skipped with its file and line; ingest and status still "
+    "answer",
+    "[names][orchestrator]") {
   sims::testing::TempDir dir;
   std::string id;
   {
@@ -293,12 +294,18 @@ TEST_CASE("a mistyped events line is skipped with its file and line; ingest and 
   const fs::path run_dir = RunDir(dir.path().string(), id);
   fs::create_directories(run_dir);
   const std::string events =
-      R"({"v":1,"event":"start","time":1,"worker":"slurm:1_0"})" "\n"
-      R"({"v":1,"event":"metric","step":1,"tokens":50,"name":"train/loss","value":5.5})" "\n"
-      R"({"v":1,"event":"metric","step":"two","tokens":100,"name":"train/loss","value":5})" "\n"
-      R"({"v":1,"event":"metric","step":2,"tokens":1e30,"name":"train/loss","value":5})" "\n"
-      R"({"v":"1","event":"eval","step":2,"task":"x","accuracy":0.5,"n_pairs":4})" "\n"
-      R"({"v":1,"event":"done","time":2})" "\n";
+      R"({"v":1,"event":"start","time":1,"worker":"slurm:1_0"})"
+      "\n"
+      R"({"v":1,"event":"metric","step":1,"tokens":50,"name":"train/loss","value":5.5})"
+      "\n"
+      R"({"v":1,"event":"metric","step":"two","tokens":100,"name":"train/loss","value":5})"
+      "\n"
+      R"({"v":1,"event":"metric","step":2,"tokens":1e30,"name":"train/loss","value":5})"
+      "\n"
+      R"({"v":"1","event":"eval","step":2,"task":"x","accuracy":0.5,"n_pairs":4})"
+      "\n"
+      R"({"v":1,"event":"done","time":2})"
+      "\n";
   WriteFile(EventsPath(run_dir), events);
 
   const Exit ingest = Sims(dir.path(), {"ingest"});
@@ -319,7 +326,8 @@ TEST_CASE("a mistyped events line is skipped with its file and line; ingest and 
   CHECK(store.Metrics(id, "train/loss").size() == 1);
 
   // An events file of a newer format stops ingest with file and line, but status answers.
-  WriteFile(path, events + R"({"v":99,"event":"done","time":3})" "\n");
+  WriteFile(path, events + R"({"v":99,"event":"done","time":3})"
+                           "\n");
   const Exit newer = Sims(dir.path(), {"ingest"});
   CHECK(newer.code == 1);
   CHECK_THAT(newer.err, Catch::Contains(path + ":7: version 99"));
