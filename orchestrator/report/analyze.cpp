@@ -197,6 +197,9 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
     budgets.insert(RunBudget(run));
     if (options.conditions.empty() &&
         std::find(conditions.begin(), conditions.end(), run.condition) == conditions.end()) {
+      // A database written before names were checked: refuse before any fit, not at the plots.
+      ValidateName(NameKind::kCondition, run.condition,
+                   fmt::format("report: run {} of sweep '{}'", run.id, options.sweep));
       conditions.push_back(run.condition);
     }
   }
