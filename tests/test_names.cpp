@@ -272,7 +272,7 @@ TEST_CASE("a token count past 2^63 in an imported CSV is refused naming file, li
 }
 
 TEST_CASE(
-    "a mistyped events line is skipped with its file and line; ingest and status still "
+    "a mistyped events line is skipped with its file and line, and ingest and status still "
     "answer",
     "[names][orchestrator]") {
   sims::testing::TempDir dir;
