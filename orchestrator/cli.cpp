@@ -4,7 +4,24 @@
 #include <map>
 #include <ostream>
 
+#include "common/error.h"
+
 namespace sims {
+
+CLI::Validator NameCheck(NameKind kind) {
+  // CLI11 prefixes the message with the option's name; an empty name and description keep
+  // --help (and docs/cli.md) as they were.
+  return CLI::Validator(
+      [kind](std::string& value) -> std::string {
+        try {
+          ValidateName(kind, value, "");
+        } catch (const UserError& e) {
+          return e.what();
+        }
+        return "";
+      },
+      "", "");
+}
 
 void AddFormatOption(CLI::App* cmd, Format& format, const std::vector<std::string>& allowed) {
   static const std::map<std::string, Format> kAll = {

@@ -10,12 +10,18 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/names.h"
+
 namespace sims {
 
 struct GlobalOptions {
   std::string db = "sims.db";      // the project's SQLite file
   std::string log_level = "info";  // debug | info | warn | error | quiet
 };
+
+// A CLI11 check that an option's value is a valid name of `kind` (common/names.h): every flag
+// that takes a sweep, condition or run name has one, so a bad name stops at the command line.
+CLI::Validator NameCheck(NameKind kind);
 
 // Output format of commands that print data.
 enum class Format { kTable, kJson, kCsv };

@@ -38,6 +38,7 @@ nlohmann::json RunCompare(const CompareOptions& o, const GlobalOptions& global, 
   for (std::string c; std::getline(in, c, ',');) {
     if (!c.empty()) names.push_back(c);
   }
+  for (const std::string& name : names) ValidateName(NameKind::kCondition, name, "--conditions");
   if (names.size() != 2) {
     throw UserError(fmt::format("--conditions '{}': give exactly two, e.g. textless,interleaved", o.conditions));
   }

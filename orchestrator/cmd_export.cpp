@@ -70,7 +70,8 @@ void SetupExportCommand(CLI::App* cmd, GlobalOptions& global) {
   cmd->add_option("--table", options->table, "Table to export")
       ->check(CLI::IsMember({"runs", "metrics", "evals", "fits", "sweeps"}))
       ->capture_default_str();
-  cmd->add_option("--sweep", options->sweep, "Only rows of this sweep (runs, metrics, evals)");
+  cmd->add_option("--sweep", options->sweep, "Only rows of this sweep (runs, metrics, evals)")
+      ->check(NameCheck(NameKind::kSweep));
   AddFormatOption(cmd, options->format, {"csv", "json"});
   cmd->callback([options, &global] { RunExport(*options, global, std::cout); });
 }

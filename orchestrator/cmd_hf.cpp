@@ -108,7 +108,8 @@ void SetupImportSpeechCommand(CLI::App* cmd, GlobalOptions& /*global*/) {
 #if SIMS_WITH_TORCH
 void SetupExportHfCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<ExportHfOptions>();
-  cmd->add_option("run_id", o->run_id, "Run to export (its final weights)");
+  cmd->add_option("run_id", o->run_id, "Run to export (its final weights)")
+      ->check(NameCheck(NameKind::kRun));
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Instead of a run: a Hugging Face directory, extended for speech");
   cmd->add_option("--out", o->out, "Directory to write")->required();

@@ -4,6 +4,7 @@
 // Reads the CSV with the same reader and flags as `sims fit --data`. Each run goes through the
 // store's lifecycle (planned -> running -> done) under the worker name "import"; re-importing
 // the same file inserts nothing (run ids hash the row).
+#include <cmath>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -19,22 +20,28 @@
 
 namespace sims {
 
-struct ImportOptions {
-  std::string file;
-  FitInputOptions input;  // --sweep names the new sweep; the CSV flags as in fit --data
-  std::string condition = "imported";
-};
+namespace {
 
-// Returns how many runs were new.
+// N and D are stored as int64 counts. A value at or past 2^63 (a typo such as 1e30, or D
+// derived from a huge budget) used to wrap to INT64_MIN; it is refused, naming the cell.
+int64_t CountCell(double value, const fitting::Point& p, const std::string& column) {
+  if (!(value >= 1 && value < 9.2e18)) {
+    throw UserError(fmt::format("{}: column '{}': {:g} is not a count sims can store (1 to "
+                                "9.2e18)\nhint: check the column's units, or drop the row",
+                                p.source, column, value));
+  }
+  return static_cast<int64_t>(std::llround(value));
+}
+
+}  // namespace
+
 int RunImport(const ImportOptions& o, const GlobalOptions& global, std::ostream& out) {
   if (o.input.sweep.empty()) throw UserError("import: --sweep NAME is required (the sweep to create)");
-  if (o.condition.empty()) throw UserError("import: --condition must not be empty");
-  const fitting::Dataset data = fitting::ReadPointsCsv(o.file, ToCsvOptions(o.input));
-  Store store = Store::Open(global.db);
+  ValidateName(NameKind::kSweep, o.input.sweep, "import: --sweep");
+  ValidateName(NameKind::kCondition, o.condition, "import: --condition");
+  const fitting::CsvOptions csv = ToCsvOptions(o.input);
+  const fitting::Dataset data = fitting::ReadPointsCsv(o.file, csv);
   const std::string sha = data.provenance["sha256"].get<std::string>();
-  const int64_t sweep_id = store.UpsertSweep(
-      o.input.sweep, fmt::format("# imported by sims import from {} (sha256 {})\n", o.file, sha),
-      SweepFacts{"imported", true, ""});  // N is what the file gives: every parameter
   std::vector<NewRun> runs;
   std::vector<MetricRow> metrics;
   for (size_t i = 0; i < data.points.size(); ++i) {
@@ -47,9 +54,9 @@ int RunImport(const ImportOptions& o, const GlobalOptions& global, std::ostream&
     // makes a changed file a different set of runs.
     config.seed = std::stoull(p.source.substr(p.source.rfind(':') + 1));
     config.corpus = fmt::format("imported:{}", sha.substr(0, 16));
-    config.tokens = static_cast<int64_t>(p.tokens);
+    config.tokens = CountCell(p.tokens, p, csv.tokens);
     config.budget_flops = p.budget;
-    config.n_params = static_cast<int64_t>(p.n_params);
+    config.n_params = CountCell(p.n_params, p, csv.params);
     config.n_params_non_embedding = config.n_params;
     config.flops = p.flops;
     config.flops_6nd = 6 * p.n_params * p.tokens;
@@ -66,6 +73,11 @@ int RunImport(const ImportOptions& o, const GlobalOptions& global, std::ostream&
     runs.push_back(run);
     metrics.push_back({run.id, 0, run.tokens, o.input.metric, p.loss});
   }
+  // The store is opened only now: a refused row leaves no sweep behind.
+  Store store = Store::Open(global.db);
+  const int64_t sweep_id = store.UpsertSweep(
+      o.input.sweep, fmt::format("# imported by sims import from {} (sha256 {})\n", o.file, sha),
+      SweepFacts{"imported", true, ""});  // N is what the file gives: every parameter
   const int inserted = store.InsertRuns(sweep_id, runs);
   const double now = NowSeconds();
   int finished = 0;
@@ -87,8 +99,12 @@ int RunImport(const ImportOptions& o, const GlobalOptions& global, std::ostream&
 void SetupImportCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<ImportOptions>();
   cmd->add_option("file", o->file, "CSV file (header row; see --columns)")->required();
-  cmd->add_option("--sweep", o->input.sweep, "Name of the sweep to create or add to")->required();
-  cmd->add_option("--condition", o->condition, "Condition of the imported runs")->capture_default_str();
+  cmd->add_option("--sweep", o->input.sweep, "Name of the sweep to create or add to")
+      ->required()
+      ->check(NameCheck(NameKind::kSweep));
+  cmd->add_option("--condition", o->condition, "Condition of the imported runs")
+      ->capture_default_str()
+      ->check(NameCheck(NameKind::kCondition));
   cmd->add_option("--columns", o->input.columns, "CSV column names, e.g. params=N,tokens=D,loss=loss,budget=C");
   cmd->add_option("--where", o->input.where, "Keep rows where COLUMN=VALUE (or =@OTHER_COLUMN); repeatable");
   cmd->add_flag("--drop-outliers", o->input.drop_outliers, "Drop rows flagged in the outlier column");

@@ -28,7 +28,8 @@ IngestSummary RunIngest(const IngestOptions& o, const GlobalOptions& global, std
 
 void SetupIngestCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<IngestOptions>();
-  cmd->add_option("--sweep", o->sweep, "Only runs of this sweep");
+  cmd->add_option("--sweep", o->sweep, "Only runs of this sweep")
+      ->check(NameCheck(NameKind::kSweep));
   cmd->callback([o, &global] { RunIngest(*o, global, std::cout); });
 }
 

@@ -200,7 +200,8 @@ nlohmann::json RunRecommend(const RecommendOptions& o, const GlobalOptions& glob
 void SetupRecommendCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<RecommendOptions>();
   cmd->add_option("--budget", o->budgets, "Compute budget(s) in FLOPs, e.g. 1e21")->required();
-  cmd->add_option("--condition", o->condition, "Use the latest approach-3 fit of this condition");
+  cmd->add_option("--condition", o->condition, "Use the latest approach-3 fit of this condition")
+      ->check(NameCheck(NameKind::kCondition));
   cmd->add_option("--fit", o->fit_id, "Use this stored fit (id from sims export --table fits)");
   cmd->add_option("--vocab-size", o->vocab_size, "Vocabulary size for the shape (default: the fit's runs')");
   cmd->add_flag("--tied,!--untied", o->tied, "Tied input/output embeddings for the shape");

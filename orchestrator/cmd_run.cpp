@@ -148,7 +148,8 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
 void SetupRunCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<RunOptions>();
   cmd->add_option("spec", o->spec, "Sweep file (TOML) to plan and run");
-  cmd->add_option("--sweep", o->sweep, "Run a sweep already in the database");
+  cmd->add_option("--sweep", o->sweep, "Run a sweep already in the database")
+      ->check(NameCheck(NameKind::kSweep));
   cmd->add_option("--backend", o->backend, "local | slurm")
       ->check(CLI::IsMember({"local", "slurm"}))
       ->capture_default_str();

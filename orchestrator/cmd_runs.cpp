@@ -122,10 +122,11 @@ void SetupRunsCommand(CLI::App* cmd, GlobalOptions& global) {
     auto o = std::make_shared<RunsOptions>();
     o->action = a.name;
     CLI::App* sub = cmd->add_subcommand(a.name, a.description);
-    sub->add_option("ids", o->ids, "Run ids");
+    sub->add_option("ids", o->ids, "Run ids")->check(NameCheck(NameKind::kRun));
     if (o->action == "retry") {
       sub->add_flag("--failed", o->failed, "Every failed run (of --sweep if given)");
-      sub->add_option("--sweep", o->sweep, "With --failed: only this sweep");
+      sub->add_option("--sweep", o->sweep, "With --failed: only this sweep")
+          ->check(NameCheck(NameKind::kSweep));
     }
     sub->add_flag("--yes,-y", o->yes, "Do not ask for confirmation");
     sub->callback([o, &global] {

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
+#include "common/log.h"
 #include "orchestrator/commands.h"
 #include "orchestrator/ingest.h"
 #include "orchestrator/pool.h"
@@ -53,7 +55,14 @@ void RunStatus(const StatusOptions& o, const GlobalOptions& global, std::ostream
   Store store = Store::Open(global.db, OpenMode::kExisting);
   std::string project = ProjectDir(global.db);
   if (o.ingest && AnyEventsFile(project)) {
-    IngestEvents(store, project, o.sweep, NowSeconds(), 7 * 86400.0);
+    // Status answers from the database even when an events file cannot be ingested (a file
+    // of a newer format, an unreadable file): the user sees why, and the runs as they stand.
+    try {
+      IngestEvents(store, project, o.sweep, NowSeconds(), 7 * 86400.0);
+    } catch (const UserError& e) {
+      Log(LogLevel::kWarn, "status: events not ingested, showing the database as it is: {}",
+          e.what());
+    }
   }
   std::vector<RunRow> runs = store.ListRuns({o.sweep, o.condition, o.status});
   std::map<std::string, double> losses = LastLosses(store);
@@ -93,8 +102,10 @@ void RunStatus(const StatusOptions& o, const GlobalOptions& global, std::ostream
 
 void SetupStatusCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<StatusOptions>();
-  cmd->add_option("--sweep", o->sweep, "Only runs of this sweep");
-  cmd->add_option("--condition", o->condition, "Only runs of this condition");
+  cmd->add_option("--sweep", o->sweep, "Only runs of this sweep")
+      ->check(NameCheck(NameKind::kSweep));
+  cmd->add_option("--condition", o->condition, "Only runs of this condition")
+      ->check(NameCheck(NameKind::kCondition));
   cmd->add_option("--status", o->status, "Only runs in this state")
       ->check(CLI::IsMember({"planned", "running", "done", "failed"}));
   cmd->add_flag("!--no-ingest", o->ingest, "Do not load Slurm events files first");

@@ -26,11 +26,13 @@ extern "C" void OnStopSignal(int) {
 void SetupWorkerCommand(CLI::App* cmd, GlobalOptions& global) {
   auto options = std::make_shared<WorkerOptions>();
   auto once = std::make_shared<bool>(false);
-  cmd->add_option("--run", options->run_id, "Train only this run id");
+  cmd->add_option("--run", options->run_id, "Train only this run id")
+      ->check(NameCheck(NameKind::kRun));
   auto* once_flag = cmd->add_flag("--once", *once, "Train one claimable run, then exit (default)");
   cmd->add_flag("--loop", options->loop, "Keep claiming runs until none is left")
       ->excludes(once_flag);
-  cmd->add_option("--sweep", options->sweep, "Claim only runs of this sweep");
+  cmd->add_option("--sweep", options->sweep, "Claim only runs of this sweep")
+      ->check(NameCheck(NameKind::kSweep));
   cmd->add_option("--device", options->device, "cpu | cuda | auto")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
       ->capture_default_str();

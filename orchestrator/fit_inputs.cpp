@@ -12,9 +12,11 @@
 namespace sims {
 
 void AddFitInputOptions(CLI::App* cmd, FitInputOptions& o, bool with_condition) {
-  cmd->add_option("--sweep", o.sweep, "Fit the done runs of this sweep (from --db)");
+  cmd->add_option("--sweep", o.sweep, "Fit the done runs of this sweep (from --db)")
+      ->check(NameCheck(NameKind::kSweep));
   if (with_condition) {
-    cmd->add_option("--condition", o.condition, "Only this condition (default: all but text-lm)");
+    cmd->add_option("--condition", o.condition, "Only this condition (default: all but text-lm)")
+        ->check(NameCheck(NameKind::kCondition));
   }
   cmd->add_option("--data", o.data, "Fit a CSV file of external results instead of the store");
   cmd->add_option("--columns", o.columns,

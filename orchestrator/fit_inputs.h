@@ -35,6 +35,17 @@ fitting::Dataset LoadFitInput(const FitInputOptions& options, const GlobalOption
 
 fitting::CsvOptions ToCsvOptions(const FitInputOptions& options);
 
+// `sims import FILE.csv --sweep NAME` (orchestrator/cmd_import.cpp), here so that tests and the
+// input fuzzer call it without argv.
+struct ImportOptions {
+  std::string file;
+  FitInputOptions input;  // --sweep names the new sweep; the CSV flags as in fit --data
+  std::string condition = "imported";
+};
+// Imports every kept row as a done run; returns how many runs were new. Throws UserError for a
+// bad name (sweep, condition), a bad cell (naming file, line and column) or a count past int64.
+int RunImport(const ImportOptions& options, const GlobalOptions& global, std::ostream& out);
+
 // provenance + {"options": options, "sims_version": kVersion}: the inputs_json of a stored fit.
 nlohmann::json FitInputsJson(const fitting::Dataset& dataset, const nlohmann::json& options);
 

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/names.h"
 
 namespace sims {
 
@@ -25,7 +28,8 @@ std::string ProjectDir(const std::string& db_path) {
 }
 
 std::string RunDir(const std::string& project_dir, const std::string& run_id) {
-  return (fs::path(project_dir) / "runs" / run_id).string();
+  return PathForName(fs::path(project_dir) / "runs", NameKind::kRun, run_id, "", "run directory")
+      .string();
 }
 
 std::string EventsPath(const std::string& run_dir) {
@@ -84,6 +88,77 @@ void EventLog::Append(const std::vector<json>& events) {
   }
 }
 
+namespace {
+
+// Why an event line cannot be used, or "" when it can: the fields each event kind needs, with
+// their JSON types, so that SummarizeEvents never meets a value it cannot convert.
+std::string EventProblem(const json& e) {
+  auto need = [&](const char* key, const char* type, bool required) -> std::string {
+    auto it = e.find(key);
+    if (it == e.end()) return required ? fmt::format("no \"{}\" ({} expected)", key, type) : "";
+    const std::string_view t = type;
+    bool ok = false;
+    if (t == "a count") {
+      // Steps, tokens and pair counts: whole, non-negative and within int64.
+      ok = it->is_number_integer() && (it->is_number_unsigned()
+                                           ? it->get<uint64_t>() <= uint64_t{INT64_MAX}
+                                           : it->get<int64_t>() >= 0);
+    } else if (t == "a number") {
+      ok = it->is_number() && std::isfinite(it->get<double>());
+    } else if (t == "a string") {
+      ok = it->is_string();
+    } else if (t == "a one-line string") {
+      // Metric and task names and worker names end up in tables and plot titles.
+      ok = it->is_string();
+      if (ok) {
+        for (char c : it->get_ref<const std::string&>()) {
+          if (static_cast<unsigned char>(c) < 0x20) {
+            return fmt::format("\"{}\" holds a control character", key);
+          }
+        }
+      }
+    }
+    if (ok) return "";
+    return fmt::format("\"{}\" is {}, expected {}", key, it->dump().substr(0, 40), type);
+  };
+  std::string problem = need("v", "a count", false);
+  if (problem.empty()) problem = need("event", "a string", true);
+  if (!problem.empty()) return problem;
+  if (problem = need("time", "a number", false); !problem.empty()) return problem;
+  const std::string kind = e["event"].get<std::string>();
+  struct Field {
+    const char* key;
+    const char* type;
+    bool required;  // optional ones have defaults in SummarizeEvents
+  };
+  std::vector<Field> fields;
+  if (kind == "start") {
+    fields = {{"worker", "a one-line string", false}, {"attempt", "a count", false}};
+  } else if (kind == "metric") {
+    fields = {{"step", "a count", true}, {"tokens", "a count", true},
+              {"name", "a one-line string", true}, {"value", "a number", true}};
+  } else if (kind == "eval") {
+    fields = {{"step", "a count", true}, {"task", "a one-line string", true},
+              {"accuracy", "a number", true}, {"n_pairs", "a count", true}};
+  } else if (kind == "progress" || kind == "stopped") {
+    fields = {{"step", "a count", false}};
+  } else if (kind == "failed") {
+    fields = {{"error", "a string", false}};
+  } else if (kind != "done" && kind != "retry") {
+    return fmt::format("unknown event {}", EscapedForMessage(kind.substr(0, 40)));
+  }
+  for (const Field& f : fields) {
+    if (problem = need(f.key, f.type, f.required); !problem.empty()) return problem;
+  }
+  if ((kind == "metric" && e["name"].get_ref<const std::string&>().empty()) ||
+      (kind == "eval" && e["task"].get_ref<const std::string&>().empty())) {
+    return kind == "metric" ? "\"name\" is empty" : "\"task\" is empty";
+  }
+  return "";
+}
+
+}  // namespace
+
 std::vector<json> ReadEvents(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError(fmt::format("events file {}: cannot be read", path));
@@ -105,10 +180,19 @@ std::vector<json> ReadEvents(const std::string& path) {
           std::string(text.substr(0, 200)));
       continue;
     }
-    if (e.value("v", 0) > kEventsVersion) {
+    if (const auto v = e.find("v"); v != e.end() && v->is_number_integer() &&
+                                    (v->is_number_unsigned() || v->get<int64_t>() > 0) &&
+                                    v->get<uint64_t>() > uint64_t{kEventsVersion}) {
       throw UserError(fmt::format("events file {}:{}: version {} is newer than this sims ({})\n"
                                   "hint: ingest with the sims binary the workers ran",
-                                  path, line, e.value("v", 0), kEventsVersion));
+                                  path, line, v->dump(), kEventsVersion));
+    }
+    // A line that parses but is not an event of this format (a hand edit, a mistyped field) is
+    // skipped like a torn one: its metric is not inserted, and re-ingesting after a fix inserts
+    // it once (metrics are unique per run, step and name), so nothing is ever counted twice.
+    if (const std::string problem = EventProblem(e); !problem.empty()) {
+      Log(LogLevel::kWarn, "events file {}:{}: skipped: {}", path, line, problem);
+      continue;
     }
     out.push_back(std::move(e));
   }

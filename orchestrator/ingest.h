@@ -17,8 +17,11 @@
 //   {"v":1,"event":"done","time":T}
 //   {"v":1,"event":"failed","time":T,"error":"..."}
 // A process killed mid-write leaves a last line without a newline; the next writer ends it
-// with a newline before its own lines, and readers skip (with a warning) any line that is not
-// a JSON object.
+// with a newline before its own lines, and readers skip (with a warning naming file:line) any
+// line that is not a JSON object, or whose fields have the wrong type for its event (a hand
+// edit: "step":"two", a count past 2^63, a non-finite value, an unknown event). Skipping keeps
+// the database consistent: metrics are unique per run/step/name, so a line fixed and ingested
+// later is counted once.
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -54,8 +57,8 @@ class EventLog {
   std::mutex mutex_;
 };
 
-// The events of a file, torn lines skipped. Throws UserError naming file and line for a line
-// of a newer format version.
+// The events of a file, torn and malformed lines skipped (each with a warning naming file:line).
+// Throws UserError naming file and line for a line of a newer format version.
 std::vector<nlohmann::json> ReadEvents(const std::string& path);
 
 // What the events of one run say, folded in order.

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/names.h"
 #include "orchestrator/ingest.h"
 
 namespace sims {
@@ -114,23 +115,35 @@ std::string ReadFileOr(const fs::path& path, const std::string& fallback) {
   return text;
 }
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
 }  // namespace
+
+std::string SlurmScript(const std::string& sweep, int level, const std::vector<std::string>& ids,
+                        const std::string& exe, const std::string& db_path,
+                        const SlurmOptions& o) {
+  // Every word that comes from the user (names, paths, the device) goes through ShellQuote;
+  // the sweep name in the comment is a validated name, so it cannot end the comment line.
+  ValidateName(NameKind::kSweep, sweep, "slurm script");
+  std::vector<std::string> quoted_ids;
+  for (const std::string& id : ids) {
+    ValidateName(NameKind::kRun, id, "slurm script");
+    quoted_ids.push_back(ShellQuote(id));
+  }
+  return fmt::format(
+      "#!/bin/bash\n"
+      "# sims: sweep {}, dependency level {}, {} runs; array task i trains ids[i].\n"
+      "ids=({})\n"
+      "exec {} --db {} worker --events --run \"${{ids[$SLURM_ARRAY_TASK_ID]}}\" "
+      "--device {} --threads {} --heartbeat {} --lease {}\n",
+      sweep, level, ids.size(), fmt::join(quoted_ids, " "), ShellQuote(exe), ShellQuote(db_path),
+      ShellQuote(o.device), o.threads, o.heartbeat_seconds, 2 * o.heartbeat_seconds);
+}
 
 SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std::string& sweep,
                             const SlurmOptions& o) {
   ValidateSlurmOptions(o);
+  // The sweep name reaches a file name, a job name and the batch script (a name read back from
+  // a database written before names were checked must not either).
+  ValidateName(NameKind::kSweep, sweep, "slurm: --sweep");
   std::string project = ProjectDir(db_path);
   IngestEvents(store, project, sweep, NowSeconds(), 7 * 86400.0);
   std::string exe = o.exe.empty() ? fs::read_symlink("/proc/self/exe").string() : o.exe;
@@ -196,22 +209,16 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
       for (const std::string& j : outside_deps[r->id]) wait_for.insert(j);
     }
     if (batch.empty()) continue;
-    std::string ids;
+    std::vector<std::string> ids;
     for (const RunRow* r : batch) {
       fs::path run_dir = RunDir(project, r->id);
       fs::create_directories(run_dir);
       WriteFileAtomically(run_dir / "config.json", r->config_json + "\n");
-      ids += " " + r->id;
+      ids.push_back(r->id);
     }
-    fs::path script = slurm_dir / fmt::format("{}-{}-level{}.sh", sweep, stamp, l);
-    WriteFileAtomically(script, fmt::format(
-        "#!/bin/bash\n"
-        "# sims: sweep {}, dependency level {}, {} runs; array task i trains ids[i].\n"
-        "ids=({})\n"
-        "exec {} --db {} worker --events --run \"${{ids[$SLURM_ARRAY_TASK_ID]}}\" "
-        "--device {} --threads {} --heartbeat {} --lease {}\n",
-        sweep, l, batch.size(), ids.substr(1), ShellQuote(exe), ShellQuote(db_abs), o.device,
-        o.threads, o.heartbeat_seconds, 2 * o.heartbeat_seconds));
+    fs::path script = PathForName(slurm_dir, NameKind::kSweep, sweep,
+                                  fmt::format("-{}-level{}.sh", stamp, l), "slurm: --sweep");
+    WriteFileAtomically(script, SlurmScript(sweep, l, ids, exe, db_abs, o));
     fs::permissions(script, fs::perms::owner_exec, fs::perm_options::add);
     std::vector<std::string> argv = {
         "sbatch", "--parsable", "--requeue", "--open-mode=append",

@@ -46,6 +46,12 @@ struct SlurmSubmission {
 SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std::string& sweep,
                             const SlurmOptions& options);
 
+// The batch script of one array: task i runs `sims worker --events --run ids[i]`. Every word
+// from the user is shell-quoted; the sweep and run ids must be valid names (common/names.h).
+std::string SlurmScript(const std::string& sweep, int level, const std::vector<std::string>& ids,
+                        const std::string& exe, const std::string& db_path,
+                        const SlurmOptions& options);
+
 // The job ids (array job ids, or "<job>_<task>") that squeue still lists, of those given.
 std::vector<std::string> LiveSlurmJobs(const std::vector<std::string>& job_ids);
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/names.h"
 
 namespace sims {
 namespace {
@@ -241,16 +242,6 @@ ShapeRule ReadShapeRule(Table& t) {
   return r;
 }
 
-bool ValidName(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string Resolve(const std::string& path, const std::string& base_dir) {
   fs::path p(path);
   if (p.is_relative()) p = fs::path(base_dir) / p;
@@ -317,6 +308,7 @@ SizeSpec ReadShape(const toml::node& node, const std::string& path, const Table&
   s.tied_embeddings = t.Bool("tied_embeddings").value_or(spec.tied_embeddings);
   s.qkv_bias = t.Bool("qkv_bias").value_or(false);
   size.label = t.String("label").value_or(fmt::format("L{}-d{}", s.layers, s.d_model));
+  ValidateName(NameKind::kSizeLabel, size.label, t.At("label").Where());
   if (auto ckpt = t.String("checkpoint")) {
     if (ckpt->empty()) t.Fail("checkpoint", "is empty; give the checkpoint directory");
     size.checkpoint = Resolve(*ckpt, base_dir);
@@ -470,9 +462,7 @@ ConditionSpec ReadCondition(Table& t, const SweepSpec& spec, const std::string& 
   c.origin = t.Self();
   auto name = t.String("name");
   if (!name) t.Fail("name", "is required");
-  if (!ValidName(*name)) {
-    t.Fail("name", fmt::format("'{}' must be 1-64 characters of [A-Za-z0-9._-]", *name));
-  }
+  ValidateName(NameKind::kCondition, *name, t.At("name").Where());
   if (*name == "text-lm") {
     t.Fail("name", "'text-lm' is reserved for the text LMs the planner adds; pick another name");
   }
@@ -537,6 +527,7 @@ ConditionSpec ReadCondition(Table& t, const SweepSpec& spec, const std::string& 
       r.origin = o.Self();
       r.size = o.Integer("size");
       r.label = o.String("label");
+      if (r.label) ValidateName(NameKind::kSizeLabel, *r.label, o.At("label").Where());
       r.budget = o.Number("budget");
       r.hp = ReadHp(o);
       o.RejectUnknown(fmt::format("size, label, budget (to match runs), {}", kHpKeys));
@@ -634,9 +625,7 @@ SweepSpec ParseSweep(const std::string& text, const std::string& path,
   if (!sweep) throw UserError(fmt::format("{}:1: sweep: the [sweep] table is required", path));
   auto name = sweep->String("name");
   if (!name) sweep->Fail("name", "is required");
-  if (!ValidName(*name)) {
-    sweep->Fail("name", fmt::format("'{}' must be 1-64 characters of [A-Za-z0-9._-]", *name));
-  }
+  ValidateName(NameKind::kSweep, *name, sweep->At("name").Where());
   spec.name = *name;
   const int64_t seed = sweep->Integer("seed").value_or(0);
   if (seed < 0) sweep->Fail("seed", fmt::format("{} must be >= 0", seed));

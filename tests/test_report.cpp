@@ -265,3 +265,37 @@ TEST_CASE("reporting on a sweep that is not there or has nothing done says so", 
   o.sweep = "empty";
   CHECK_THROWS_WITH(report::Analyze(store, o), Catch::Contains("no done run"));
 }
+
+TEST_CASE("conditions a-b and a.b get a plot file each, and a name breaking the rule stops the "
+          "report",
+          "[report][names]") {
+  testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  const int64_t sweep_id = store.UpsertSweep("marin", "# punctuation in condition names");
+  AddDataset(store, sweep_id, "comma", "a-b");
+  AddDataset(store, sweep_id, "dclm", "a.b");
+  report::ReportOptions o = Options({"a-b", "a.b"});
+  o.bootstrap = 0;
+  const report::Analysis analysis = report::Analyze(store, o);
+  const report::ReportFiles files = report::WriteReport(analysis, dir.file("report"));
+  const fs::path plots = fs::path(dir.file("report")) / "plots";
+  // Once both became isoflop_a_b: one file, shown under both headings.
+  CHECK(ReadFile(plots / "isoflop_a-b.gp").find("IsoFLOP profiles: a-b") != std::string::npos);
+  CHECK(ReadFile(plots / "isoflop_a.b.gp").find("IsoFLOP profiles: a.b") != std::string::npos);
+  const std::string md = ReadFile(files.markdown);
+  CHECK_THAT(md, Catch::Contains("plots/isoflop_a-b.svg") &&
+                     Catch::Contains("plots/isoflop_a.b.svg"));
+
+  // A database written before names were checked can hold a condition with a newline: it never
+  // becomes a file name or a line of a gnuplot script: the report stops before any fit, and the
+  // plots refuse it too (a caller that builds an Analysis by hand).
+  AddDataset(store, sweep_id, "comma", "x\nset output");
+  o.conditions = {};
+  CHECK_THROWS_WITH(report::Analyze(store, o),
+                    Catch::Contains("condition name \"x\\nset output\" contains a newline"));
+  report::Analysis by_hand = analysis;
+  by_hand.conditions.front().condition = "x\nset output";
+  CHECK_THROWS_WITH(report::WriteReport(by_hand, dir.file("hostile")),
+                    Catch::Contains("condition name \"x\\nset output\" contains a newline"));
+  CHECK_FALSE(fs::exists(fs::path(dir.file("hostile")) / "report.md"));
+}

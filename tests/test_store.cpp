@@ -1,6 +1,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -219,4 +220,58 @@ TEST_CASE("four processes writing metrics at once lose nothing", "[results]") {
   }
   Store store = Store::Open(path);
   CHECK(store.Metrics("a").size() == size_t(kWriters * kRows));
+}
+
+TEST_CASE("another program's SQLite file is refused and left byte-identical", "[results]") {
+  sims::testing::TempDir dir;
+  const std::string path = dir.file("foreign.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("CREATE TABLE runs (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO runs(note) VALUES ('mine')");
+  }
+  const std::string before = ReadBytes(path);
+  CHECK_THROWS_WITH(Store::Open(path), Catch::Contains("another program") && Catch::Contains("not modified"));
+  CHECK(ReadBytes(path) == before);
+  CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+}
+
+TEST_CASE("opening a missing database for reading refuses instead of creating it", "[results]") {
+  sims::testing::TempDir dir;
+  const std::string path = dir.file("typo.db");
+  CHECK_THROWS_WITH(Store::Open(path, sims::OpenMode::kExisting), Catch::Contains("does not exist"));
+  CHECK_FALSE(std::filesystem::exists(path));
+  Store::Open(path, sims::OpenMode::kCreate);
+  CHECK(std::filesystem::exists(path));
+  CHECK_NOTHROW(Store::Open(path, sims::OpenMode::kExisting));
+}
+
+TEST_CASE("a run whose tokens, steps, FLOPs and budget disagree is refused with the batch", "[results]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  const int64_t sweep = store.UpsertSweep("s", "", sims::SweepFacts{"exact", false, "{}"});
+  NewRun good = MakeRun("good");  // 20000 tokens in 10 steps at 6000 FLOPs per token
+  good.budget_flops = good.flops;
+  SECTION("tokens not a whole number of steps") {
+    NewRun bad = MakeRun("bad");
+    bad.tokens = 20001;
+    bad.flops = 6000.0 * 20001;
+    CHECK_THROWS_WITH(store.InsertRuns(sweep, {good, bad}), Catch::Contains("run bad") && Catch::Contains("whole number of steps"));
+  }
+  SECTION("FLOPs that are not FLOPs per token times tokens") {
+    NewRun bad = MakeRun("bad");
+    bad.flops_per_token = 18000;  // a 3 x 6ND convention for 6ND FLOPs
+    CHECK_THROWS_WITH(store.InsertRuns(sweep, {good, bad}), Catch::Contains("flops_per_token x tokens"));
+  }
+  SECTION("FLOPs more than one step away from the budget") {
+    NewRun bad = MakeRun("bad");
+    bad.budget_flops = 3 * bad.flops;
+    CHECK_THROWS_WITH(store.InsertRuns(sweep, {good, bad}), Catch::Contains("more than one step"));
+  }
+  CHECK(store.ListRuns().empty());  // nothing of the batch, not even the good run
+  CHECK(store.InsertRuns(sweep, {good}) == 1);
+  const auto row = store.GetRun("good");
+  REQUIRE(row);
+  CHECK(row->budget_flops == good.flops);
+  CHECK(row->flops_per_token == 6000);
+  CHECK(store.FindSweep("s")->facts == sims::SweepFacts{"exact", false, "{}"});
 }

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/names.h"
 #include "orchestrator/report/report.h"
 #include "results/store.h"
 
@@ -19,6 +20,10 @@ bool SweepCountsNonEmbedding(const SweepRow& sweep) { return !sweep.facts.n_incl
 void Validate(const ReportOptions& options) {
   if (options.sweep.empty()) {
     throw UserError("report: no sweep given\nhint: pass --sweep NAME (`sims status` lists them)");
+  }
+  ValidateName(NameKind::kSweep, options.sweep, "report: --sweep");
+  for (const std::string& c : options.conditions) {
+    ValidateName(NameKind::kCondition, c, "report: --condition");
   }
   if (options.bootstrap < 0) {
     throw UserError(fmt::format("report: bootstrap = {} must be >= 0", options.bootstrap));
@@ -183,6 +188,9 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
     budgets.insert(RunBudget(run));
     if (options.conditions.empty() &&
         std::find(conditions.begin(), conditions.end(), run.condition) == conditions.end()) {
+      // A database written before names were checked: refuse before any fit, not at the plots.
+      ValidateName(NameKind::kCondition, run.condition,
+                   fmt::format("report: run {} of sweep '{}'", run.id, options.sweep));
       conditions.push_back(run.condition);
     }
   }

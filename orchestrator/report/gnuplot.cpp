@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/names.h"
 
 extern char** environ;
 
@@ -25,7 +26,8 @@ namespace fs = std::filesystem;
 std::string GnuplotQuote(const std::string& text) {
   std::string quoted = "'";
   for (char ch : text) {
-    quoted += ch;
+    const unsigned char u = static_cast<unsigned char>(ch);
+    quoted += u < 0x20 || u == 0x7f ? ' ' : ch;
     if (ch == '\'') quoted += '\'';
   }
   return quoted + "'";
@@ -101,6 +103,11 @@ int SpawnGnuplot(const fs::path& dir, const std::string& script, const fs::path&
 }  // namespace
 
 PlotFiles RenderPlot(const PlotSpec& spec, const std::string& dir) {
+  // Stems are fixed words or PREFIX + a validated name; anything else is a bug in plots.cpp.
+  if (!NameProblem(spec.stem).empty()) {
+    throw std::logic_error(fmt::format("plot stem {} {}", EscapedForMessage(spec.stem),
+                                       NameProblem(spec.stem)));
+  }
   fs::path base = fs::absolute(dir);
   fs::create_directories(base);
   fs::path script = base / (spec.stem + ".gp");

@@ -41,7 +41,9 @@ std::string GnuplotScript(const PlotSpec& spec);
 // std::runtime_error with gnuplot's stderr when the script fails.
 PlotFiles RenderPlot(const PlotSpec& spec, const std::string& dir);
 
-// A gnuplot string literal: single-quoted, quotes doubled.
+// A gnuplot string literal: single-quoted (gnuplot runs no `command` substitution and expands
+// no @macro inside single quotes), quotes doubled, and every control character (a newline
+// would end the command) written as a space. Every piece of text in a plot goes through it.
 std::string GnuplotQuote(const std::string& text);
 
 }  // namespace sims::report

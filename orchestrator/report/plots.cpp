@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "common/names.h"
 #include "fitting/laws.h"
 
 namespace sims::report {
@@ -26,13 +27,41 @@ std::string BudgetColor(size_t index, size_t count) {
   return kBudgetColors[std::min<size_t>(slot, 5)];
 }
 
+// PREFIX + the condition name: a valid name is already a safe file stem, and keeping it whole
+// keeps the mapping one-to-one ("a-b" and "a.b" once both became "a_b", so one plot showed
+// under two headings). A name from a database written before names were checked stops here.
 std::string Stem(const std::string& prefix, const std::string& name) {
-  std::string stem = prefix;
-  for (char ch : name) stem += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-  return stem;
+  ValidateName(NameKind::kCondition, name, "report: plot file of condition");
+  return prefix + name;
 }
 
 std::string Q(const std::string& text) { return GnuplotQuote(text); }
+
+// Draws `figure` from `spec`, or leaves it out saying `why` when no plot line has data (gnuplot
+// refuses a plot with no points: "all points y value undefined").
+Figure DrawOrLeaveOut(Figure figure, const PlotSpec& spec, const std::string& dir, bool any_data,
+                      const std::string& why) {
+  if (any_data) {
+    figure.files = RenderPlot(spec, dir);
+  } else {
+    figure.left_out = why;
+  }
+  return figure;
+}
+
+// Whether any row of any block has a finite value in every column the plots read (column 2 on
+// a log axis must also be positive).
+bool AnyFinitePoint(const PlotSpec& spec) {
+  for (const DataBlock& block : spec.data) {
+    for (const std::vector<double>& row : block.rows) {
+      if (row.size() < 2 || !std::isfinite(row[0]) || !std::isfinite(row[1])) continue;
+      if (spec.log_x && !(row[0] > 0)) continue;
+      if (spec.log_y && !(row[1] > 0)) continue;
+      return true;
+    }
+  }
+  return false;
+}
 
 std::vector<double> LogSpace(double lo, double hi, int n) {
   std::vector<double> xs;
@@ -139,8 +168,10 @@ Figure IsoFlopFigure(const ConditionAnalysis& c, const std::string& dir) {
                 "had too few points or no upward curvature; its points are joined by a dotted "
                 "line). The crosses are the parabolas' vertices, the compute-optimal size at "
                 "each budget.",
-                RenderPlot(spec, dir)};
-  return figure;
+                {},
+                ""};
+  return DrawOrLeaveOut(figure, spec, dir, AnyFinitePoint(spec),
+                        "no run of " + c.condition + " has a finite loss");
 }
 
 Figure LossComputeFigure(const Analysis& analysis, const std::string& dir) {
@@ -185,11 +216,14 @@ Figure LossComputeFigure(const Analysis& analysis, const std::string& dir) {
       analysis.budgets.back()));
   bands.insert(bands.end(), lines.begin(), lines.end());
   spec.plot = fmt::format("{}", fmt::join(bands, ", \\\n  "));
-  return {"frontier", spec.title,
-          "Dots are runs; the line is the lowest loss the approach-3 law L(N,D) predicts for each "
-          "compute budget (N and D split optimally), the shaded band its bootstrap interval. "
-          "Right of the dashed line the law is extrapolated.",
-          RenderPlot(spec, dir)};
+  return DrawOrLeaveOut(
+      {"frontier", spec.title,
+       "Dots are runs; the line is the lowest loss the approach-3 law L(N,D) predicts for each "
+       "compute budget (N and D split optimally), the shaded band its bootstrap interval. "
+       "Right of the dashed line the law is extrapolated.",
+       {},
+       ""},
+      spec, dir, AnyFinitePoint(spec), "no run has a finite loss and compute");
 }
 
 // N_opt (quantity "n") or D_opt ("d") against C: approach-2 vertices and power law, and the
@@ -244,16 +278,19 @@ Figure AllocationFigure(const Analysis& analysis, const std::string& dir, bool p
                                                 exponent))));
     }
   }
-  if (lines.empty()) lines.push_back("NaN notitle");
   bands.insert(bands.end(), lines.begin(), lines.end());
   spec.plot = fmt::format("{}", fmt::join(bands, ", \\\n  "));
   std::string what = params ? "size" : "number of training tokens";
-  return {"allocation", spec.title,
-          fmt::format("The compute-optimal {} at each budget: markers are the IsoFLOP vertices "
-                      "(approach 2) with their power law (dashed); the solid line and band are "
-                      "the frontier of the approach-3 law.",
-                      what),
-          RenderPlot(spec, dir)};
+  return DrawOrLeaveOut(
+      {"allocation", spec.title,
+       fmt::format("The compute-optimal {} at each budget: markers are the IsoFLOP vertices "
+                   "(approach 2) with their power law (dashed); the solid line and band are "
+                   "the frontier of the approach-3 law.",
+                   what),
+       {},
+       ""},
+      spec, dir, !lines.empty() && AnyFinitePoint(spec),
+      "no condition has an approach-2 or approach-3 fit (see the notes)");
 }
 
 // Speech-only pair tasks are the paper's headline downstream metrics; the other modalities are
@@ -286,12 +323,14 @@ Figure DownstreamFigure(const Analysis& analysis, const std::string& dir,
           kPointTypes[t % 5], t + 1, ConditionColor(k), Q(c.condition + " " + tasks[t])));
     }
   }
-  if (lines.empty()) lines.push_back("NaN notitle");
   spec.plot = fmt::format("{}", fmt::join(lines, ", \\\n  "));
-  return {"downstream", spec.title,
-          "For each budget, the run with the best accuracy on each speech-only pair task "
-          "(sBLIMP-, sSC- and tSC-like). Colour is the condition, the marker the task.",
-          RenderPlot(spec, dir)};
+  return DrawOrLeaveOut(
+      {"downstream", spec.title,
+       "For each budget, the run with the best accuracy on each speech-only pair task "
+       "(sBLIMP-, sSC- and tSC-like). Colour is the condition, the marker the task.",
+       {},
+       ""},
+      spec, dir, !lines.empty() && AnyFinitePoint(spec), "no run has a speech-only pair accuracy");
 }
 
 Figure CurvesFigure(const ConditionAnalysis& c, const std::string& dir) {
@@ -332,13 +371,16 @@ Figure CurvesFigure(const ConditionAnalysis& c, const std::string& dir) {
     lines.push_back(fmt::format("$c{} using 1:2 with lines lw 1.5 lc rgb '{}' {}", i,
                                 BudgetColor(b, budgets.size()), title));
   }
-  if (lines.empty()) lines.push_back("NaN notitle");
   spec.plot = fmt::format("{}", fmt::join(lines, ", \\\n  "));
-  return {"curves", spec.title,
-          "The training loss of every run as it trained (a moving average over ~10 steps), "
-          "one line per run, coloured by compute budget (darker = smaller): within a budget, "
-          "larger models see fewer tokens, so their lines end further left.",
-          RenderPlot(spec, dir)};
+  return DrawOrLeaveOut(
+      {"curves", spec.title,
+       "The training loss of every run as it trained (a moving average over ~10 steps), "
+       "one line per run, coloured by compute budget (darker = smaller): within a budget, "
+       "larger models see fewer tokens, so their lines end further left.",
+       {},
+       ""},
+      spec, dir, !lines.empty() && AnyFinitePoint(spec),
+      "no run of " + c.condition + " has a train/loss curve (imported runs have none)");
 }
 
 }  // namespace

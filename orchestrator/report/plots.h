@@ -13,7 +13,10 @@ struct Figure {
   std::string section;  // "isoflop", "frontier", "allocation", "downstream", "curves"
   std::string title;
   std::string caption;  // one or two sentences saying how to read it
-  PlotFiles files;
+  PlotFiles files;      // empty when left out
+  // Why the figure was not drawn ("no run has a training curve"), or "" when it was: a plot
+  // with no data is a gnuplot error, so the report says what is missing instead.
+  std::string left_out;
 };
 
 std::vector<Figure> DrawFigures(const Analysis& analysis, const std::string& plot_dir);

@@ -273,7 +273,12 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
   Document d;
   auto figures_of = [&](const std::string& section) {
     for (const Figure& f : figures) {
-      if (f.section == section) F(d, f);
+      if (f.section != section) continue;
+      if (f.left_out.empty()) {
+        F(d, f);
+      } else {
+        P(d, fmt::format("({} — left out: {}.)", f.title, f.left_out));
+      }
     }
   };
   H(d, 1, fmt::format("Scaling report: sweep {}", a.options.sweep));
@@ -688,6 +693,7 @@ ReportFiles WriteReport(const Analysis& analysis, const std::string& out_dir) {
   WriteFileAtomically(files.markdown, RenderMarkdown(document, out.string()));
   WriteFileAtomically(files.html, RenderHtml(document, out.string()));
   for (const Figure& f : figures) {
+    if (!f.left_out.empty()) continue;
     files.plots.push_back(f.files.svg);
     files.plots.push_back(f.files.png);
   }
