@@ -1,7 +1,5 @@
 #include "trainer/corpus/generate.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -424,6 +422,7 @@ CorpusStats GenerateCorpus(const CorpusConfig& config, const std::string& out_di
                            bool overwrite) {
   const auto started = std::chrono::steady_clock::now();
   config.Validate();
+  StagedFolder staged(out_dir, CorpusFolderOptions(overwrite));  // refuses a bad --out up front
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Context ctx;
   ctx.config = config;
@@ -431,7 +430,6 @@ CorpusStats GenerateCorpus(const CorpusConfig& config, const std::string& out_di
   ctx.units = BuildUnitModel(config.speech, config.seed);
   ctx.vocab = MakeSyntheticVocabulary(TextTokens(ctx.world), config.speech.unit_count, config.vocab_size);
 
-  StagedDirectory staged(out_dir, overwrite);
   const fs::path temp = staged.path();
   for (const char* split : kSplitNames) fs::create_directories(temp / split);
   fs::create_directories(temp / "eval");

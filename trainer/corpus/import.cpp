@@ -218,6 +218,7 @@ void ImportOptions::Validate() const {
 
 ImportReport ImportCorpus(const ImportOptions& o, const std::string& out_dir, bool overwrite) {
   o.Validate();
+  StagedFolder staged(out_dir, CorpusFolderOptions(overwrite));  // refuses a bad --out up front
   ImportReport report;
   const std::vector<SpeechLine> speech = ReadLines<SpeechLine>(o.speech_files, o, report, ParseSpeechLine);
   const std::vector<TextLine> text = ReadLines<TextLine>(o.text_files, o, report, ParseTextLine);
@@ -251,7 +252,6 @@ ImportReport ImportCorpus(const ImportOptions& o, const std::string& out_dir, bo
     return ids;
   };
 
-  StagedDirectory staged(out_dir, overwrite);
   SaveVocabulary(vocab, staged.path());
   json manifest_streams = json::array();
   for (int split = 0; split < 3; ++split) {

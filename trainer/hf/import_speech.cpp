@@ -1,7 +1,5 @@
 #include "trainer/hf/import_speech.h"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -188,17 +186,12 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
   BpeTokenizer tokenizer = BpeTokenizer::Load((fs::path(o.checkpoint) / "tokenizer.json").string());
   const corpus::Vocabulary vocab = CheckpointVocabulary(tokenizer, config, o.unit_count);
 
-  if (fs::exists(out_dir) && !fs::is_empty(out_dir) && !overwrite) {
-    throw UserError(fmt::format("{}: exists and is not empty\nhint: pass --overwrite or another "
-                                "directory", out_dir));
-  }
-  const fs::path target = fs::absolute(out_dir);
-  const fs::path temp = target.parent_path() / fmt::format(".{}.tmp.{}", target.filename().string(),
-                                                           ::getpid());
-  fs::remove_all(temp);
-  fs::create_directories(temp);
+  StagedFolderOptions folder = corpus::CorpusFolderOptions(overwrite);
+  folder.replace_flag = "--overwrite";
+  StagedFolder staged(out_dir, folder);
+  const fs::path temp = staged.path();
   SpeechImportReport report;
-  try {
+  {  // the shard writers are finished and closed before the folder is swapped in
     corpus::SaveVocabulary(vocab, temp.string());
     Writers writers(temp.string(), vocab);
     const auto problem = [&](const std::string& file, size_t line, const std::string& what) {
@@ -294,12 +287,7 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
     if (report.lines_read == report.lines_skipped) {
       throw UserError("import: no usable line in the input files");
     }
-    if (fs::exists(target)) fs::remove_all(target);
-    fs::rename(temp, target);
-  } catch (...) {
-    std::error_code ignored;  // the original error is the one worth reporting
-    fs::remove_all(temp, ignored);
-    throw;
+    staged.Commit();
   }
   return report;
 }
