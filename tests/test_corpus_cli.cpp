@@ -1,4 +1,6 @@
 // `sims corpus generate|info|import` through the real binary: exit codes and output.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -192,4 +194,58 @@ TEST_CASE("sims corpus generate --force killed at each rename leaves the old or 
   CHECK(Files(dir.file("corpus")) == (kill_at == 2 ? new_set : old_set));
   CHECK(Hidden(dir.path()) == 0);
   CHECK(Sims(dir, "corpus info " + dir.file("corpus")).exit_code == 0);
+}
+
+TEST_CASE("a corpus.json field of the wrong type is exit 1 naming the file and key", "[corpus]") {
+  TempDir dir;
+  std::ofstream(dir.file("c.toml")) << kTinyCorpus;
+  REQUIRE(Sims(dir, "corpus generate --config " + dir.file("c.toml") + " --out " +
+                        dir.file("corpus")).exit_code == 0);
+  const std::string manifest = dir.file("corpus/corpus.json");
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(manifest));
+  SECTION("a string where a number belongs") { j["streams"][4]["words"] = "many"; }
+  SECTION("a number where a string belongs") { j["source"] = 7; }
+  SECTION("an object where an array belongs") { j["streams"] = nlohmann::json::object(); }
+  std::ofstream(manifest) << j.dump(1);
+  Result info = Sims(dir, "corpus info " + dir.file("corpus"));
+  CHECK(info.exit_code == 1);
+  CHECK_THAT(info.err, Contains(manifest + ": ") && Contains(" must be "));
+}
+
+TEST_CASE("sims corpus generate into a read-only folder is exit 1 naming the folder and the OS "
+          "error", "[corpus]") {
+  TempDir dir;
+  std::ofstream(dir.file("c.toml")) << kTinyCorpus;
+  // root writes through permission bits, so as root a kernel folder that refuses new entries
+  // stands in for a read-only one.
+  const bool root = ::geteuid() == 0;
+  const std::filesystem::path parent = root ? std::filesystem::path("/sys") : dir.path() / "ro";
+  if (!root) {
+    std::filesystem::create_directories(parent);
+    std::filesystem::permissions(parent, std::filesystem::perms::owner_read |
+                                             std::filesystem::perms::owner_exec);
+  }
+  Result r = Sims(dir, "corpus generate --config " + dir.file("c.toml") + " --out " +
+                           (parent / "corpus").string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Contains((parent / ".corpus.tmp.").string()) &&
+                        (Contains("denied") || Contains("not permitted")));
+  if (!root) std::filesystem::permissions(parent, std::filesystem::perms::owner_all);
+}
+
+TEST_CASE("sims corpus import rejects --valid-fraction nan and an end time of 1e8 s with exit 1",
+          "[corpus]") {
+  TempDir dir;
+  Result nan = Sims(dir, std::string("corpus import --valid-fraction nan --speech ") +
+                             SIMS_SOURCE_DIR + "/tests/data/slamkit/speech.jsonl --out " +
+                             dir.file("c"));
+  CHECK(nan.exit_code == 1);
+  CHECK_THAT(nan.err, Contains("--valid-fraction nan"));
+
+  std::ofstream(dir.file("s.jsonl"))
+      << R"({"file_name": "a", "units": [1, 2, 3], "aligned_text": [["hi", 0, 1e8]]})" << "\n";
+  Result late = Sims(dir, "corpus import --strict --speech " + dir.file("s.jsonl") + " --out " +
+                              dir.file("c"));
+  CHECK(late.exit_code == 1);
+  CHECK_THAT(late.err, Contains(dir.file("s.jsonl") + ":1: aligned_text[0]"));
 }
