@@ -385,7 +385,13 @@ CorpusConfig LoadCorpusConfig(const std::string& path) {
                                   path, section));
     }
     r.Read(*node.as_table());
-    if (section == "interleave") c.interleave.method = ParseInterleaveMethod(method);
+    if (section == "interleave") {
+      try {
+        c.interleave.method = ParseInterleaveMethod(method);
+      } catch (const UserError& e) {
+        throw UserError(fmt::format("{}: {}", path, e.what()));
+      }
+    }
   }
   try {
     c.Validate();

@@ -353,7 +353,10 @@ ImportReport ImportCorpus(const ImportOptions& o, const std::string& out_dir, bo
   manifest["streams"] = manifest_streams;
   manifest["lines"] = {{"read", report.lines_read}, {"skipped", report.lines_skipped}};
   manifest["problems"] = report.problems;
-  WriteFileAtomically((fs::path(staged.path()) / "corpus.json").string(), manifest.dump(1) + "\n");
+  // The problems quote the input (a JSON parse error shows the bytes it read), which need not be
+  // UTF-8; they are informational, so bad bytes become U+FFFD instead of failing the dump.
+  WriteFileAtomically((fs::path(staged.path()) / "corpus.json").string(),
+                      manifest.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
   staged.Commit();
   return report;
 }
