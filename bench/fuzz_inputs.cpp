@@ -1,5 +1,6 @@
-// fuzz_inputs [CASES] [SEED] [TARGET]: the input fuzzers of tests/fuzz_inputs.h at full size (default
-// 10,000 cases per target), one line per target: cases, accepted, refused, failures, seconds.
+// fuzz_inputs [CASES] [SEED] [TARGET]: the input fuzzers of tests/fuzz_inputs.h at full size
+// (default 10,000 cases per target, every target), one line per target: cases, accepted,
+// refused, failures, seconds.
 // Exit 1 when any case broke the contract (its input is printed). Run from the build folder:
 //   ./bench/fuzz_inputs 10000 20261202
 #include <cstdio>

@@ -70,7 +70,8 @@ std::string Hidden(const fs::path& target, const char* kind, long pid) {
 // The PID of a `.NAME.KIND.PID` entry of `target`'s parent, if `entry` is one.
 std::optional<long> HiddenPid(const std::string& entry, const fs::path& target, const char* kind) {
   const std::string prefix = fmt::format(".{}.{}.", target.filename().string(), kind);
-  if (!entry.starts_with(prefix) || entry.size() == prefix.size() || entry.size() > prefix.size() + 9) {
+  if (!entry.starts_with(prefix) || entry.size() == prefix.size() ||
+      entry.size() > prefix.size() + 9) {
     return std::nullopt;
   }
   const std::string digits = entry.substr(prefix.size());
@@ -167,7 +168,8 @@ StagedFolder::StagedFolder(const std::string& target, const StagedFolderOptions&
   const fs::file_status status = fs::symlink_status(out, ec);
   if (fs::exists(status)) {
     if (!fs::is_directory(status)) {
-      throw UserError(fmt::format("{} {}: {} exists and is not a folder (a file or a symbolic link); hint: choose another {}",
+      throw UserError(fmt::format("{} {}: {} exists and is not a folder (a file or a symbolic "
+                                  "link); hint: choose another {}",
                                   o.flag, target, out.string(), o.flag));
     }
     if (!fs::is_empty(out, ec)) {

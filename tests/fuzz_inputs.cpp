@@ -209,7 +209,9 @@ Tally Run(const std::string& target, const std::string& source_dir, int cases, u
     } catch (const std::exception& e) {
       broken = fmt::format("not a UserError (exit 2): {}", e.what());
     }
-    if (ReadBytes(t.input) != input) broken += (broken.empty() ? "" : "; ") + std::string("the input changed");
+    if (ReadBytes(t.input) != input) {
+      broken += std::string(broken.empty() ? "" : "; ") + "the input changed";
+    }
     if (!broken.empty()) {
       ++tally.failure_count;
       if (tally.failures.size() < 5) {

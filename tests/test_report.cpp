@@ -276,7 +276,8 @@ std::map<std::string, std::string> ReportSet(const fs::path& dir) {
   std::map<std::string, std::string> files;
   if (!fs::is_directory(dir)) return files;
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (entry.is_regular_file()) files[fs::relative(entry.path(), dir).string()] = ReadFile(entry.path());
+    if (!entry.is_regular_file()) continue;
+    files[fs::relative(entry.path(), dir).string()] = ReadFile(entry.path());
   }
   return files;
 }

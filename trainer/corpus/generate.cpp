@@ -76,7 +76,8 @@ class TableReader {
   }
 
  private:
-  [[noreturn]] void Fail(const toml::node& node, const std::string& key, const std::string& expected) {
+  [[noreturn]] void Fail(const toml::node& node, const std::string& key,
+                         const std::string& expected) {
     std::ostringstream value;
     if (node.is_value()) {
       node.visit([&](const auto& v) { value << v; });

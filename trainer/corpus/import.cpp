@@ -130,9 +130,12 @@ SpeechLine ParseSpeechLine(const std::string& text, const ImportOptions& o) {
       }
       // Checked, not cast: 1e8 s at 25 Hz is 2.5e9 frames, which wraps an int32 to a negative
       // index that passes the bound below and is read past the end of the units.
-      const std::optional<int32_t> start_frame = CheckedCast<int32_t>(std::round(start * o.frame_rate_hz));
-      const std::optional<int32_t> end_frame = CheckedCast<int32_t>(std::round(end * o.frame_rate_hz));
-      if (!start_frame || !end_frame || *end_frame > total_frames + 1) {  // one frame of rounding slack
+      const std::optional<int32_t> start_frame =
+          CheckedCast<int32_t>(std::round(start * o.frame_rate_hz));
+      const std::optional<int32_t> end_frame =
+          CheckedCast<int32_t>(std::round(end * o.frame_rate_hz));
+      // One frame of rounding slack at the end.
+      if (!start_frame || !end_frame || *end_frame > total_frames + 1) {
         throw LineError{fmt::format("aligned_text[{}] ends at {} s, after the units end ({} frames = {} s)",
                                     i, end, total_frames, static_cast<double>(total_frames) / o.frame_rate_hz)};
       }
@@ -224,7 +227,8 @@ void ImportOptions::Validate() const {
     throw UserError(fmt::format("--frame-rate must be a finite number > 0, got {}", frame_rate_hz));
   }
   if (unit_count < 1 || unit_count > 65000) throw UserError(fmt::format("--units must be in [1, 65000], got {}", unit_count));
-  if (!(valid_fraction >= 0 && test_fraction >= 0 && valid_fraction + test_fraction < 1)) {  // NaN too
+  // Written so that NaN fails too.
+  if (!(valid_fraction >= 0 && test_fraction >= 0 && valid_fraction + test_fraction < 1)) {
     throw UserError(fmt::format("--valid-fraction {} + --test-fraction {} must be >= 0 and < 1",
                                 valid_fraction, test_fraction));
   }

@@ -190,7 +190,8 @@ void SpeechImportOptions::Validate() const {
                                 frame_rate_hz));
   }
   if (unit_count <= 0) throw UserError("import: unit_count must be positive");
-  if (!(valid_fraction >= 0 && test_fraction >= 0 && valid_fraction + test_fraction < 1)) {  // NaN too
+  // Written so that NaN fails too.
+  if (!(valid_fraction >= 0 && test_fraction >= 0 && valid_fraction + test_fraction < 1)) {
     throw UserError(fmt::format("import: valid_fraction {} + test_fraction {} must lie in [0, 1)",
                                 valid_fraction, test_fraction));
   }

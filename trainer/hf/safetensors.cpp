@@ -115,7 +115,9 @@ Checkpoint ReadSafetensorsHeader(const std::string& path) {
     TensorInfo t;
     t.name = name;
     t.file = path;
-    if (!entry["dtype"].is_string()) throw bad(fmt::format("dtype {} is not a string", entry["dtype"].dump()));
+    if (!entry["dtype"].is_string()) {
+      throw bad(fmt::format("dtype {} is not a string", entry["dtype"].dump()));
+    }
     t.dtype = entry["dtype"].get<std::string>();
     if (!entry["shape"].is_array()) throw bad("shape must be an array of dimensions");
     // The element count must fit in int64 (a wrapped product could match the byte count).
