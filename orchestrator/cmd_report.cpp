@@ -28,6 +28,7 @@ void RunReport(ReportCommandOptions options, const GlobalOptions& global) {
     }
     options.report.sweep = sweeps.front().name;
   }
+  report::CheckReportFolder(options.out);  // a bad --out fails before the fits, not after
   report::Analysis analysis = report::Analyze(store, options.report);
   report::ReportFiles files = report::WriteReport(analysis, options.out);
   std::cout << report::Verdict(analysis) << "\n\n"

@@ -195,7 +195,23 @@ TEST_CASE("corpus config errors name the file and the key", "[corpus]") {
   }
   SECTION("wrong type") {
     WriteBytes(path, "[speech]\nnoise = \"loud\"\n");
-    CHECK_THROWS_WITH(LoadCorpusConfig(path), Contains("speech.noise must be a number"));
+    CHECK_THROWS_WITH(LoadCorpusConfig(path),
+                      Contains(path + ":2: speech.noise = 'loud' must be a finite number"));
+  }
+  SECTION("an integer too large for its key is refused, not wrapped") {
+    // 4294967304 = 2^32 + 8 used to become 8 topics.
+    WriteBytes(path, "[world]\ntopics = 4294967304\n");
+    CHECK_THROWS_WITH(LoadCorpusConfig(path),
+                      Contains(path + ":2: world.topics = 4294967304 must be an integer in "
+                                      "[-2147483648, 2147483647]"));
+  }
+  SECTION("a non-finite number is refused") {
+    WriteBytes(path, "[interleave]\nlambda = nan\n");
+    CHECK_THROWS_WITH(LoadCorpusConfig(path), Contains(":2: interleave.lambda = nan"));
+  }
+  SECTION("a float with an integral value is an integer") {
+    WriteBytes(path, "[size]\ntrain_tokens = 3e4\n");
+    CHECK(LoadCorpusConfig(path).size.train_tokens == 30000);
   }
   SECTION("out of range") {
     WriteBytes(path, "[speech]\nspeakers = 3\nheldout_speakers = 3\n");

@@ -1,6 +1,9 @@
 // The importer of real prepared data, on the hand-written slamkit-style fixture in
 // tests/data/slamkit/ (its README says what each line exercises).
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 
 #include <catch2/catch.hpp>
 
@@ -137,4 +140,47 @@ TEST_CASE("a strict import fails on the first malformed line and leaves nothing 
 TEST_CASE("the word tokenizer lower-cases and splits off punctuation", "[corpus]") {
   CHECK(SplitWords("The cat, sat!  ok") ==
         std::vector<std::string>{"the", "cat", ",", "sat", "!", "ok"});
+}
+
+TEST_CASE("imported times and durations that overflow a frame index are refused, not wrapped",
+          "[corpus]") {
+  TempDir dir;
+  const std::string speech = dir.file("speech.jsonl");
+  ImportOptions o;
+  o.speech_files = {speech};
+  o.strict = true;
+  const auto import_line = [&](const std::string& line) {
+    std::ofstream(speech) << line << "\n";
+    return ImportCorpus(o, dir.file("out"), true);
+  };
+  // 1e8 s at 25 Hz is 2.5e9 frames: as an int32 it wrapped negative and the interleaver read
+  // past the end of the units (a segfault).
+  CHECK_THROWS_WITH(
+      import_line(R"({"file_name": "a", "units": [1, 2], "aligned_text": [["hi", 0, 1e8]]})"),
+      Contains(speech + ":1: aligned_text[0] ends at 100000000 s"));
+  // 4294967290 = 2^32 - 6 became -6 frames.
+  CHECK_THROWS_WITH(
+      import_line(R"({"file_name": "a", "units": [1, 2], "duration": [1, 4294967290]})"),
+      Contains(speech + ":1: duration[1] = 4294967290 is not a positive frame count"));
+  CHECK_THROWS_WITH(
+      import_line(
+          R"({"file_name": "a", "units": [1, 2], "duration": [2000000000, 2000000000]})"),
+      Contains(speech + ":1: \"duration\" adds up to 4000000000 frames"));
+  CHECK_THROWS_WITH(
+      import_line(R"({"file_name": "a", "units": [1, 2], "aligned_text": [["hi", 0, 1e400]]})"),
+      Contains(speech + ":1:"));
+  CHECK_FALSE(fs::exists(dir.file("out")));
+}
+
+TEST_CASE("import fractions and frame rates that are not finite numbers are refused",
+          "[corpus]") {
+  ImportOptions o = FixtureOptions();
+  o.valid_fraction = std::nan("");
+  CHECK_THROWS_WITH(o.Validate(), Contains("--valid-fraction nan"));
+  o.valid_fraction = 0.1;
+  o.test_fraction = std::nan("");
+  CHECK_THROWS_WITH(o.Validate(), Contains("--test-fraction nan"));
+  o.test_fraction = 0.1;
+  o.frame_rate_hz = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(o.Validate(), Contains("--frame-rate"));
 }

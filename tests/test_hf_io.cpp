@@ -356,6 +356,37 @@ TEST_CASE("slamkit JSONL and raw text import into the three streams with the che
   }
 }
 
+TEST_CASE("speech import refuses times and durations that overflow a frame index", "[hf]") {
+  sims::testing::TempDir dir;
+  const std::string ckpt = dir.file("ckpt");
+  fs::create_directories(ckpt);
+  fs::copy_file(kFixtures + "/llama/config.json", ckpt + "/config.json");
+  fs::copy_file(kFixtures + "/tokenizer_llama3.json", ckpt + "/tokenizer.json");
+  SpeechImportOptions o;
+  o.checkpoint = ckpt;
+  o.speech_files = {dir.file("speech.jsonl")};
+  o.strict = true;
+  const auto import_line = [&](const std::string& line) {
+    WriteText(dir.file("speech.jsonl"), line + "\n");
+    return ImportSpeechForCheckpoint(o, dir.file("corpus"), true);
+  };
+  // 1e8 s at 25 Hz is 2.5e9 frames: as an int32 it wrapped negative, passed the bounds and
+  // the interleaver read past the units (a segfault).
+  CHECK_THROWS_WITH(import_line(R"({"file_name": "a", "units": [1, 2], )"
+                                R"("aligned_text": [["hi", 0, 1e8]]})"),
+                    Catch::Contains("speech.jsonl:1: alignment of 'hi'"));
+  // 4294967290 = 2^32 - 6 became -6 frames.
+  CHECK_THROWS_WITH(
+      import_line(R"({"file_name": "a", "units": [1, 2], "duration": [1, 4294967290]})"),
+      Catch::Contains("speech.jsonl:1: duration 4294967290 is not a positive integer"));
+  CHECK_THROWS_WITH(
+      import_line(R"({"file_name": "a", "units": [1, 2], "duration": [2000000000, 2000000000]})"),
+      Catch::Contains("speech.jsonl:1: \"duration\" adds up to more than"));
+  o.valid_fraction = std::nan("");
+  CHECK_THROWS_WITH(o.Validate(), Catch::Contains("valid_fraction nan"));
+  CHECK_FALSE(fs::exists(dir.file("corpus")));
+}
+
 TEST_CASE("token ids equal the tokenizers library's on 150 seeded random strings", "[hf]") {
   // Random mixes of scripts, digits, combining marks, whitespace runs, apostrophes, emoji and
   // added tokens (make_fixtures.py, make_fuzz_cases): the corner cases of the regex matcher.

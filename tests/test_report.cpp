@@ -1,7 +1,12 @@
 // The report: gnuplot plots, and a two-condition report made from real published IsoFLOP
 // points (Marin 2026-03: the comma and dclm datasets stand in for two conditions).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -9,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "fitting/data.h"
 #include "orchestrator/report/gnuplot.h"
 #include "orchestrator/report/plots.h"
@@ -298,4 +304,80 @@ TEST_CASE("conditions a-b and a.b get a plot file each, and a name breaking the 
   CHECK_THROWS_WITH(report::WriteReport(by_hand, dir.file("hostile")),
                     Catch::Contains("condition name \"x\\nset output\" contains a newline"));
   CHECK_FALSE(fs::exists(fs::path(dir.file("hostile")) / "report.md"));
+
+namespace {
+
+// Every regular file under `dir` (relative name -> content).
+std::map<std::string, std::string> ReportSet(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  if (!fs::is_directory(dir)) return files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    files[fs::relative(entry.path(), dir).string()] = ReadFile(entry.path());
+  }
+  return files;
+}
+
+}  // namespace
+
+TEST_CASE("a report killed at each rename is the old set or the new set, never a mix",
+          "[report]") {
+  MarinReport& m = Marin();
+  testing::TempDir dir;
+  // Two different reports of the same analysis: the second one with other run counts.
+  report::Analysis changed = m.analysis;
+  changed.runs_failed += 3;
+  report::WriteReport(m.analysis, dir.file("old"));
+  report::WriteReport(changed, dir.file("new"));
+  const auto old_set = ReportSet(dir.file("old")), new_set = ReportSet(dir.file("new"));
+  REQUIRE(old_set != new_set);
+  REQUIRE(old_set.count("report.md"));
+
+  for (int kill_at : {0, 1, 2}) {
+    CAPTURE(kill_at);
+    const std::string out = dir.file("report-" + std::to_string(kill_at));
+    report::WriteReport(m.analysis, out);
+    REQUIRE(ReportSet(out) == old_set);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::setenv(kKillAtRenameVariable, std::to_string(kill_at).c_str(), 1);
+      try {
+        report::WriteReport(changed, out);
+      } catch (...) {
+        ::_exit(3);
+      }
+      ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+    const auto after = ReportSet(out);
+    CHECK((after == old_set || after == new_set || (kill_at == 1 && after.empty())));
+    // The next report recovers first (the old set comes back unless the new one was in place),
+    // then writes its own.
+    report::CheckReportFolder(out);
+    CHECK(ReportSet(out) == (kill_at == 2 ? new_set : old_set));
+    report::WriteReport(m.analysis, out);
+    CHECK(ReportSet(out) == old_set);
+  }
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    CHECK_FALSE(entry.path().filename().string().starts_with("."));
+  }
+}
+
+TEST_CASE("a report never replaces a folder with files it did not write, and they survive",
+          "[report]") {
+  MarinReport& m = Marin();
+  testing::TempDir dir;
+  fs::create_directories(dir.path() / "mine");
+  std::ofstream(dir.path() / "mine" / "notes.md") << "the user's notes";
+  CHECK_THROWS_WITH(report::WriteReport(m.analysis, dir.file("mine")),
+                    Catch::Contains("not a sims report") && Catch::Contains("report.md"));
+  CHECK(ReadFile(dir.path() / "mine" / "notes.md") == "the user's notes");
+
+  // A trailing slash names the folder itself.
+  const report::ReportFiles files = report::WriteReport(m.analysis, dir.file("r") + "/");
+  CHECK(files.markdown == dir.file("r") + "/report.md");
+  CHECK(fs::exists(files.markdown));
+  for (const std::string& plot : files.plots) CHECK(fs::exists(plot));
 }

@@ -2,7 +2,10 @@
 // checkpoints, the data sampler and pair scoring against hand-computed log-likelihoods.
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -220,6 +223,42 @@ TEST_CASE("checkpoints round-trip, keep the newest K and ignore temp files", "[t
   std::ofstream(dir.file("garbage.pt")) << "not a checkpoint";
   CHECK_THROWS_AS(LoadWeights(dir.file("garbage.pt"), other), UserError);
   CHECK_THROWS_WITH(LoadWeights(dir.file("missing.pt"), other), Catch::Contains("does not exist"));
+}
+
+TEST_CASE("a checkpoint that cannot be written fails with its path and cause, and the previous "
+          "one stays intact", "[trainer]") {
+  sims::testing::TempDir dir;
+  const ModelShape shape{1, 32, 2, 2, 64, 64, true, false};
+  Decoder model = MakeDecoder(Options(shape), 1);
+  Hyperparameters hp;
+  auto optimizer = MakeAdamW(model, hp);
+  SaveCheckpoint(dir.path().string(), "run1", {2, 200, 6}, model, *optimizer, 1);
+  const std::string kept = *NewestCheckpoint(dir.path().string());
+
+  // A full disk, simulated with a file size limit: past it write() fails with EFBIG (SIGXFSZ
+  // is ignored so that it does not kill the test). LibTorch's own writer threw from its
+  // destructor here, which aborted the process.
+  struct rlimit before {};
+  ::getrlimit(RLIMIT_FSIZE, &before);
+  struct rlimit small = before;
+  small.rlim_cur = 4096;
+  auto* previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  std::string message;
+  try {
+    SaveCheckpoint(dir.path().string(), "run1", {4, 400, 12}, model, *optimizer, 1);
+  } catch (const UserError& e) {
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, previous_handler);
+
+  CHECK_THAT(message, Catch::Contains("step-000000004.pt") && Catch::Contains("File too large"));
+  CHECK(NewestCheckpoint(dir.path().string()) == kept);
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "checkpoints" / "step-000000004.pt.tmp"));
+  Decoder other = MakeDecoder(Options(shape), 99);
+  auto other_optimizer = MakeAdamW(other, hp);
+  CHECK(LoadCheckpoint(kept, "run1", other, *other_optimizer).step == 2);
 }
 
 TEST_CASE("weights of another shape are refused", "[trainer]") {

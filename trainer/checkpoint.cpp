@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -25,11 +28,43 @@ void SyncPath(const std::string& path) {
   ::close(fd);
 }
 
+[[noreturn]] void FailWrite(const std::string& path, const std::string& temp,
+                           const std::string& cause) {
+  std::remove(temp.c_str());
+  throw UserError(fmt::format("cannot write {}: {}; the previous checkpoint is kept; hint: free "
+                              "space on that disk (or lower keep_checkpoints) and resume the run",
+                              path, cause));
+}
+
+// Streams the archive into "<path>.tmp" through our own FILE*, fsyncs and renames it. LibTorch
+// never sees a failed write: its zip writer, told of one, throws, and then throws again from its
+// destructor, which terminates the process ("Abort", no message, as on a full disk). So the
+// writer below reports success to LibTorch, remembers the first error, and this function throws
+// a UserError with the path and the cause once save_to has returned; the old checkpoints are
+// untouched because nothing is renamed or pruned.
 void WriteAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
   const std::string temp = path + ".tmp";
-  archive.save_to(temp);
-  SyncPath(temp);
-  fs::rename(temp, path);
+  std::FILE* file = std::fopen(temp.c_str(), "wb");
+  if (file == nullptr) FailWrite(path, temp, std::strerror(errno));
+  int error = 0;
+  try {
+    archive.save_to([&](const void* data, size_t size) -> size_t {
+      if (error == 0 && size > 0 && std::fwrite(data, 1, size, file) != size) {
+        error = errno != 0 ? errno : EIO;
+      }
+      return size;
+    });
+  } catch (const c10::Error& e) {
+    std::fclose(file);
+    FailWrite(path, temp, e.what_without_backtrace());
+  }
+  if (std::fflush(file) != 0 && error == 0) error = errno;
+  if (::fsync(::fileno(file)) != 0 && error == 0 && errno != EINVAL) error = errno;
+  if (std::fclose(file) != 0 && error == 0) error = errno;
+  if (error != 0) FailWrite(path, temp, std::strerror(error));
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) FailWrite(path, temp, ec.message());
   SyncPath(fs::path(path).parent_path().string());
 }
 

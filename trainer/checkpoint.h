@@ -12,7 +12,9 @@
 // The training loop uses no torch randomness after initialisation (no dropout), so no torch
 // RNG state is needed for an exact resume. The file is written to "<name>.tmp", fsynced and
 // renamed, so a SIGKILL leaves either the old set of checkpoints or the new one; then all but
-// the newest `keep` are deleted.
+// the newest `keep` are deleted. A write that fails (a full disk, a file size limit) throws
+// UserError naming the file and the OS error; the temp file is removed and the older
+// checkpoints are kept, so the run fails with its reason and can resume from them.
 //
 // Text-LM init loads the text LM's final weights whole (LoadWeights), unit and marker rows
 // included. The text LM was built with the full vocabulary, so those rows hold its seeded

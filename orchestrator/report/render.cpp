@@ -677,25 +677,49 @@ std::string Verdict(const Analysis& a) {
   return text;
 }
 
-ReportFiles WriteReport(const Analysis& analysis, const std::string& out_dir) {
-  fs::path out = fs::absolute(out_dir);
+bool IsReportFolder(const std::string& dir) {
   std::error_code ec;
-  fs::create_directories(out / "plots", ec);
-  if (ec) {
-    throw UserError(fmt::format("cannot create the report directory {}: {}",
-                                (out / "plots").string(), ec.message()));
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name != "report.md" && name != "report.html" && name != "plots") return false;
   }
-  std::vector<Figure> figures = DrawFigures(analysis, (out / "plots").string());
+  return !ec;
+}
+
+namespace {
+
+StagedFolderOptions ReportFolderOptions() {
+  StagedFolderOptions o;
+  o.what = "report";
+  o.replace = true;  // a report is always rewritten
+  o.is_ours = IsReportFolder;
+  o.is_ours_rule = "it holds files other than report.md, report.html and plots/";
+  return o;
+}
+
+}  // namespace
+
+void CheckReportFolder(const std::string& out_dir) {
+  StagedFolder probe(out_dir, ReportFolderOptions());  // throws now; its destructor cleans up
+}
+
+ReportFiles WriteReport(const Analysis& analysis, const std::string& out_dir) {
+  // The whole set is built in a sibling temporary folder and swapped in (common/files.h), so a
+  // killed `sims report` leaves the old report or the new one, never a mix.
+  StagedFolder staged(out_dir, ReportFolderOptions());
+  const fs::path temp = staged.path();
+  std::vector<Figure> figures = DrawFigures(analysis, (temp / "plots").string());
   Document document = BuildDocument(analysis, figures);
+  WriteFileAtomically((temp / "report.md").string(), RenderMarkdown(document, temp.string()));
+  WriteFileAtomically((temp / "report.html").string(), RenderHtml(document, temp.string()));
+  staged.Commit();
   ReportFiles files;
-  files.markdown = (out / "report.md").string();
-  files.html = (out / "report.html").string();
-  WriteFileAtomically(files.markdown, RenderMarkdown(document, out.string()));
-  WriteFileAtomically(files.html, RenderHtml(document, out.string()));
+  files.markdown = (fs::path(staged.final_path()) / "report.md").string();
+  files.html = (fs::path(staged.final_path()) / "report.html").string();
   for (const Figure& f : figures) {
     if (!f.left_out.empty()) continue;
-    files.plots.push_back(f.files.svg);
-    files.plots.push_back(f.files.png);
+    files.plots.push_back(staged.FinalPathOf(f.files.svg));
+    files.plots.push_back(staged.FinalPathOf(f.files.png));
   }
   return files;
 }

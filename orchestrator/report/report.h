@@ -108,7 +108,15 @@ struct ReportFiles {
   std::vector<std::string> plots;  // OUT/plots/*.svg and *.png
 };
 
-// Writes OUT/report.md, OUT/report.html and OUT/plots/ (gnuplot scripts, SVG, PNG).
+// Writes OUT/report.md, OUT/report.html and OUT/plots/ (gnuplot scripts, SVG, PNG), all
+// replaced together (StagedFolder, common/files.h). OUT must be missing, empty or a report
+// folder (IsReportFolder); anything else is a UserError, so no file of the user's is deleted.
 ReportFiles WriteReport(const Analysis& analysis, const std::string& out_dir);
+
+// Throws the UserError WriteReport would throw for `out_dir`, before the fits are run.
+void CheckReportFolder(const std::string& out_dir);
+
+// Whether `dir` holds nothing but report.md, report.html and plots/ (what WriteReport writes).
+bool IsReportFolder(const std::string& dir);
 
 }  // namespace sims::report

@@ -1,29 +1,19 @@
 #pragma once
-// Directories that appear whole or not at all (the corpus' shards, vocab and manifest). Single
-// files are written with WriteFileAtomically (common/files.h), re-exported here.
+// Folders that appear whole or not at all (the corpus' shards, vocab and manifest): the corpus
+// writers build their folder in a StagedFolder (common/files.h, which documents the guarantee)
+// with the corpus rules below. Single files are written with WriteFileAtomically, re-exported
+// here.
 #include <string>
 
 #include "common/files.h"
 
 namespace sims::corpus {
 
-// A directory built under a hidden sibling name (`.<name>.tmp.<pid>`) and renamed into place by
-// Commit(), so a corpus directory is either complete or absent. Without Commit() (an exception)
-// the destructor removes the temporary directory. The constructor throws UserError if
-// `final_dir` exists and is not empty, unless `overwrite`.
-class StagedDirectory {
- public:
-  StagedDirectory(const std::string& final_dir, bool overwrite);
-  ~StagedDirectory();
-  StagedDirectory(const StagedDirectory&) = delete;
-  StagedDirectory& operator=(const StagedDirectory&) = delete;
-  const std::string& path() const { return temp_; }  // write here
-  const std::string& final_path() const { return final_; }
-  void Commit();
+// Whether `dir` holds a corpus.json whose "format" is a sims corpus (sims-corpus or
+// sims-corpus-import): only such a folder is replaced by --force.
+bool IsCorpusFolder(const std::string& dir);
 
- private:
-  std::string final_, temp_;
-  bool committed_ = false;
-};
+// The rules for a corpus --out: a missing or empty folder, or a sims corpus when `overwrite`.
+StagedFolderOptions CorpusFolderOptions(bool overwrite);
 
 }  // namespace sims::corpus

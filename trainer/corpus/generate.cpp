@@ -1,17 +1,18 @@
 #include "trainer/corpus/generate.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "common/checked.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "trainer/corpus/atomic_file.h"
@@ -44,14 +45,18 @@ class TableReader {
     setters_[key] = [this, key, &target](const toml::node& node) {
       if constexpr (std::is_same_v<T, std::string>) {
         if (auto v = node.value<std::string>()) { target = *v; return; }
-        Fail(key, "a string");
+        Fail(node, key, "a string");
       } else if constexpr (std::is_floating_point_v<T>) {
-        if (auto v = node.value<double>()) { target = *v; return; }
-        Fail(key, "a number");
+        // No corpus knob means anything as inf or nan; refusing them here keeps every
+        // Validate() range check meaningful (NaN passes `x < 0` tests).
+        if (auto v = node.value<double>(); v && std::isfinite(*v)) { target = *v; return; }
+        Fail(node, key, "a finite number");
       } else {
-        auto v = node.value<int64_t>();
-        if (!v || (std::is_unsigned_v<T> && *v < 0)) Fail(key, "an integer");
-        target = static_cast<T>(*v);
+        std::optional<T> fits;  // 3e6 is fine: a float with an integral value
+        if (node.is_integer()) fits = CheckedCast<T>(*node.value<int64_t>());
+        if (node.is_floating_point()) fits = CheckedCast<T>(*node.value<double>());
+        if (!fits) Fail(node, key, fmt::format("an integer in {}", RangeText<T>()));
+        target = *fits;
       }
     };
   }
@@ -71,8 +76,16 @@ class TableReader {
   }
 
  private:
-  [[noreturn]] void Fail(const std::string& key, const char* expected) {
-    throw UserError(fmt::format("{}: {}{} must be {}", file_, prefix_, key, expected));
+  [[noreturn]] void Fail(const toml::node& node, const std::string& key,
+                         const std::string& expected) {
+    std::ostringstream value;
+    if (node.is_value()) {
+      node.visit([&](const auto& v) { value << v; });
+    } else {
+      value << (node.is_table() ? "a table" : "an array");
+    }
+    throw UserError(fmt::format("{}:{}: {}{} = {} must be {}", file_, node.source().begin.line,
+                                prefix_, key, value.str(), expected));
   }
   std::string file_, prefix_;
   std::map<std::string, std::function<void(const toml::node&)>> setters_;
@@ -373,7 +386,13 @@ CorpusConfig LoadCorpusConfig(const std::string& path) {
                                   path, section));
     }
     r.Read(*node.as_table());
-    if (section == "interleave") c.interleave.method = ParseInterleaveMethod(method);
+    if (section == "interleave") {
+      try {
+        c.interleave.method = ParseInterleaveMethod(method);
+      } catch (const UserError& e) {
+        throw UserError(fmt::format("{}: {}", path, e.what()));
+      }
+    }
   }
   try {
     c.Validate();
@@ -424,6 +443,7 @@ CorpusStats GenerateCorpus(const CorpusConfig& config, const std::string& out_di
                            bool overwrite) {
   const auto started = std::chrono::steady_clock::now();
   config.Validate();
+  StagedFolder staged(out_dir, CorpusFolderOptions(overwrite));  // refuses a bad --out up front
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Context ctx;
   ctx.config = config;
@@ -431,7 +451,6 @@ CorpusStats GenerateCorpus(const CorpusConfig& config, const std::string& out_di
   ctx.units = BuildUnitModel(config.speech, config.seed);
   ctx.vocab = MakeSyntheticVocabulary(TextTokens(ctx.world), config.speech.unit_count, config.vocab_size);
 
-  StagedDirectory staged(out_dir, overwrite);
   const fs::path temp = staged.path();
   for (const char* split : kSplitNames) fs::create_directories(temp / split);
   fs::create_directories(temp / "eval");

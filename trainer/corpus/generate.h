@@ -63,9 +63,10 @@ struct CorpusStats {
   double wall_seconds = 0;
 };
 
-// Writes the corpus into `out_dir` atomically: everything goes to a sibling temporary directory
-// that is renamed into place at the end. An existing non-empty `out_dir` is a UserError unless
-// `overwrite`. threads = 0 uses the hardware concurrency.
+// Writes the corpus into `out_dir` atomically: everything goes to a sibling temporary folder
+// that is swapped in at the end (StagedFolder, common/files.h). An existing non-empty `out_dir`
+// is a UserError unless it is a sims corpus and `overwrite`; so are `.` and the current folder's
+// ancestors. threads = 0 uses the hardware concurrency.
 CorpusStats GenerateCorpus(const CorpusConfig& config, const std::string& out_dir, int threads,
                            bool overwrite);
 

@@ -5,12 +5,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/checked.h"
 #include "common/error.h"
 #include "common/sha256.h"
 #include "trainer/corpus/atomic_file.h"
@@ -84,13 +87,22 @@ SpeechLine ParseSpeechLine(const std::string& text, const ImportOptions& o) {
       throw LineError{fmt::format("\"duration\" must be an array as long as \"units\" ({} entries)", units.size())};
     }
     for (size_t i = 0; i < d.size(); ++i) {
-      if (!d[i].is_number_integer() || d[i].get<int64_t>() <= 0) {
-        throw LineError{fmt::format("duration[{}] = {} is not a positive frame count", i, d[i].dump())};
+      const std::optional<int32_t> frames = CheckedJsonInteger<int32_t>(d[i]);
+      if (!frames || *frames <= 0) {
+        throw LineError{fmt::format("duration[{}] = {} is not a positive frame count in {}", i,
+                                    d[i].dump(), RangeText<int32_t>())};
       }
-      durations.push_back(d[i].get<int32_t>());
+      durations.push_back(*frames);
     }
   } else {
     durations.assign(units.size(), 1);  // frame-level units: de-duplicated below
+  }
+  // Frame indices are int32 downstream (AlignedUtterance), so the utterance must fit in them.
+  int64_t all_frames = 0;
+  for (int32_t d : durations) all_frames += d;
+  if (!CheckedCast<int32_t>(all_frames)) {
+    throw LineError{fmt::format("\"duration\" adds up to {} frames, more than {}", all_frames,
+                                std::numeric_limits<int32_t>::max())};
   }
   // Collapse repeats (raw frames, or de-duplicated files that still have runs) keeping frames.
   for (size_t i = 0; i < units.size(); ++i) {
@@ -113,19 +125,24 @@ SpeechLine ParseSpeechLine(const std::string& text, const ImportOptions& o) {
         throw LineError{fmt::format("aligned_text[{}] = {} is not [word, start, end]", i, w.dump())};
       }
       const double start = w[1].get<double>(), end = w[2].get<double>();
-      if (start < 0 || end < start || start < previous_start) {
+      if (!(start >= 0) || !(end >= start) || start < previous_start) {
         throw LineError{fmt::format("aligned_text[{}]: times {}..{} go backwards", i, start, end)};
       }
-      const auto start_frame = static_cast<int32_t>(std::lround(start * o.frame_rate_hz));
-      const auto end_frame = static_cast<int32_t>(std::lround(end * o.frame_rate_hz));
-      if (end_frame > total_frames + 1) {  // one frame of rounding slack
+      // Checked, not cast: 1e8 s at 25 Hz is 2.5e9 frames, which wraps an int32 to a negative
+      // index that passes the bound below and is read past the end of the units.
+      const std::optional<int32_t> start_frame =
+          CheckedCast<int32_t>(std::round(start * o.frame_rate_hz));
+      const std::optional<int32_t> end_frame =
+          CheckedCast<int32_t>(std::round(end * o.frame_rate_hz));
+      // One frame of rounding slack at the end.
+      if (!start_frame || !end_frame || *end_frame > total_frames + 1) {
         throw LineError{fmt::format("aligned_text[{}] ends at {} s, after the units end ({} frames = {} s)",
                                     i, end, total_frames, static_cast<double>(total_frames) / o.frame_rate_hz)};
       }
       previous_start = start;
       line.words.push_back(w[0].get<std::string>());
-      line.word_start.push_back(start_frame);
-      line.word_end.push_back(end_frame);
+      line.word_start.push_back(*start_frame);
+      line.word_end.push_back(*end_frame);
     }
     line.aligned = !line.words.empty();
   }
@@ -206,9 +223,12 @@ void ImportOptions::Validate() const {
   if (speech_files.empty() && text_files.empty()) {
     throw UserError("corpus import: give at least one --speech or --text JSONL file");
   }
-  if (!(frame_rate_hz > 0)) throw UserError(fmt::format("--frame-rate must be > 0, got {}", frame_rate_hz));
+  if (!(frame_rate_hz > 0 && std::isfinite(frame_rate_hz))) {
+    throw UserError(fmt::format("--frame-rate must be a finite number > 0, got {}", frame_rate_hz));
+  }
   if (unit_count < 1 || unit_count > 65000) throw UserError(fmt::format("--units must be in [1, 65000], got {}", unit_count));
-  if (valid_fraction < 0 || test_fraction < 0 || valid_fraction + test_fraction >= 1) {
+  // Written so that NaN fails too.
+  if (!(valid_fraction >= 0 && test_fraction >= 0 && valid_fraction + test_fraction < 1)) {
     throw UserError(fmt::format("--valid-fraction {} + --test-fraction {} must be >= 0 and < 1",
                                 valid_fraction, test_fraction));
   }
@@ -218,6 +238,7 @@ void ImportOptions::Validate() const {
 
 ImportReport ImportCorpus(const ImportOptions& o, const std::string& out_dir, bool overwrite) {
   o.Validate();
+  StagedFolder staged(out_dir, CorpusFolderOptions(overwrite));  // refuses a bad --out up front
   ImportReport report;
   const std::vector<SpeechLine> speech = ReadLines<SpeechLine>(o.speech_files, o, report, ParseSpeechLine);
   const std::vector<TextLine> text = ReadLines<TextLine>(o.text_files, o, report, ParseTextLine);
@@ -251,7 +272,6 @@ ImportReport ImportCorpus(const ImportOptions& o, const std::string& out_dir, bo
     return ids;
   };
 
-  StagedDirectory staged(out_dir, overwrite);
   SaveVocabulary(vocab, staged.path());
   json manifest_streams = json::array();
   for (int split = 0; split < 3; ++split) {
@@ -337,7 +357,10 @@ ImportReport ImportCorpus(const ImportOptions& o, const std::string& out_dir, bo
   manifest["streams"] = manifest_streams;
   manifest["lines"] = {{"read", report.lines_read}, {"skipped", report.lines_skipped}};
   manifest["problems"] = report.problems;
-  WriteFileAtomically((fs::path(staged.path()) / "corpus.json").string(), manifest.dump(1) + "\n");
+  // The problems quote the input (a JSON parse error shows the bytes it read), which need not be
+  // UTF-8; they are informational, so bad bytes become U+FFFD instead of failing the dump.
+  WriteFileAtomically((fs::path(staged.path()) / "corpus.json").string(),
+                      manifest.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
   staged.Commit();
   return report;
 }

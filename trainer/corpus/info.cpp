@@ -52,14 +52,43 @@ CorpusSummary SummarizeCorpus(const std::string& corpus_dir) {
     const ShardReader reader = ShardReader::Open(path.string(), s.vocab.hash, ShardKind::kPairs);
     s.pair_sets.emplace_back(task, reader.document_count() / 3);
   }
-  if (s.manifest.is_object() && s.manifest.contains("streams")) {
-    for (const nlohmann::json& st : s.manifest["streams"]) {
-      if (st.value("split", "") == "train" && st.value("stream", "") == "speech") {
-        const double words = st.value("words", 0.0), units = st.value("speech_tokens", 0.0);
-        const double frames = st.value("frames", 0.0);
-        if (words > 0) s.speech_tokens_per_word = units / words;
-        if (units > 0) s.dedup_ratio = frames / units;
+  if (s.manifest.is_null()) return s;
+  // corpus.json is only described, never trusted: a field of another type is a UserError naming
+  // the file and the key (nlohmann's own type_error would be an "internal error").
+  const std::string file = manifest.string();
+  const auto fail = [&](const std::string& key, const nlohmann::json& value, const char* expected) {
+    throw UserError(fmt::format("{}: {} = {} must be {}; hint: corpus.json is written by sims "
+                                "corpus generate|import, regenerate the corpus",
+                                file, key, value.dump().substr(0, 60), expected));
+  };
+  if (!s.manifest.is_object()) fail("(the whole file)", s.manifest, "a JSON object");
+  if (s.manifest.contains("source") && !s.manifest["source"].is_string()) {
+    fail("source", s.manifest["source"], "a string");
+  }
+  if (!s.manifest.contains("streams")) return s;
+  const nlohmann::json& streams = s.manifest["streams"];
+  if (!streams.is_array()) fail("streams", streams, "an array of objects");
+  for (size_t i = 0; i < streams.size(); ++i) {
+    const nlohmann::json& st = streams[i];
+    const std::string at = fmt::format("streams[{}]", i);
+    if (!st.is_object()) fail(at, st, "an object");
+    const auto text = [&](const char* key) {
+      if (!st.contains(key)) return std::string();
+      if (!st[key].is_string()) fail(at + "." + key, st[key], "a string");
+      return st[key].get<std::string>();
+    };
+    const auto count = [&](const char* key) {
+      if (!st.contains(key)) return 0.0;
+      if (!st[key].is_number() || !(st[key].get<double>() >= 0)) {
+        fail(at + "." + key, st[key], "a number >= 0");
       }
+      return st[key].get<double>();
+    };
+    const std::string split = text("split"), stream = text("stream");
+    const double words = count("words"), units = count("speech_tokens"), frames = count("frames");
+    if (split == "train" && stream == "speech") {
+      if (words > 0) s.speech_tokens_per_word = units / words;
+      if (units > 0) s.dedup_ratio = frames / units;
     }
   }
   return s;

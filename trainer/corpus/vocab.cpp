@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/checked.h"
 #include "common/error.h"
 #include "common/sha256.h"
 #include "trainer/corpus/atomic_file.h"
@@ -143,6 +144,7 @@ Vocabulary LoadVocabulary(const std::string& corpus_dir) {
     throw UserError(fmt::format("{}: not valid JSON: {}", path, e.what()));
   }
   Vocabulary v;
+  std::string stored;  // the hash the file claims
   try {
     if (j.value("format", "") != "sims-vocab") {
       throw UserError(fmt::format("{}: \"format\" is not \"sims-vocab\"", path));
@@ -151,21 +153,29 @@ Vocabulary LoadVocabulary(const std::string& corpus_dir) {
       throw UserError(fmt::format("{}: version {} is not supported (this build reads {})", path,
                                   j.at("version").get<int>(), kVocabVersion));
     }
-    v.pad = j.at("pad");
-    v.bos = j.at("bos");
-    v.eos = j.at("eos");
-    v.speech_marker = j.at("speech_marker");
-    v.text_marker = j.at("text_marker");
-    v.unit_begin = j.at("unit_begin");
-    v.unit_count = j.at("unit_count");
-    v.text_begin = j.at("text_begin");
-    v.text_count = j.at("text_count");
-    v.vocab_size = j.at("vocab_size");
+    const auto id = [&](const char* key) {  // checked: a json -> int32 conversion wraps
+      const std::optional<int32_t> value = CheckedJsonInteger<int32_t>(j.at(key));
+      if (!value) {
+        throw UserError(fmt::format("{}: {} = {} must be an integer in {}", path, key,
+                                    j.at(key).dump(), RangeText<int32_t>()));
+      }
+      return *value;
+    };
+    v.pad = id("pad");
+    v.bos = id("bos");
+    v.eos = id("eos");
+    v.speech_marker = id("speech_marker");
+    v.text_marker = id("text_marker");
+    v.unit_begin = id("unit_begin");
+    v.unit_count = id("unit_count");
+    v.text_begin = id("text_begin");
+    v.text_count = id("text_count");
+    v.vocab_size = id("vocab_size");
     v.text_tokens = j.at("text_tokens").get<std::vector<std::string>>();
+    stored = j.value("hash", "");
   } catch (const nlohmann::json::exception& e) {
     throw UserError(fmt::format("{}: missing or mistyped field: {}", path, e.what()));
   }
-  const std::string stored = j.value("hash", "");
   try {
     FinalizeVocabulary(v);
   } catch (const UserError& e) {

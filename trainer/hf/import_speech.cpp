@@ -1,16 +1,17 @@
 #include "trainer/hf/import_speech.h"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/checked.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/sha256.h"
@@ -112,15 +113,21 @@ Utterance ParseSpeechLine(const json& j, const SpeechImportOptions& o) {
       throw LineError{fmt::format("\"duration\" must list one positive count per unit ({})",
                                   units.size())};
     }
-    int32_t frame = 0;
+    int64_t frame = 0;
     for (size_t i = 0; i < units.size(); ++i) {
       const json& d = j["duration"][i];
-      if (!d.is_number_integer() || d.get<int64_t>() <= 0) {
-        throw LineError{fmt::format("duration {} is not a positive integer", d.dump())};
+      const std::optional<int32_t> count = CheckedJsonInteger<int32_t>(d);
+      if (!count || *count <= 0) {
+        throw LineError{fmt::format("duration {} is not a positive integer in {}", d.dump(),
+                                    RangeText<int32_t>())};
       }
       u.units.push_back(units[i]);
-      u.starts.push_back(frame);
-      frame += d.get<int32_t>();
+      u.starts.push_back(static_cast<int32_t>(frame));  // < 2^31, checked below
+      frame += *count;
+      if (!CheckedCast<int32_t>(frame)) {
+        throw LineError{fmt::format("\"duration\" adds up to more than {} frames",
+                                    std::numeric_limits<int32_t>::max())};
+      }
     }
     u.frames = frame;
   } else {
@@ -142,9 +149,15 @@ Utterance ParseSpeechLine(const json& j, const SpeechImportOptions& o) {
       const size_t b = word.find_first_not_of(" \t\r\n"), e = word.find_last_not_of(" \t\r\n");
       if (b == std::string::npos) continue;  // silence markers carry no word
       word = word.substr(b, e - b + 1);
-      const auto start = static_cast<int32_t>(std::lround(w[1].get<double>() * o.frame_rate_hz));
-      const auto end = static_cast<int32_t>(std::lround(w[2].get<double>() * o.frame_rate_hz));
-      if (start < previous_end - 1 || end < start || end > u.frames + 1) {
+      // Checked, not cast: 1e8 s at 25 Hz is 2.5e9 frames, which wraps an int32 to a negative
+      // index that passes the bounds below and is read past the end of the units.
+      const std::optional<int32_t> start_frame =
+          CheckedCast<int32_t>(std::round(w[1].get<double>() * o.frame_rate_hz));
+      const std::optional<int32_t> end_frame =
+          CheckedCast<int32_t>(std::round(w[2].get<double>() * o.frame_rate_hz));
+      const int32_t start = start_frame.value_or(-1), end = end_frame.value_or(-1);
+      if (!start_frame || !end_frame || start < 0 || start < previous_end - 1 || end < start ||
+          end > u.frames + 1) {
         throw LineError{fmt::format("alignment of '{}' [{}, {}] s goes backwards or past the "
                                     "utterance's {} frames", word, w[1].get<double>(),
                                     w[2].get<double>(), u.frames)};
@@ -172,9 +185,13 @@ void SpeechImportOptions::Validate() const {
   if (speech_files.empty() && text_files.empty()) {
     throw UserError("import: give at least one speech or text file");
   }
-  if (!(frame_rate_hz > 0)) throw UserError("import: frame_rate_hz must be positive");
+  if (!(frame_rate_hz > 0 && std::isfinite(frame_rate_hz))) {
+    throw UserError(fmt::format("import: frame_rate_hz must be a finite number > 0, got {}",
+                                frame_rate_hz));
+  }
   if (unit_count <= 0) throw UserError("import: unit_count must be positive");
-  if (valid_fraction < 0 || test_fraction < 0 || valid_fraction + test_fraction >= 1) {
+  // Written so that NaN fails too.
+  if (!(valid_fraction >= 0 && test_fraction >= 0 && valid_fraction + test_fraction < 1)) {
     throw UserError(fmt::format("import: valid_fraction {} + test_fraction {} must lie in [0, 1)",
                                 valid_fraction, test_fraction));
   }
@@ -188,17 +205,12 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
   BpeTokenizer tokenizer = BpeTokenizer::Load((fs::path(o.checkpoint) / "tokenizer.json").string());
   const corpus::Vocabulary vocab = CheckpointVocabulary(tokenizer, config, o.unit_count);
 
-  if (fs::exists(out_dir) && !fs::is_empty(out_dir) && !overwrite) {
-    throw UserError(fmt::format("{}: exists and is not empty\nhint: pass --overwrite or another "
-                                "directory", out_dir));
-  }
-  const fs::path target = fs::absolute(out_dir);
-  const fs::path temp = target.parent_path() / fmt::format(".{}.tmp.{}", target.filename().string(),
-                                                           ::getpid());
-  fs::remove_all(temp);
-  fs::create_directories(temp);
+  StagedFolderOptions folder = corpus::CorpusFolderOptions(overwrite);
+  folder.replace_flag = "--overwrite";
+  StagedFolder staged(out_dir, folder);
+  const fs::path temp = staged.path();
   SpeechImportReport report;
-  try {
+  {  // the shard writers are finished and closed before the folder is swapped in
     corpus::SaveVocabulary(vocab, temp.string());
     Writers writers(temp.string(), vocab);
     const auto problem = [&](const std::string& file, size_t line, const std::string& what) {
@@ -294,12 +306,7 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
     if (report.lines_read == report.lines_skipped) {
       throw UserError("import: no usable line in the input files");
     }
-    if (fs::exists(target)) fs::remove_all(target);
-    fs::rename(temp, target);
-  } catch (...) {
-    std::error_code ignored;  // the original error is the one worth reporting
-    fs::remove_all(temp, ignored);
-    throw;
+    staged.Commit();
   }
   return report;
 }

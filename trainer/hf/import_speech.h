@@ -47,8 +47,9 @@ struct SpeechImportReport {
   std::vector<corpus::StreamStats> streams;  // split x stream
 };
 
-// Writes `out_dir` atomically (a sibling temp dir renamed into place). An existing non-empty
-// out_dir is a UserError unless `overwrite`.
+// Writes `out_dir` atomically (built in a sibling temporary folder and swapped in, see
+// StagedFolder in common/files.h). An existing non-empty out_dir is a UserError unless it is a
+// sims corpus and `overwrite`.
 SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& options,
                                              const std::string& out_dir, bool overwrite);
 

@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/checked.h"
 #include "common/error.h"
 
 namespace sims::hf {
@@ -113,19 +115,40 @@ Checkpoint ReadSafetensorsHeader(const std::string& path) {
     TensorInfo t;
     t.name = name;
     t.file = path;
+    if (!entry["dtype"].is_string()) {
+      throw bad(fmt::format("dtype {} is not a string", entry["dtype"].dump()));
+    }
     t.dtype = entry["dtype"].get<std::string>();
+    if (!entry["shape"].is_array()) throw bad("shape must be an array of dimensions");
+    // The element count must fit in int64 (a wrapped product could match the byte count).
+    int64_t numel = 1;
     for (const json& d : entry["shape"]) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) throw bad("shape has a bad dimension");
-      t.shape.push_back(d.get<int64_t>());
+      const std::optional<int64_t> dim = CheckedJsonInteger<int64_t>(d);
+      if (!dim || *dim < 0 || __builtin_mul_overflow(numel, *dim, &numel)) {
+        throw bad(fmt::format("shape {} has a bad dimension", entry["shape"].dump()));
+      }
+      t.shape.push_back(*dim);
     }
     const json& off = entry["data_offsets"];
     if (!off.is_array() || off.size() != 2) throw bad("data_offsets must be [begin, end]");
-    const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+    const std::optional<uint64_t> first = CheckedJsonInteger<uint64_t>(off[0]);
+    const std::optional<uint64_t> last = CheckedJsonInteger<uint64_t>(off[1]);
+    if (!first || !last) throw bad(fmt::format("data_offsets {} are not byte offsets", off.dump()));
+    const uint64_t begin = *first, end = *last;
     if (begin > end || end > data_bytes) {
       throw bad(fmt::format("data_offsets [{}, {}] outside the {} data bytes (truncated file?)",
                             begin, end, data_bytes));
     }
-    const uint64_t expected = static_cast<uint64_t>(t.numel()) * DtypeBytes(t.dtype);
+    uint64_t element_bytes = 0;
+    try {
+      element_bytes = DtypeBytes(t.dtype);
+    } catch (const UserError& e) {
+      throw bad(e.what());
+    }
+    uint64_t expected = 0;
+    if (__builtin_mul_overflow(static_cast<uint64_t>(numel), element_bytes, &expected)) {
+      throw bad(fmt::format("shape {} is too large", entry["shape"].dump()));
+    }
     if (end - begin != expected) {
       throw bad(fmt::format("{} bytes but shape x {} needs {}", end - begin, t.dtype, expected));
     }

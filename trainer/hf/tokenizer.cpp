@@ -4,11 +4,13 @@
 #include <array>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/checked.h"
 #include "common/error.h"
 
 namespace sims::hf {
@@ -208,7 +210,19 @@ BpeTokenizer BpeTokenizer::Load(const std::string& path) {
 }
 
 BpeTokenizer BpeTokenizer::FromJsonText(const std::string& text, const std::string& origin) {
-  const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // Every field access below may meet a value of another type (a string where an id belongs);
+  // nlohmann's type_error then becomes a UserError naming the file instead of an internal error.
+  try {
+    return FromJson(json::parse(text, nullptr, /*allow_exceptions=*/false), origin);
+  } catch (const json::exception& e) {
+    throw UserError(fmt::format("{}: a field has the wrong type or is missing: {}\nhint: sims "
+                                "reads the byte-level BPE tokenizers of Llama 3, Qwen2/2.5 and "
+                                "GPT-2",
+                                origin, e.what()));
+  }
+}
+
+BpeTokenizer BpeTokenizer::FromJson(const nlohmann::json& doc, const std::string& origin) {
   const auto fail = [&](const std::string& key, const std::string& what) {
     return UserError(fmt::format("{}: {}: {}\nhint: sims reads the byte-level BPE tokenizers of "
                                  "Llama 3, Qwen2/2.5 and GPT-2", origin, key, what));
@@ -233,9 +247,10 @@ BpeTokenizer BpeTokenizer::FromJsonText(const std::string& text, const std::stri
                                               want_regex, bl.dump()));
     }
   };
-  if (pre.value("type", "") == "Sequence" && pre.value("pretokenizers", json()).size() == 2) {
-    const json& split = pre["pretokenizers"][0];
-    check_byte_level(pre["pretokenizers"][1], false);
+  if (pre.value("type", "") == "Sequence" && pre.value("pretokenizers", json()).is_array() &&
+      pre.value("pretokenizers", json()).size() == 2) {
+    const json& split = pre.at("pretokenizers").at(0);  // at(): operator[] on const is unchecked
+    check_byte_level(pre.at("pretokenizers").at(1), false);
     const std::string regex = split.value("pattern", json::object()).value("Regex", "");
     if (split.value("type", "") != "Split" || split.value("behavior", "") != "Isolated" ||
         split.value("invert", false)) {
@@ -270,13 +285,25 @@ BpeTokenizer BpeTokenizer::FromJsonText(const std::string& text, const std::stri
   }
   tok.ignore_merges_ = model.value("ignore_merges", false);
 
+  // Ids index the id -> token table, so they are range-checked (a negative one wrote before
+  // the table; 2^31 - 1 allocated 64 GB). Real vocabularies have at most a few 100k ids.
+  constexpr int32_t kMaxTokenId = 1 << 22;
+  const auto token_id = [&](const json& id, const std::string& key) {
+    const std::optional<int32_t> value = CheckedJsonInteger<int32_t>(id);
+    if (!value || *value < 0 || *value >= kMaxTokenId) {
+      throw fail(key, fmt::format("id {} is not in [0, {})", id.dump(), kMaxTokenId));
+    }
+    return *value;
+  };
+  if (!model.at("vocab").is_object()) throw fail("model.vocab", "not an object {token: id}");
   int32_t size = 0;
-  for (auto& [token, id] : model["vocab"].items()) {
-    tok.vocab_.emplace(token, id.get<int32_t>());
-    size = std::max(size, id.get<int32_t>() + 1);
+  for (auto& [token, id] : model.at("vocab").items()) {
+    const int32_t value = token_id(id, "model.vocab." + token);
+    tok.vocab_.emplace(token, value);
+    size = std::max(size, value + 1);
   }
   for (const json& a : doc.value("added_tokens", json::array())) {
-    AddedToken t{a.at("id").get<int32_t>(), a.at("content").get<std::string>(),
+    AddedToken t{token_id(a.at("id"), "added_tokens"), a.at("content").get<std::string>(),
                  a.value("special", false)};
     if (a.value("lstrip", false) || a.value("rstrip", false) || a.value("single_word", false)) {
       throw fail("added_tokens", fmt::format("'{}' uses lstrip/rstrip/single_word, which sims "

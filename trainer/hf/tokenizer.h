@@ -25,6 +25,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace sims::hf {
 
 enum class PretokenizerPattern { kGpt2, kLlama3, kQwen2 };
@@ -56,6 +58,7 @@ class BpeTokenizer {
   PretokenizerPattern pattern() const { return pattern_; }
 
  private:
+  static BpeTokenizer FromJson(const nlohmann::json& doc, const std::string& origin);
   void EncodeWord(std::string_view piece, std::vector<int32_t>& out);
 
   std::unordered_map<std::string, int32_t> vocab_;
