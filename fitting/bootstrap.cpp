@@ -99,6 +99,12 @@ void Validate(const BootstrapOptions& o) {
   }
 }
 
+double Approach2Pivot(std::span<const Vertex> vertices) {
+  double mean_log_c = 0;
+  for (const Vertex& v : vertices) mean_log_c += std::log(v.budget) / vertices.size();
+  return std::exp(mean_log_c);
+}
+
 std::string BudgetKey(const std::string& name, double flops) { return fmt::format("{}@{:g}", name, flops); }
 
 uint64_t ConditionSeed(uint64_t seed, std::string_view condition) {
@@ -345,9 +351,7 @@ BootstrapResult BootstrapApproach2(std::span<const Point> points, const Approach
   if (options.resamples == 0) return r;
   const std::vector<Vertex> vertices = IsoFlopVertices(points, fit_options, nullptr);
   if (vertices.size() < 2) throw UserError("approach 2 bootstrap: fewer than 2 usable budgets");
-  double mean_log_c = 0;
-  for (const Vertex& v : vertices) mean_log_c += std::log(v.budget) / vertices.size();
-  r.pivot_flops = std::exp(mean_log_c);
+  r.pivot_flops = Approach2Pivot(vertices);
   const auto samples = options.method == BootstrapMethod::kCases
                            ? VertexResamplesApproach2(vertices, options, r)
                            : ResidualResamplesApproach2(points, fit_options, vertices, options, r);

@@ -81,6 +81,9 @@ Interval StretchedInterval(const std::vector<double>& samples, double estimate, 
 // Simpson's rule), to 1e-9.
 double NormalQuantile(double p);
 double StudentQuantile(double p, int df);
+// Where approach 2's power laws are reported with intervals: the geometric mean of the
+// vertices' budgets (inside the data, where the laws' level is best determined).
+double Approach2Pivot(std::span<const Vertex> vertices);
 // Key for a per-budget quantity: BudgetKey("n_opt", 1e21) == "n_opt@1e+21".
 std::string BudgetKey(const std::string& name, double flops);
 // A condition's own seed from the user's seed and the condition's name (deterministic, and
