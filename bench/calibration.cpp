@@ -9,8 +9,11 @@
 // Per design: `studies` of the first law (intervals), as many more of the first law (the null
 // partner of each) and of the alternative (the power partner).
 //
-// For every interval: coverage of the truth, mean width, and the width a 95% interval would
-// have with the estimator's actual spread (3.92 x the SD of the estimate across studies).
+// For every interval: coverage of the truth, mean width, the width a 95% interval would have
+// with the estimator's actual spread (3.92 x the SD of the estimate across studies), and the
+// estimator's bias in SDs. Methods: sims's default (BootstrapMethod::kParametric; approach 2
+// stretched by t/z, approach 3 plain percentile), the earlier case bootstrap, and the
+// alternatives measured before choosing (residual bootstrap; percentile vs stretched).
 // For the test: rejections at p < 0.05 under the null (type-I error) and the alternative
 // (power), for sims's test, for the test it replaced, and for a reference Wald test that
 // knows each estimator's true sampling variance (measured across these studies).
@@ -19,6 +22,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -89,46 +93,65 @@ Approach3Options FitOptions() {
   return o;
 }
 
-// What one study gives: estimates, and intervals by each method (nan when a fit failed).
+// What one study gives, per quantity ("n_exp", "n_pivot", "a", "loss"): the estimate and an
+// interval per method; per bootstrap method the share of failed resamples.
 struct Outcome {
-  bool ok2 = false, ok3 = false;
-  double n_exp = NAN, n_pivot = NAN, pivot = NAN;   // approach 2
-  Interval n_exp_cases, n_exp_pct, n_exp_sims, n_pivot_sims;
-  int failed2 = 0, failed2_cases = 0;
-  double a = NAN, loss_exp = NAN;                   // approach 3
-  Interval a_cases, a_pct, a_sims, l_cases, l_pct, l_sims;
-  int failed3 = 0, failed3_cases = 0;
-  ConditionFit fit;                                 // approach 3 with the sims bootstrap
-  std::vector<double> cases_a, cases_l;             // approach 3 case-resample samples
+  std::map<std::string, double> estimate;
+  std::map<std::string, std::map<std::string, Interval>> intervals;
+  std::map<std::string, double> failed;  // method -> failed / resamples
+  ConditionFit fit;                      // approach 3 with sims's default bootstrap
+  ConditionFit fit_residuals;            // the same with residual-bootstrap, stretched intervals
+  std::vector<double> cases_a, cases_l;  // approach 3 case-resample samples (the earlier test)
 };
+
+// Interval labels, in table order; kSims marks sims's default.
+const char* const kCases = "cases (before)";
+const char* const kResPct = "residuals, percentile";
+const char* const kResStr = "residuals, stretched";
+const char* const kParPct = "parametric, percentile";
+const char* const kParStr = "parametric, stretched";
 
 Outcome Analyse(const Design& d, const LawParams& law, uint64_t seed, int resamples, bool approach2,
                 const std::string& condition) {
   Outcome o;
   const std::vector<Point> points = Study(d, law, seed);
-  BootstrapOptions boot;
+  BootstrapOptions boot;  // sims's default method
   boot.resamples = resamples;
   boot.threads = 1;
   boot.seed = ConditionSeed(seed, condition);
-  BootstrapOptions cases = boot;
+  BootstrapOptions cases = boot, residuals = boot;
   cases.method = BootstrapMethod::kCases;
+  residuals.method = BootstrapMethod::kResiduals;
+  auto both = [&](const char* pct, const char* stretched, const std::string& q, std::vector<double> v,
+                  int df) {
+    o.intervals[q][pct] = PercentileInterval(v, boot.level);
+    o.intervals[q][stretched] = StretchedInterval(v, o.estimate[q], boot.level, df);
+  };
   if (approach2) {
     try {
       const Approach2Result fit = FitApproach2(points);
-      const BootstrapResult b = BootstrapApproach2(points, {}, boot);
-      const BootstrapResult c = BootstrapApproach2(points, {}, cases);
-      o.n_exp = fit.n_opt.exponent;
-      o.pivot = b.pivot_flops;
-      o.n_pivot = Evaluate(fit.n_opt, o.pivot);
-      o.n_exp_sims = b.intervals.at("n_opt.exponent");
-      o.n_pivot_sims = b.intervals.at(BudgetKey("n_opt", o.pivot));
-      std::vector<double> e;
-      for (const PowerLaw& p : b.n_opt_samples) e.push_back(p.exponent);
-      o.n_exp_pct = PercentileInterval(e, boot.level);
-      o.n_exp_cases = c.intervals.at("n_opt.exponent");
-      o.failed2 = b.failed;
-      o.failed2_cases = c.failed;
-      o.ok2 = true;
+      const BootstrapResult par = BootstrapApproach2(points, {}, boot);
+      const BootstrapResult res = BootstrapApproach2(points, {}, residuals);
+      const BootstrapResult cas = BootstrapApproach2(points, {}, cases);
+      const double pivot = par.pivot_flops;
+      o.estimate["n_exp"] = fit.n_opt.exponent;
+      o.estimate["n_pivot"] = Evaluate(fit.n_opt, pivot);
+      o.estimate["pivot"] = pivot;
+      for (const BootstrapResult* b : {&par, &res}) {
+        std::vector<double> e, at;
+        for (const PowerLaw& p : b->n_opt_samples) {
+          e.push_back(p.exponent);
+          at.push_back(Evaluate(p, pivot));
+        }
+        const bool p = b == &par;
+        both(p ? kParPct : kResPct, p ? kParStr : kResStr, "n_exp", e, b->stretch_df);
+        both(p ? kParPct : kResPct, p ? kParStr : kResStr, "n_pivot", at, b->stretch_df);
+      }
+      o.intervals["n_exp"][kCases] = cas.intervals.at("n_opt.exponent");
+      o.intervals["n_pivot"][kCases] = cas.intervals.at(BudgetKey("n_opt", pivot));
+      o.failed["2 " + std::string(kCases)] = double(cas.failed) / resamples;
+      o.failed["2 parametric"] = double(par.failed) / resamples;
+      o.failed["2 residuals"] = double(res.failed) / resamples;
     } catch (const sims::UserError&) {
     }
   }
@@ -137,27 +160,34 @@ Outcome Analyse(const Design& d, const LawParams& law, uint64_t seed, int resamp
     o.fit.condition = condition;
     o.fit.fit = FitApproach3(points, fo);
     o.fit.bootstrap = BootstrapApproach3(points, o.fit.fit, fo, boot);
-    const BootstrapResult c = BootstrapApproach3(points, o.fit.fit, fo, cases);
-    o.a = o.fit.fit.frontier.a;
-    o.loss_exp = LossComputeExponent(o.fit.fit.params);
-    o.a_sims = o.fit.bootstrap.intervals.at("a");
-    o.l_sims = o.fit.bootstrap.intervals.at("loss_exponent");
-    std::vector<double> a, l;
-    for (const LawParams& s : o.fit.bootstrap.law_samples) {
-      a.push_back(FrontierOf(s).a);
-      l.push_back(LossComputeExponent(s));
+    const BootstrapResult res = BootstrapApproach3(points, o.fit.fit, fo, residuals);
+    const BootstrapResult cas = BootstrapApproach3(points, o.fit.fit, fo, cases);
+    o.estimate["a"] = o.fit.fit.frontier.a;
+    o.estimate["loss"] = LossComputeExponent(o.fit.fit.params);
+    const int df = static_cast<int>(points.size()) - 5;
+    for (const BootstrapResult* b : {static_cast<const BootstrapResult*>(&o.fit.bootstrap), &res, &cas}) {
+      std::vector<double> a, l;
+      for (const LawParams& s : b->law_samples) {
+        a.push_back(FrontierOf(s).a);
+        l.push_back(LossComputeExponent(s));
+      }
+      if (b == &cas) {
+        o.cases_a = a;
+        o.cases_l = l;
+        continue;
+      }
+      const bool p = b == &o.fit.bootstrap;
+      both(p ? kParPct : kResPct, p ? kParStr : kResStr, "a", a, df);
+      both(p ? kParPct : kResPct, p ? kParStr : kResStr, "loss", l, df);
     }
-    o.a_pct = PercentileInterval(a, boot.level);
-    o.l_pct = PercentileInterval(l, boot.level);
-    o.a_cases = c.intervals.at("a");
-    o.l_cases = c.intervals.at("loss_exponent");
-    for (const LawParams& s : c.law_samples) {
-      o.cases_a.push_back(FrontierOf(s).a);
-      o.cases_l.push_back(LossComputeExponent(s));
-    }
-    o.failed3 = o.fit.bootstrap.failed;
-    o.failed3_cases = c.failed;
-    o.ok3 = true;
+    o.intervals["a"][kCases] = cas.intervals.at("a");
+    o.intervals["loss"][kCases] = cas.intervals.at("loss_exponent");
+    o.fit_residuals = o.fit;
+    o.fit_residuals.bootstrap.intervals = {{"a", o.intervals["a"][kResStr]},
+                                           {"loss_exponent", o.intervals["loss"][kResStr]}};
+    o.failed["3 " + std::string(kCases)] = double(cas.failed) / resamples;
+    o.failed["3 parametric"] = double(o.fit.bootstrap.failed) / resamples;
+    o.failed["3 residuals"] = double(res.failed) / resamples;
   } catch (const sims::UserError&) {
   }
   return o;
@@ -253,98 +283,93 @@ int main(int argc, char** argv) {
                        group == 0 ? "first" : "second");
     });
     std::fprintf(stderr, "design %s done\n", d.name.c_str());
-    // Intervals, over the first law's studies that gave a fit (approach 2) and all (approach 3).
-    std::vector<Interval> n_cases, n_pct, n_sims, n_piv, a_cases, a_pct, a_sims, l_cases, l_pct, l_sims;
-    std::vector<double> n_est, n_piv_est, a_est, l_est;
-    double f2 = 0, f2c = 0, f3 = 0, f3c = 0;
-    int ok2 = 0, ok3 = 0;
-    double pivot = NAN;
-    for (int i = 0; i < 2 * studies; ++i) {
-      const Outcome& o = out[i];
-      if (o.ok2) {
-        ++ok2;
-        n_cases.push_back(o.n_exp_cases);
-        n_pct.push_back(o.n_exp_pct);
-        n_sims.push_back(o.n_exp_sims);
-        n_est.push_back(o.n_exp);
-        if (std::isnan(pivot) || o.pivot == pivot) {  // same pivot unless a budget was skipped
-          pivot = o.pivot;
-          n_piv.push_back(o.n_pivot_sims);
-          n_piv_est.push_back(o.n_pivot);
+    // Intervals: over the first law's 2n studies (each quantity where its fit succeeded).
+    const double pivot = out[0].estimate.count("pivot") ? out[0].estimate.at("pivot") : NAN;
+    struct Row {
+      std::string quantity, label;
+      double truth;
+      bool log_scale;
+      std::vector<std::string> methods;  // the first is sims's default, listed last
+      char approach;
+    };
+    const std::vector<Row> rows = {
+        {"n_exp", "approach 2, N_opt exponent", truth.a, false,
+         {kParStr, kCases, kResPct, kResStr, kParPct}, '2'},
+        {"n_pivot", fmt::format("approach 2, N_opt at C = {:.3g} (log width)", pivot),
+         OptimalParams(truth, pivot), true, {kParStr, kCases, kResStr}, '2'},
+        {"a", "approach 3, a = beta/(alpha+beta)", truth.a, false,
+         {kParPct, kCases, kResPct, kResStr, kParStr}, '3'},
+        {"loss", "approach 3, loss exponent alpha beta/(alpha+beta)", LossComputeExponent(kTruth), false,
+         {kParPct, kCases, kResPct, kResStr, kParStr}, '3'},
+    };
+    for (const Row& row : rows) {
+      std::vector<std::string> order(row.methods.begin() + 1, row.methods.end());
+      order.push_back(row.methods[0]);
+      for (const std::string& method : order) {
+        std::vector<Interval> iv;
+        std::vector<double> est;
+        double failed = 0;
+        const std::string family = method == kCases ? method : method.substr(0, method.find(','));
+        for (int i = 0; i < 2 * studies; ++i) {
+          const Outcome& o = out[i];
+          if (!o.intervals.count(row.quantity) || (row.quantity == "n_pivot" && o.estimate.at("pivot") != pivot)) {
+            continue;  // no fit, or a skipped budget moved the pivot
+          }
+          iv.push_back(o.intervals.at(row.quantity).at(method));
+          est.push_back(o.estimate.at(row.quantity));
+          failed += o.failed.at(std::string(1, row.approach) + " " + family);
         }
-        f2 += o.failed2;
-        f2c += o.failed2_cases;
-      }
-      if (o.ok3) {
-        ++ok3;
-        a_cases.push_back(o.a_cases);
-        a_pct.push_back(o.a_pct);
-        a_sims.push_back(o.a_sims);
-        l_cases.push_back(o.l_cases);
-        l_pct.push_back(o.l_pct);
-        l_sims.push_back(o.l_sims);
-        a_est.push_back(o.a);
-        l_est.push_back(o.loss_exp);
-        f3 += o.failed3;
-        f3c += o.failed3_cases;
+        const bool is_sims = method == row.methods[0];
+        intervals_table += fmt::format(
+            "| {} | {} | {} {}\n", d.name, row.label,
+            is_sims ? fmt::format("**{} (sims)**", method) : method,
+            IntervalRow("", iv, est, row.truth, failed / std::max<size_t>(1, iv.size()), row.log_scale).substr(3));
       }
     }
-    const double r2 = std::max(1, ok2) * double(resamples), r3 = std::max(1, ok3) * double(resamples);
-    auto row = [&](const std::string& what, const std::string& method, const std::string& body) {
-      intervals_table += fmt::format("| {} | {} | {} {}\n", d.name, what, method, body);
-    };
-    row("approach 2, N_opt exponent", "cases (vertices; before)", IntervalRow("", n_cases, n_est, truth.a, f2c / r2).substr(3));
-    row("approach 2, N_opt exponent", "residuals, percentile", IntervalRow("", n_pct, n_est, truth.a, f2 / r2).substr(3));
-    row("approach 2, N_opt exponent", "**residuals, stretched (sims)**", IntervalRow("", n_sims, n_est, truth.a, f2 / r2).substr(3));
-    row(fmt::format("approach 2, N_opt at C = {:.3g} (log width)", pivot), "**residuals, stretched (sims)**",
-        IntervalRow("", n_piv, n_piv_est, OptimalParams(truth, pivot), f2 / r2, true).substr(3));
-    row("approach 3, a = beta/(alpha+beta)", "cases (points; before)", IntervalRow("", a_cases, a_est, truth.a, f3c / r3).substr(3));
-    row("approach 3, a = beta/(alpha+beta)", "residuals, percentile", IntervalRow("", a_pct, a_est, truth.a, f3 / r3).substr(3));
-    row("approach 3, a = beta/(alpha+beta)", "**residuals, stretched (sims)**", IntervalRow("", a_sims, a_est, truth.a, f3 / r3).substr(3));
-    const double l_truth = LossComputeExponent(kTruth);
-    row("approach 3, loss exponent", "cases (points; before)", IntervalRow("", l_cases, l_est, l_truth, f3c / r3).substr(3));
-    row("approach 3, loss exponent", "residuals, percentile", IntervalRow("", l_pct, l_est, l_truth, f3 / r3).substr(3));
-    row("approach 3, loss exponent", "**residuals, stretched (sims)**", IntervalRow("", l_sims, l_est, l_truth, f3 / r3).substr(3));
 
     // Tests: pair study i of the first law with study n+i (null) or 2n+i (alternative).
-    std::vector<double> alt_a, alt_l;
-    for (int i = 2 * studies; i < 3 * studies; ++i) {
-      if (out[i].ok3) {
-        alt_a.push_back(out[i].a);
-        alt_l.push_back(out[i].loss_exp);
-      }
+    std::vector<double> a_est, l_est, alt_a, alt_l;
+    for (int i = 0; i < 3 * studies; ++i) {
+      if (!out[i].estimate.count("a")) continue;
+      (i < 2 * studies ? a_est : alt_a).push_back(out[i].estimate.at("a"));
+      (i < 2 * studies ? l_est : alt_l).push_back(out[i].estimate.at("loss"));
     }
     const double sd_a = Sd(a_est), sd_l = Sd(l_est), sd_alt_a = Sd(alt_a), sd_alt_l = Sd(alt_l);
     int pairs[2] = {0, 0};
     int sims_a[2] = {0, 0}, sims_l[2] = {0, 0}, before_a[2] = {0, 0}, before_l[2] = {0, 0},
-        ref_a[2] = {0, 0}, ref_l[2] = {0, 0};
+        ref_a[2] = {0, 0}, ref_l[2] = {0, 0}, res_a[2] = {0, 0}, res_l[2] = {0, 0};
     for (int alt = 0; alt < 2; ++alt) {
       for (int i = 0; i < studies; ++i) {
         const Outcome& x = out[i];
         const Outcome& y = out[(alt ? 2 : 1) * studies + i];
-        if (!x.ok3 || !y.ok3) continue;
+        if (!x.estimate.count("a") || !y.estimate.count("a")) continue;
         ++pairs[alt];
         const Comparison c = CompareConditions(x.fit, y.fit, {1e18});
         sims_a[alt] += c.p_allocation_exponent.value_or(1) < 0.05;
         sims_l[alt] += c.p_loss_exponent.value_or(1) < 0.05;
+        const Comparison r = CompareConditions(x.fit_residuals, y.fit_residuals, {1e18});
+        res_a[alt] += r.p_allocation_exponent.value_or(1) < 0.05;
+        res_l[alt] += r.p_loss_exponent.value_or(1) < 0.05;
         before_a[alt] += PercentileTestP(x.cases_a, y.cases_a) < 0.05;
         before_l[alt] += PercentileTestP(x.cases_l, y.cases_l) < 0.05;
-        ref_a[alt] += OracleWaldP(x.a, sd_a, y.a, alt ? sd_alt_a : sd_a) < 0.05;
-        ref_l[alt] += OracleWaldP(x.loss_exp, sd_l, y.loss_exp, alt ? sd_alt_l : sd_l) < 0.05;
+        const double xa = x.estimate.at("a"), ya = y.estimate.at("a");
+        const double xl = x.estimate.at("loss"), yl = y.estimate.at("loss");
+        ref_a[alt] += OracleWaldP(xa, sd_a, ya, alt ? sd_alt_a : sd_a) < 0.05;
+        ref_l[alt] += OracleWaldP(xl, sd_l, yl, alt ? sd_alt_l : sd_l) < 0.05;
       }
     }
     auto pct = [&](const int k[2], int alt) { return fmt::format("{:.1f} %", 100.0 * k[alt] / std::max(1, pairs[alt])); };
     auto test_row = [&](const char* exponent, const char* test, const int k[2]) {
       tests_table += fmt::format("| {} | {} | {} | {} | {} |\n", d.name, exponent, test, pct(k, 0), pct(k, 1));
     };
-    test_row("a", "percentile test on paired resample differences, cases bootstrap (before)", before_a);
-    test_row("a", "**Wald, SEs from the calibrated intervals (sims)**", sims_a);
-    test_row("a", "reference: Wald with the true sampling SDs", ref_a);
-    test_row("loss exponent", "percentile test on paired resample differences, cases bootstrap (before)", before_l);
-    test_row("loss exponent", "**Wald, SEs from the calibrated intervals (sims)**", sims_l);
-    test_row("loss exponent", "reference: Wald with the true sampling SDs", ref_l);
-    std::fprintf(stderr, "%s: approach 2 fitted %d/%d, approach 3 %d/%d; pairs %d null, %d alternative\n",
-                 d.name.c_str(), ok2, 2 * studies, ok3, 2 * studies, pairs[0], pairs[1]);
+    for (const char* e : {"a", "loss exponent"}) {
+      const bool a = e[0] == 'a';
+      test_row(e, "percentile test on paired case-resample differences (before)", a ? before_a : before_l);
+      test_row(e, "Wald, SEs from residual-bootstrap stretched intervals", a ? res_a : res_l);
+      test_row(e, "**Wald, SEs from sims's intervals (sims)**", a ? sims_a : sims_l);
+      test_row(e, "reference: Wald with the true sampling SDs", a ? ref_a : ref_l);
+    }
+    std::fprintf(stderr, "%s: pairs %d null, %d alternative\n", d.name.c_str(), pairs[0], pairs[1]);
   }
   fmt::print("{}\n{}", intervals_table, tests_table);
   return 0;

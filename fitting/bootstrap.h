@@ -5,17 +5,19 @@
 // (seed, i)). Call BootstrapApproach3 / BootstrapApproach2; for two conditions derive each
 // one's seed with ConditionSeed so their resamples are independent.
 //
-// Default method (kResiduals), chosen by bench/calibration.cpp (docs/benchmarks.md):
-//   approach 2: keep every point's (N, D) and every budget; add to each budget's fitted
-//     parabola relative residuals drawn from all budgets' pooled residuals, refit every
-//     parabola, so each vertex's own uncertainty reaches the power law;
-//   approach 3: add log-residuals of the fitted law, drawn with replacement, to its
-//     predictions at the same (N, D) and refit from the full-data optimum;
-//   then percentile intervals widened about the estimate by t(df)/z, df = points minus
-//     fitted coefficients (the residual scale is itself estimated from few points).
-// kCases is the earlier method (resample points, or whole vertices for approach 2; plain
-// percentile intervals), kept for data whose residuals are not exchangeable and for the
-// calibration benchmark.
+// Default method (kParametric), chosen by bench/calibration.cpp (docs/benchmarks.md, 93-97.5%
+// coverage of 95% intervals on synthetic IsoFLOP studies where the earlier method had 63-99%):
+//   approach 2: keep every point's (N, D) and every budget; multiply each budget's fitted
+//     parabola by 1 + normal errors of the pooled relative residuals' SD, refit every
+//     parabola, so each vertex's own uncertainty reaches the power law; percentile intervals
+//     widened about the estimate by t(df)/z, df = points - 3 x budgets (the noise's scale is
+//     itself estimated from few points);
+//   approach 3: add normal errors of the log-residuals' SD to the fitted law's log-losses at
+//     the same (N, D) and refit from the full-data optimum; percentile intervals.
+// kResiduals draws the residuals themselves instead of normal errors (it under-covers approach
+// 3: the nearly-L1 fit leaves several residuals at 0). kCases is the earlier method (resample
+// points, or whole vertices for approach 2), kept for data whose residuals are not
+// exchangeable (the law misfits some region) and for the calibration benchmark.
 #include <cstdint>
 #include <map>
 #include <span>
@@ -33,7 +35,7 @@ struct Interval {
   double hi = 0;
 };
 
-enum class BootstrapMethod { kResiduals, kCases };
+enum class BootstrapMethod { kResiduals, kParametric, kCases };
 
 struct BootstrapOptions {
   int resamples = 0;               // 0 = no bootstrap
@@ -41,8 +43,8 @@ struct BootstrapOptions {
   double level = 0.95;             // two-sided coverage of every interval
   int threads = 0;                 // 0 = every core
   std::vector<double> budgets;     // derived quantities (N_opt, D_opt, loss) at these C
-  // kResiduals covers 93-97% on synthetic IsoFLOP studies where kCases covers 66-100%.
-  BootstrapMethod method = BootstrapMethod::kResiduals;
+  // kParametric covers 93-97.5% on synthetic IsoFLOP studies where kCases covers 63-99%.
+  BootstrapMethod method = BootstrapMethod::kParametric;
 };
 
 void Validate(const BootstrapOptions& options);
@@ -58,7 +60,7 @@ struct BootstrapResult {
   uint64_t seed = 0;
   double level = 0.95;
   std::string method;        // how the intervals were made, in words (stored with the fit)
-  int residual_df = 0;       // kResiduals: points minus fitted coefficients (0 for kCases)
+  int stretch_df = 0;        // intervals stretched by t(stretch_df)/z about the estimate; 0: none
   double pivot_flops = 0;    // approach 2: geometric mean of the fitted budgets
   std::map<std::string, Interval> intervals;
   std::vector<LawParams> law_samples;      // approach 3: one per successful resample
@@ -75,7 +77,7 @@ BootstrapResult BootstrapApproach2(std::span<const Point> points, const Approach
 // Percentile interval of `samples` at `level` (linear interpolation between order statistics).
 Interval PercentileInterval(std::vector<double> samples, double level);
 // The percentile interval's two arms about `estimate` stretched by t_df / z (df <= 0: not
-// stretched): the small-sample correction of the kResiduals method.
+// stretched): approach 2's small-sample correction.
 Interval StretchedInterval(const std::vector<double>& samples, double estimate, double level, int df);
 // Standard normal and Student-t quantiles (bisection on erfc; on the t density integrated by
 // Simpson's rule), to 1e-9.

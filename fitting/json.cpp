@@ -25,7 +25,7 @@ json IntervalsJson(const BootstrapResult* b) {
 
 json BootstrapJson(const BootstrapResult& b) {
   json j = {{"resamples", b.resamples}, {"failed", b.failed}, {"seed", b.seed}, {"level", b.level},
-            {"method", b.method}, {"residual_df", b.residual_df}};
+            {"method", b.method}, {"stretch_df", b.stretch_df}};
   if (b.pivot_flops > 0) j["pivot_flops"] = b.pivot_flops;
   if (!b.law_samples.empty()) {
     json samples = json::array();
@@ -208,7 +208,7 @@ BootstrapResult BootstrapFromJson(const json& j) {
   r.seed = b.value("seed", uint64_t{0});
   r.level = b.value("level", 0.95);
   r.method = b.value("method", std::string());  // empty: stored before the method was recorded
-  r.residual_df = b.value("residual_df", 0);
+  r.stretch_df = b.value("stretch_df", 0);
   r.pivot_flops = b.value("pivot_flops", 0.0);
   for (const json& s : b.value("law_samples", json::array())) {
     r.law_samples.push_back({s.at(0).get<double>(), s.at(1).get<double>(), s.at(2).get<double>(),
