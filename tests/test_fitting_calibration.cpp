@@ -3,8 +3,8 @@
 // IsoFLOP studies from a known law, the benchmark's 5 budgets x 9 sizes design: budgets
 // 1e17..1e19, sizes N_opt/8..8 N_opt, lognormal noise of 1.5% on the loss, C = 6ND.
 // Thresholds come from the binomial distribution of 40 studies, so the cases fail with a
-// calibrated method in well under 1% of seeds and pass a miscalibrated one (the earlier
-// methods: 63-91% coverage, 0-1% type-I error) rarely.
+// calibrated method in under 1% of seeds, and fail a clearly miscalibrated one (66% coverage,
+// a test with a third of the power) in most.
 #include <cmath>
 #include <random>
 
@@ -105,8 +105,11 @@ TEST_CASE("the two-condition test keeps its size on 40 null pairs and detects a 
   CAPTURE(null_rejections, rejections, covered);
   // Size 5%: P(7 or more of 40 rejected) = 0.3%.
   CHECK(null_rejections <= 6);
-  // Power against a = .54 vs .45 is ~85% (SD of a ~ .02 per condition); P(fewer than 24) < 0.1%.
-  CHECK(rejections >= 24);
+  // Power against a = .54 vs .45: 24 of 40 with these seeds (~60%: the sizes are centred on
+  // the first law's N_opt, so the second law's a is less precise). At 60%, P(fewer than 16) =
+  // 0.3%; a test with a third of that power (the earlier one's ratio at alpha .30, 7% vs 21%)
+  // reaches 16 with probability 0.3-2.6%.
+  CHECK(rejections >= 16);
   // Approach 3's interval of a: the same binomial bound as approach 2's above.
   CHECK(covered >= 33);
 }
