@@ -164,6 +164,13 @@ Outcome Analyse(const Design& d, const LawParams& law, uint64_t seed, int resamp
     const BootstrapResult cas = BootstrapApproach3(points, o.fit.fit, fo, cases);
     o.estimate["a"] = o.fit.fit.frontier.a;
     o.estimate["loss"] = LossComputeExponent(o.fit.fit.params);
+    // The same law by least squares on log-loss (Huber delta 10: never leaves the quadratic
+    // part), the efficient estimator for normal noise: the stronger reference test uses it.
+    Approach3Options ls = fo;
+    ls.huber_delta = 10;
+    const Approach3Result ls_fit = FitApproach3(points, ls);
+    o.estimate["a_ls"] = ls_fit.frontier.a;
+    o.estimate["loss_ls"] = LossComputeExponent(ls_fit.params);
     const int df = static_cast<int>(points.size()) - 5;
     for (const BootstrapResult* b : {static_cast<const BootstrapResult*>(&o.fit.bootstrap), &res, &cas}) {
       std::vector<double> a, l;
@@ -328,16 +335,21 @@ int main(int argc, char** argv) {
     }
 
     // Tests: pair study i of the first law with study n+i (null) or 2n+i (alternative).
-    std::vector<double> a_est, l_est, alt_a, alt_l;
-    for (int i = 0; i < 3 * studies; ++i) {
-      if (!out[i].estimate.count("a")) continue;
-      (i < 2 * studies ? a_est : alt_a).push_back(out[i].estimate.at("a"));
-      (i < 2 * studies ? l_est : alt_l).push_back(out[i].estimate.at("loss"));
+    // The reference tests' variances: each estimator's SD across the first law's 2n studies
+    // and across the alternative's n.
+    std::map<std::string, double> sd, sd_alt;
+    for (const char* q : {"a", "loss", "a_ls", "loss_ls"}) {
+      std::vector<double> first, alt;
+      for (int i = 0; i < 3 * studies; ++i) {
+        if (out[i].estimate.count(q)) (i < 2 * studies ? first : alt).push_back(out[i].estimate.at(q));
+      }
+      sd[q] = Sd(first);
+      sd_alt[q] = Sd(alt);
     }
-    const double sd_a = Sd(a_est), sd_l = Sd(l_est), sd_alt_a = Sd(alt_a), sd_alt_l = Sd(alt_l);
     int pairs[2] = {0, 0};
     int sims_a[2] = {0, 0}, sims_l[2] = {0, 0}, before_a[2] = {0, 0}, before_l[2] = {0, 0},
-        ref_a[2] = {0, 0}, ref_l[2] = {0, 0}, res_a[2] = {0, 0}, res_l[2] = {0, 0};
+        ref_a[2] = {0, 0}, ref_l[2] = {0, 0}, res_a[2] = {0, 0}, res_l[2] = {0, 0},
+        ls_a[2] = {0, 0}, ls_l[2] = {0, 0};
     for (int alt = 0; alt < 2; ++alt) {
       for (int i = 0; i < studies; ++i) {
         const Outcome& x = out[i];
@@ -352,10 +364,13 @@ int main(int argc, char** argv) {
         res_l[alt] += r.p_loss_exponent.value_or(1) < 0.05;
         before_a[alt] += PercentileTestP(x.cases_a, y.cases_a) < 0.05;
         before_l[alt] += PercentileTestP(x.cases_l, y.cases_l) < 0.05;
-        const double xa = x.estimate.at("a"), ya = y.estimate.at("a");
-        const double xl = x.estimate.at("loss"), yl = y.estimate.at("loss");
-        ref_a[alt] += OracleWaldP(xa, sd_a, ya, alt ? sd_alt_a : sd_a) < 0.05;
-        ref_l[alt] += OracleWaldP(xl, sd_l, yl, alt ? sd_alt_l : sd_l) < 0.05;
+        auto oracle = [&](const char* q) {
+          return OracleWaldP(x.estimate.at(q), sd.at(q), y.estimate.at(q), (alt ? sd_alt : sd).at(q)) < 0.05;
+        };
+        ref_a[alt] += oracle("a");
+        ref_l[alt] += oracle("loss");
+        ls_a[alt] += oracle("a_ls");
+        ls_l[alt] += oracle("loss_ls");
       }
     }
     auto pct = [&](const int k[2], int alt) { return fmt::format("{:.1f} %", 100.0 * k[alt] / std::max(1, pairs[alt])); };
@@ -368,6 +383,7 @@ int main(int argc, char** argv) {
       test_row(e, "Wald, SEs from residual-bootstrap stretched intervals", a ? res_a : res_l);
       test_row(e, "**Wald, SEs from sims's intervals (sims)**", a ? sims_a : sims_l);
       test_row(e, "reference: Wald with the true sampling SDs", a ? ref_a : ref_l);
+      test_row(e, "reference: the same on a least-squares fit", a ? ls_a : ls_l);
     }
     std::fprintf(stderr, "%s: pairs %d null, %d alternative\n", d.name.c_str(), pairs[0], pairs[1]);
   }

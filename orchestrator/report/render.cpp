@@ -282,8 +282,9 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
   };
   H(d, 1, fmt::format("Scaling report: sweep {}", a.options.sweep));
   P(d, fmt::format("Metric: final {} of every done run. N counts {} parameters. {} runs in the "
-                   "sweep: {} done, {} failed, {} not finished. Intervals are {} bootstrap "
-                   "percentile intervals over {} resamples (seed {}).",
+                   "sweep: {} done, {} failed, {} not finished. Intervals are {} parametric "
+                   "bootstrap intervals over {} resamples (seed {}, one derived seed per "
+                   "condition).",
                    a.options.metric, a.non_embedding ? "non-embedding" : "all",
                    a.runs_planned, a.runs_done, a.runs_failed,
                    a.runs_planned - a.runs_done - a.runs_failed, Percent(0.95),
