@@ -3,8 +3,8 @@
 //   --approach 2  IsoFLOP parabolas -> N_opt, D_opt power laws
 //   --approach 1  lower envelope of training curves -> power laws
 //   --downstream TASK  best accuracy per budget against C (power law or sigmoid)
-// With --bootstrap K every number gets a percentile interval; --holdout K refits without the K
-// largest budgets and reports the extrapolation error. The stored fit (fits table) records the
+// With --bootstrap K every number gets a bootstrap interval (docs/fitting.md); --holdout K refits
+// without the K largest budgets and reports the extrapolation error. The stored fit (fits table) records the
 // inputs (run ids or CSV path + sha256), the options and the sims version.
 #include <algorithm>
 #include <iostream>
