@@ -4,8 +4,8 @@
 //   --approach 1  lower envelope of training curves -> power laws
 //   --downstream TASK  best accuracy per budget against C (power law or sigmoid)
 // With --bootstrap K every number gets a bootstrap interval (docs/fitting.md); --holdout K refits
-// without the K largest budgets and reports the extrapolation error. The stored fit (fits table) records the
-// inputs (run ids or CSV path + sha256), the options and the sims version.
+// without the K largest budgets and reports the extrapolation error. The stored fit (fits table)
+// records the inputs (run ids or CSV path + sha256), the options and the sims version.
 #include <algorithm>
 #include <iostream>
 #include <set>
