@@ -186,10 +186,11 @@ BootstrapResult BootstrapApproach3(std::span<const Point> points, const Approach
                                    const Approach3Options& fit_options, const BootstrapOptions& options) {
   BootstrapResult r = EmptyResult(options);
   if (options.resamples == 0) return r;
-  const bool cases = options.method == BootstrapMethod::kCases;
-  const bool parametric = options.method == BootstrapMethod::kParametric;
   const size_t n = points.size();
   constexpr int kLawCoefficients = 5;
+  // With 5 points the law interpolates: no residuals to simulate, so points are resampled.
+  const bool cases = options.method == BootstrapMethod::kCases || n <= kLawCoefficients;
+  const bool parametric = options.method == BootstrapMethod::kParametric && !cases;
   // Log-residuals of the full fit: a resample adds them redrawn (kResiduals), or normal errors
   // of their SD (kParametric), to the law's predictions.
   std::vector<double> log_pred(n), residuals(n);
@@ -212,6 +213,9 @@ BootstrapResult BootstrapApproach3(std::span<const Point> points, const Approach
   } else {
     r.method = "residuals: the fitted law's log-residuals, resampled, added to its log-losses; "
                "percentile intervals";
+  }
+  if (cases && options.method != BootstrapMethod::kCases) {
+    r.method += " (5 points leave no residuals to simulate)";
   }
   std::vector<LawParams> laws(options.resamples);
   std::vector<char> ok(options.resamples, 0);
@@ -383,9 +387,17 @@ BootstrapResult BootstrapApproach2(std::span<const Point> points, const Approach
   const std::vector<Vertex> vertices = IsoFlopVertices(points, fit_options, nullptr);
   if (vertices.size() < 2) throw UserError("approach 2 bootstrap: fewer than 2 usable budgets");
   r.pivot_flops = Approach2Pivot(vertices);
-  const auto samples = options.method == BootstrapMethod::kCases
+  // With 3 points per budget the parabolas interpolate: no residuals, no noise to simulate
+  // (the intervals would have zero width), so whole vertices are resampled instead.
+  int fitted_points = 0;
+  for (const Vertex& v : vertices) fitted_points += v.n_points;
+  const bool no_residual_df = fitted_points <= 3 * static_cast<int>(vertices.size());
+  const auto samples = options.method == BootstrapMethod::kCases || no_residual_df
                            ? VertexResamplesApproach2(vertices, options, r)
                            : ResidualResamplesApproach2(points, fit_options, vertices, options, r);
+  if (no_residual_df && options.method != BootstrapMethod::kCases) {
+    r.method += " (3 points per budget leave no residuals to simulate)";
+  }
   const auto [n_fit, d_fit] = PowerLaws(vertices);
   std::vector<Named> named = {{"n_opt.exponent", n_fit.exponent, {}}, {"d_opt.exponent", d_fit.exponent, {}}};
   std::vector<double> at = options.budgets;

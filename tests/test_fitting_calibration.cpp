@@ -114,3 +114,46 @@ TEST_CASE("the two-condition test keeps its size on 40 null pairs and detects a 
   // Approach 3's interval of a: the same binomial bound as approach 2's above.
   CHECK(covered >= 33);
 }
+
+TEST_CASE("t and normal quantiles match the tables, and t/z stretches an interval's arms",
+          "[fitting]") {
+  CHECK(NormalQuantile(0.975) == Approx(1.959964).epsilon(1e-6));
+  CHECK(NormalQuantile(0.5) == Approx(0).margin(1e-9));
+  CHECK(StudentQuantile(0.975, 1) == Approx(12.7062).epsilon(1e-4));  // tables, 4-5 digits
+  CHECK(StudentQuantile(0.975, 9) == Approx(2.262157).epsilon(1e-5));
+  CHECK(StudentQuantile(0.025, 30) == Approx(-2.042272).epsilon(1e-5));
+  // Percentile interval of 0..100 at 90%: [5, 95]; about the estimate 40, stretched by t(9)/z.
+  std::vector<double> samples;
+  for (int i = 0; i <= 100; ++i) samples.push_back(i);
+  const double k = StudentQuantile(0.95, 9) / NormalQuantile(0.95);
+  const Interval iv = StretchedInterval(samples, 40, 0.9, 9);
+  CHECK(iv.lo == Approx(40 - 35 * k));
+  CHECK(iv.hi == Approx(40 + 55 * k));
+  CHECK(StretchedInterval(samples, 40, 0.9, 0).hi == Approx(95));
+}
+
+TEST_CASE("condition seeds are deterministic and differ by name", "[fitting]") {
+  CHECK(ConditionSeed(1, "textless") == ConditionSeed(1, "textless"));
+  CHECK(ConditionSeed(1, "textless") != ConditionSeed(1, "interleaved"));
+  CHECK(ConditionSeed(1, "textless") != ConditionSeed(2, "textless"));
+}
+
+TEST_CASE("approach 2 reports its laws at the pivot budget, and resamples vertices when 3 "
+          "points per budget leave no residuals", "[fitting]") {
+  const auto points = Study(kLaw, 7);
+  const BootstrapResult boot = BootstrapApproach2(points, {}, Boot(7, "first", 100));
+  CHECK(boot.pivot_flops == Approx(1e18).epsilon(1e-12));  // geometric mean of 1e17..1e19
+  CHECK(boot.intervals.count(BudgetKey("n_opt", boot.pivot_flops)) == 1);
+  CHECK(boot.intervals.count("n_opt.coefficient") == 0);
+  CHECK(boot.stretch_df == 45 - 15);
+  CHECK_THAT(boot.method, Catch::Matchers::StartsWith("parametric"));
+
+  std::vector<Point> three;  // the smallest, middle and largest size of each budget
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (i % 9 == 0 || i % 9 == 4 || i % 9 == 8) three.push_back(points[i]);
+  }
+  const BootstrapResult sparse = BootstrapApproach2(three, {}, Boot(7, "first", 100));
+  CHECK_THAT(sparse.method, Catch::Matchers::Contains("no residuals"));
+  const Interval iv = sparse.intervals.at("n_opt.exponent");
+  CHECK(iv.hi > iv.lo);  // the vertices' scatter, not a zero-width interval
+}
