@@ -80,7 +80,7 @@ Interval PercentileInterval(std::vector<double> samples, double level);
 // stretched): approach 2's small-sample correction.
 Interval StretchedInterval(const std::vector<double>& samples, double estimate, double level, int df);
 // Standard normal and Student-t quantiles (bisection on erfc; on the t density integrated by
-// Simpson's rule), to 1e-9.
+// Simpson's rule); they match 5-6 digit tables (tests/test_fitting_calibration.cpp).
 double NormalQuantile(double p);
 double StudentQuantile(double p, int df);
 // Where approach 2's power laws are reported with intervals: the geometric mean of the
