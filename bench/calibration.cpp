@@ -213,12 +213,11 @@ double Sd(const std::vector<double>& x) {
   return x.size() < 2 ? NAN : std::sqrt(s / (x.size() - 1));
 }
 
-// One row of the interval table: coverage, width, width relative to 3.92 SD(estimate), and the
-// estimator's bias in SDs (a bias no resampling of the noise can show).
-// `log_scale`: widths of log(interval) (for N_opt at the pivot).
-std::string IntervalRow(const std::string& label, const std::vector<Interval>& intervals,
-                        const std::vector<double>& estimates, double truth, double failed_share,
-                        bool log_scale = false) {
+// The measured cells of one row of the interval table: studies, coverage, width, width relative
+// to 3.92 SD(estimate), the estimator's bias in SDs (a bias no resampling of the noise can
+// show), failed resamples. `log_scale`: widths of log(interval) (for N_opt at the pivot).
+std::string IntervalCells(const std::vector<Interval>& intervals, const std::vector<double>& estimates,
+                          double truth, double failed_share, bool log_scale) {
   auto t = [&](double v) { return log_scale ? std::log(v) : v; };
   int covered = 0;
   std::vector<double> widths, est;
@@ -228,7 +227,7 @@ std::string IntervalRow(const std::string& label, const std::vector<Interval>& i
     est.push_back(t(estimates[i]));
   }
   const double sd = Sd(est), ideal = 2 * 1.959964 * sd;
-  return fmt::format("| {} | {} | {:.1f} % | {:.4f} | {:.4f} | {:.2f} | {:+.2f} | {:.1f} % |", label,
+  return fmt::format("{} | {:.1f} % | {:.4f} | {:.4f} | {:.2f} | {:+.2f} | {:.1f} % |",
                      intervals.size(), 100.0 * covered / intervals.size(), Mean(widths), ideal,
                      Mean(widths) / ideal, (Mean(est) - t(truth)) / sd, 100 * failed_share);
 }
@@ -296,23 +295,21 @@ int main(int argc, char** argv) {
       std::string quantity, label;
       double truth;
       bool log_scale;
-      std::vector<std::string> methods;  // the first is sims's default, listed last
+      std::vector<std::string> methods;  // in table order; the last is sims's default
       char approach;
     };
     const std::vector<Row> rows = {
         {"n_exp", "approach 2, N_opt exponent", truth.a, false,
-         {kParStr, kCases, kResPct, kResStr, kParPct}, '2'},
+         {kCases, kResPct, kResStr, kParPct, kParStr}, '2'},
         {"n_pivot", fmt::format("approach 2, N_opt at C = {:.3g} (log width)", pivot),
-         OptimalParams(truth, pivot), true, {kParStr, kCases, kResStr}, '2'},
+         OptimalParams(truth, pivot), true, {kCases, kResStr, kParStr}, '2'},
         {"a", "approach 3, a = beta/(alpha+beta)", truth.a, false,
-         {kParPct, kCases, kResPct, kResStr, kParStr}, '3'},
+         {kCases, kResPct, kResStr, kParStr, kParPct}, '3'},
         {"loss", "approach 3, loss exponent alpha beta/(alpha+beta)", LossComputeExponent(kTruth), false,
-         {kParPct, kCases, kResPct, kResStr, kParStr}, '3'},
+         {kCases, kResPct, kResStr, kParStr, kParPct}, '3'},
     };
     for (const Row& row : rows) {
-      std::vector<std::string> order(row.methods.begin() + 1, row.methods.end());
-      order.push_back(row.methods[0]);
-      for (const std::string& method : order) {
+      for (const std::string& method : row.methods) {
         std::vector<Interval> iv;
         std::vector<double> est;
         double failed = 0;
@@ -326,11 +323,10 @@ int main(int argc, char** argv) {
           est.push_back(o.estimate.at(row.quantity));
           failed += o.failed.at(std::string(1, row.approach) + " " + family);
         }
-        const bool is_sims = method == row.methods[0];
+        const bool is_sims = method == row.methods.back();
         intervals_table += fmt::format(
-            "| {} | {} | {} {}\n", d.name, row.label,
-            is_sims ? fmt::format("**{} (sims)**", method) : method,
-            IntervalRow("", iv, est, row.truth, failed / std::max<size_t>(1, iv.size()), row.log_scale).substr(3));
+            "| {} | {} | {} | {}\n", d.name, row.label, is_sims ? fmt::format("**{} (sims)**", method) : method,
+            IntervalCells(iv, est, row.truth, failed / std::max<size_t>(1, iv.size()), row.log_scale));
       }
     }
 
