@@ -40,8 +40,9 @@ struct Comparison {
   std::vector<double> budgets;
   std::vector<MultiplierRow> multipliers;
   std::optional<double> crossing_flops;  // where the two optimal-loss frontiers cross
-  // Two-sided bootstrap p-values for "the exponents are equal" (from the independent
-  // resamples of the two conditions); absent without bootstraps.
+  // Two-sided p-values for "the exponents are equal": a Wald test whose standard errors come
+  // from each condition's bootstrap interval (bootstrap the two conditions with independent
+  // seeds, ConditionSeed). Absent without bootstraps.
   std::optional<double> p_allocation_exponent;
   std::optional<double> p_loss_exponent;
 };

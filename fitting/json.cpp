@@ -24,7 +24,9 @@ json IntervalsJson(const BootstrapResult* b) {
 }
 
 json BootstrapJson(const BootstrapResult& b) {
-  json j = {{"resamples", b.resamples}, {"failed", b.failed}, {"seed", b.seed}, {"level", b.level}};
+  json j = {{"resamples", b.resamples}, {"failed", b.failed}, {"seed", b.seed}, {"level", b.level},
+            {"method", b.method}, {"stretch_df", b.stretch_df}};
+  if (b.pivot_flops > 0) j["pivot_flops"] = b.pivot_flops;
   if (!b.law_samples.empty()) {
     json samples = json::array();
     for (const LawParams& l : b.law_samples) samples.push_back({l.E, l.A, l.B, l.alpha, l.beta});
@@ -213,6 +215,9 @@ BootstrapResult BootstrapFromJson(const json& j) {
   r.failed = b.value("failed", 0);
   r.seed = b.value("seed", uint64_t{0});
   r.level = b.value("level", 0.95);
+  r.method = b.value("method", std::string());  // empty: stored before the method was recorded
+  r.stretch_df = b.value("stretch_df", 0);
+  r.pivot_flops = b.value("pivot_flops", 0.0);
   for (const json& s : b.value("law_samples", json::array())) {
     r.law_samples.push_back({s.at(0).get<double>(), s.at(1).get<double>(), s.at(2).get<double>(),
                              s.at(3).get<double>(), s.at(4).get<double>()});

@@ -63,10 +63,11 @@ nlohmann::json RunCompare(const CompareOptions& o, const GlobalOptions& global, 
     cf.fit = fitting::FitApproach3(data.points, a3);
     fitting::BootstrapOptions b;
     b.resamples = o.bootstrap;
-    b.seed = o.seed + i;  // independent resamples per condition
+    b.seed = fitting::ConditionSeed(o.seed, names[i]);  // independent resamples per condition
     b.threads = o.threads;
     cf.bootstrap = fitting::BootstrapApproach3(data.points, cf.fit, a3, b);
-    inputs.push_back(FitInputsJson(data, {{"bootstrap", o.bootstrap}, {"seed", o.seed}}));
+    inputs.push_back(FitInputsJson(
+        data, {{"bootstrap", o.bootstrap}, {"seed", o.seed}, {"condition_seed", b.seed}}));
     fits.push_back(std::move(cf));
   }
   const std::vector<double> at = o.budgets.empty() ? std::vector<double>(budgets.begin(), budgets.end()) : o.budgets;

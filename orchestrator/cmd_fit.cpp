@@ -3,9 +3,9 @@
 //   --approach 2  IsoFLOP parabolas -> N_opt, D_opt power laws
 //   --approach 1  lower envelope of training curves -> power laws
 //   --downstream TASK  best accuracy per budget against C (power law or sigmoid)
-// With --bootstrap K every number gets a percentile interval; --holdout K refits without the K
-// largest budgets and reports the extrapolation error. The stored fit (fits table) records the
-// inputs (run ids or CSV path + sha256), the options and the sims version.
+// With --bootstrap K every number gets a bootstrap interval (docs/fitting.md); --holdout K refits
+// without the K largest budgets and reports the extrapolation error. The stored fit (fits table)
+// records the inputs (run ids or CSV path + sha256), the options and the sims version.
 #include <algorithm>
 #include <iostream>
 #include <set>
@@ -199,8 +199,12 @@ nlohmann::json RunFit(const FitOptions& o, const GlobalOptions& global, std::ost
       const auto b = fitting::BootstrapApproach2(data.points, a2, boot);
       result = fitting::ToJson(fit, &b);
       if (o.holdout > 0) result["holdout"] = fitting::ToJson(fitting::HoldoutApproach2(data.points, o.holdout, a2));
-      table = {{"n_opt.coefficient", fit.n_opt.coefficient}, {"n_opt.exponent", fit.n_opt.exponent},
-               {"d_opt.coefficient", fit.d_opt.coefficient}, {"d_opt.exponent", fit.d_opt.exponent}};
+      // The laws at the pivot budget, not their coefficients (N_opt at C = 1 FLOP).
+      const double pivot = fitting::Approach2Pivot(fit.vertices);
+      table = {{fitting::BudgetKey("n_opt", pivot), fitting::Evaluate(fit.n_opt, pivot)},
+               {"n_opt.exponent", fit.n_opt.exponent},
+               {fitting::BudgetKey("d_opt", pivot), fitting::Evaluate(fit.d_opt, pivot)},
+               {"d_opt.exponent", fit.d_opt.exponent}};
       for (const auto& v : fit.vertices) {
         table.push_back({fitting::BudgetKey("n_opt", v.budget), v.n_opt});
         table.push_back({fitting::BudgetKey("d_opt", v.budget), v.d_opt});

@@ -304,6 +304,7 @@ TEST_CASE("conditions a-b and a.b get a plot file each, and a name breaking the 
   CHECK_THROWS_WITH(report::WriteReport(by_hand, dir.file("hostile")),
                     Catch::Contains("condition name \"x\\nset output\" contains a newline"));
   CHECK_FALSE(fs::exists(fs::path(dir.file("hostile")) / "report.md"));
+}
 
 namespace {
 

@@ -102,7 +102,7 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
 
   fitting::BootstrapOptions boot;
   boot.resamples = o.bootstrap;
-  boot.seed = o.seed;
+  boot.seed = fitting::ConditionSeed(o.seed, c.condition);  // independent resamples per condition
   boot.threads = o.threads;
   boot.budgets = analysis.budgets;
   boot.budgets.push_back(analysis.recommend_budget);

@@ -140,10 +140,14 @@ Table Approach2Table(const ConditionAnalysis& c) {
       c.approach2_bootstrap && c.approach2_bootstrap->resamples > 0 ? &*c.approach2_bootstrap
                                                                      : nullptr;
   const fitting::Approach2Result& f = *c.approach2;
-  Table t{{"power law", "coefficient", "exponent"}, {}};
-  t.rows.push_back({"N_opt = k C^a", WithInterval(f.n_opt.coefficient, Find(boot, "n_opt.coefficient")),
+  // The laws' level at the pivot budget inside the data, not their coefficients (at C = 1 FLOP).
+  const double pivot = fitting::Approach2Pivot(f.vertices);
+  Table t{{"power law", fmt::format("value at C = {} FLOPs", Num(pivot)), "exponent"}, {}};
+  t.rows.push_back({"N_opt = k C^a",
+                    WithInterval(fitting::Evaluate(f.n_opt, pivot), Find(boot, fitting::BudgetKey("n_opt", pivot))),
                     WithInterval(f.n_opt.exponent, Find(boot, "n_opt.exponent"))});
-  t.rows.push_back({"D_opt = k' C^b", WithInterval(f.d_opt.coefficient, Find(boot, "d_opt.coefficient")),
+  t.rows.push_back({"D_opt = k' C^b",
+                    WithInterval(fitting::Evaluate(f.d_opt, pivot), Find(boot, fitting::BudgetKey("d_opt", pivot))),
                     WithInterval(f.d_opt.exponent, Find(boot, "d_opt.exponent"))});
   return t;
 }
@@ -283,8 +287,9 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
   };
   H(d, 1, fmt::format("Scaling report: sweep {}", a.options.sweep));
   P(d, fmt::format("Metric: final {} of every done run. N counts {} parameters. {} runs in the "
-                   "sweep: {} done, {} failed, {} not finished. Intervals are {} bootstrap "
-                   "percentile intervals over {} resamples (seed {}).",
+                   "sweep: {} done, {} failed, {} not finished. Intervals are {} parametric "
+                   "bootstrap intervals over {} resamples (seed {}, one derived seed per "
+                   "condition).",
                    a.options.metric, a.non_embedding ? "non-embedding" : "all",
                    a.runs_planned, a.runs_done, a.runs_failed,
                    a.runs_planned - a.runs_done - a.runs_failed, Percent(0.95),
