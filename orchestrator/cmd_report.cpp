@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/names.h"
 #include "orchestrator/commands.h"
 #include "orchestrator/report/report.h"
 #include "results/store.h"
@@ -19,6 +20,13 @@ struct ReportCommandOptions {
 };
 
 void RunReport(ReportCommandOptions options, const GlobalOptions& global) {
+  // Names first: a hostile --sweep or --condition is refused before any file is opened.
+  if (!options.report.sweep.empty()) {
+    ValidateName(NameKind::kSweep, options.report.sweep, "report: --sweep");
+  }
+  for (const std::string& c : options.report.conditions) {
+    ValidateName(NameKind::kCondition, c, "report: --condition");
+  }
   Store store = Store::Open(global.db, OpenMode::kExisting);
   if (options.report.sweep.empty()) {
     std::vector<SweepRow> sweeps = store.ListSweeps();

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include <CLI/CLI.hpp>
+#include <SQLiteCpp/Exception.h>
 #include <fmt/format.h>
 
 #include "common/error.h"
@@ -92,6 +93,14 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const sims::UserError& e) {
     std::fprintf(stderr, "sims: error: %s\n", e.what());
+    return 1;
+  } catch (const SQLite::Exception& e) {
+    // The store checks what it writes; an SQLite error on reading means a damaged file (a
+    // flipped byte, a copy cut short), which the user can act on, not a bug of sims.
+    std::fprintf(stderr,
+                 "sims: error: database %s: %s\nhint: the file may be damaged; `sqlite3 %s "
+                 "'PRAGMA integrity_check'` tells, and a copy from before the damage is the fix\n",
+                 global.db.c_str(), e.what(), global.db.c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sims: internal error: %s\n", e.what());

@@ -251,6 +251,7 @@ FuzzStats FuzzEventsFiles(int cases, uint64_t seed, const fs::path& dir) {
     run.tokens = 400;
     run.steps = 4;
     run.flops = 2.4e6;
+    run.flops_per_token = 6000;
     run.config_json = "{}";
     store.InsertRuns(store.UpsertSweep(sweep, "# fuzz"), {run});
     std::vector<nlohmann::json> events = {

@@ -266,9 +266,11 @@ TEST_CASE("a token count past 2^63 in an imported CSV is refused naming file, li
   const Exit e = Sims(dir.path(), {"import", csv.string(), "--sweep", "big"});
   CHECK(e.code == 1);
   CHECK_THAT(e.err, Catch::Contains(csv.string() + ":3: column 'tokens': 1e+30"));
-  // Nothing was imported (the check runs before any write).
+  // Nothing was imported (the check runs before any write): there is not even a database.
+  CHECK_FALSE(fs::exists(dir.path() / "sims.db"));
   const Exit status = Sims(dir.path(), {"status", "--sweep", "big", "--format", "csv"});
-  CHECK(status.code == 0);
+  CHECK(status.code == 1);
+  CHECK_THAT(status.err, Catch::Contains("does not exist"));
 }
 
 TEST_CASE(
@@ -287,6 +289,7 @@ TEST_CASE(
     run.tokens = 100;
     run.steps = 2;
     run.flops = 6e5;
+    run.flops_per_token = 6000;
     run.config_json = "{}";
     store.InsertRuns(sweep, {run});
     id = run.id;
