@@ -594,8 +594,10 @@ void ValidateHyperparameters(const Hyperparameters& hp, const std::string& where
          fmt::format("must be a multiple of context = {} that divides batch_tokens = {}",
                      hp.context, hp.batch_tokens));
   }
-  if (hp.dtype != "auto" && hp.dtype != "fp32" && hp.dtype != "bf16" && hp.dtype != "fp16") {
-    fail("dtype", "'" + hp.dtype + "'", "must be one of auto, fp32, bf16, fp16");
+  // fp16 would need loss scaling, which the trainer does not do: refuse it here, at plan time,
+  // not when a worker claims the run.
+  if (hp.dtype != "auto" && hp.dtype != "fp32" && hp.dtype != "bf16") {
+    fail("dtype", "'" + hp.dtype + "'", "must be one of auto, fp32, bf16 (fp16 needs loss scaling, which the trainer does not do)");
   }
   if (hp.eval_every < 0) fail("eval_every", std::to_string(hp.eval_every), "must be >= 0");
   if (hp.eval_pairs < 0) {

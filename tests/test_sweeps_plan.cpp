@@ -389,6 +389,8 @@ TEST_CASE("bad sweep files are refused with the key path and line", "[sweeps]") 
       {"batch not a multiple of the context", "batch_tokens = 1024", "batch_tokens = 1000",
        "[sweep]", "sweep", "batch_tokens = 1000 must be a positive multiple of context = 128"},
       {"TOML syntax error", "seed = 1", "seed = = 1", "seed = = 1", "", "TOML syntax error"},
+      {"a dtype the trainer cannot train", "dtype = \"auto\"", "dtype = \"fp16\"", "[sweep]",
+       "sweep", "dtype = 'fp16' must be one of auto, fp32, bf16"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
