@@ -167,7 +167,6 @@ nlohmann::json RunFit(const FitOptions& o, const GlobalOptions& global, std::ost
     inputs = FitInputsJson(data, OptionsJson(o));
     boot.budgets = o.budgets.empty() ? DistinctBudgets(data.points) : o.budgets;
     kind = fmt::format("approach{}", o.approach);
-    Log(LogLevel::kInfo, "cost model: {} ({})", data.cost.Unit(), data.cost.source);
     if (o.approach == 3) {
       fitting::Approach3Options a3;
       a3.cost = data.cost;
