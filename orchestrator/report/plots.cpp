@@ -386,7 +386,9 @@ Figure CurvesFigure(const ConditionAnalysis& c, const std::string& dir) {
 }  // namespace
 
 std::string Num(double value, int digits) {
-  if (!std::isfinite(value)) return value > 0 ? "inf" : "n/a";
+  // +inf is a computed fact here (an interval with no upper end: some resamples never reach
+  // the loss; a compute that never reaches it), and reads as such, not as "inf".
+  if (!std::isfinite(value)) return value > 0 ? "unbounded" : "n/a";
   std::string text = fmt::format("{:.{}g}", value, digits);
   // 1.2e+15 -> 1.2e15, 3e-05 -> 3e-5: shorter, and still what every scientist reads.
   auto e = text.find('e');

@@ -142,7 +142,7 @@ Table Approach2Table(const ConditionAnalysis& c) {
   const fitting::Approach2Result& f = *c.approach2;
   // The laws' level at the pivot budget inside the data, not their coefficients (at C = 1 FLOP).
   const double pivot = fitting::Approach2Pivot(f.vertices);
-  Table t{{"power law", fmt::format("value at C = {} FLOPs", Num(pivot)), "exponent"}, {}};
+  Table t{{"power law", fmt::format("value at C = {} {}", Num(pivot), c.data.cost.Unit()), "exponent"}, {}};
   t.rows.push_back({"N_opt = k C^a",
                     WithInterval(fitting::Evaluate(f.n_opt, pivot), Find(boot, fitting::BudgetKey("n_opt", pivot))),
                     WithInterval(f.n_opt.exponent, Find(boot, "n_opt.exponent"))});
@@ -204,8 +204,8 @@ Table ComparisonTable(const fitting::Comparison& cmp) {
   return t;
 }
 
-Table MultiplierTable(const fitting::Comparison& cmp) {
-  Table t{{"budget C (FLOPs)",
+Table MultiplierTable(const fitting::Comparison& cmp, const std::string& flops_unit) {
+  Table t{{fmt::format("budget C ({})", flops_unit),
            fmt::format("{} optimal loss", cmp.first.condition),
            fmt::format("compute {} needs for it", cmp.second.condition),
            "multiplier", fmt::format("tokens/param {}", cmp.first.condition),
@@ -304,9 +304,9 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
   figures_of("frontier");
 
   H(d, 2, "Recommendation");
-  P(d, fmt::format("For a budget of {} FLOPs ({}× the sweep's largest), by each condition's "
+  P(d, fmt::format("For a budget of {} {} ({}× the sweep's largest), by each condition's "
                    "approach-3 law:",
-                   Num(a.recommend_budget), Num(a.options.recommend_factor)));
+                   Num(a.recommend_budget), a.flops_unit, Num(a.options.recommend_factor)));
   T(d, RecommendationTable(a));
 
   if (a.comparison) {
@@ -326,9 +326,9 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
     P(d, fmt::format("The multiplier is the compute {} needs to reach {}'s optimal loss at each "
                      "budget, divided by that budget (below 1: {} is more compute-efficient).",
                      cmp.second.condition, cmp.first.condition, cmp.second.condition));
-    T(d, MultiplierTable(cmp));
+    T(d, MultiplierTable(cmp, a.flops_unit));
     P(d, cmp.crossing_flops
-             ? fmt::format("The two frontiers cross at C ≈ {} FLOPs.", Num(*cmp.crossing_flops))
+             ? fmt::format("The two frontiers cross at C ≈ {} {}.", Num(*cmp.crossing_flops), a.flops_unit)
              : std::string("The two frontiers do not cross in the range searched."));
   }
 
@@ -611,24 +611,24 @@ std::string Verdict(const Analysis& a) {
                                     Num(last.interval->hi, 2))
                       : "";
     if (!std::isfinite(last.multiplier)) {
-      text += fmt::format("At the sweep's largest budget ({} FLOPs) {} never reaches {}'s "
+      text += fmt::format("At the sweep's largest budget ({} {}) {} never reaches {}'s "
                           "optimal loss by its fitted law. ",
-                          Num(last.budget), second, first);
+                          Num(last.budget), a.flops_unit, second, first);
     } else if (last.interval && last.interval->lo <= 1 && last.interval->hi >= 1) {
-      text += fmt::format("At the sweep's largest budget ({} FLOPs) the sweep cannot tell which "
+      text += fmt::format("At the sweep's largest budget ({} {}) the sweep cannot tell which "
                           "condition is more compute-efficient: {} would need {}× the compute to "
                           "match {}'s optimal loss, but the interval [{}, {}] includes 1. ",
-                          Num(last.budget), second, Num(last.multiplier, 2), first,
+                          Num(last.budget), a.flops_unit, second, Num(last.multiplier, 2), first,
                           Num(last.interval->lo, 2), Num(last.interval->hi, 2));
     } else if (last.multiplier < 1) {
-      text += fmt::format("At the sweep's largest budget ({} FLOPs) {} reaches {}'s optimal loss "
+      text += fmt::format("At the sweep's largest budget ({} {}) {} reaches {}'s optimal loss "
                           "with {}× the compute{}: it is {}× more compute-efficient. ",
-                          Num(last.budget), second, first, Num(last.multiplier, 2), interval,
+                          Num(last.budget), a.flops_unit, second, first, Num(last.multiplier, 2), interval,
                           Num(1 / last.multiplier, 2));
     } else {
-      text += fmt::format("At the sweep's largest budget ({} FLOPs) {} needs {}× the compute{} "
+      text += fmt::format("At the sweep's largest budget ({} {}) {} needs {}× the compute{} "
                           "to match {}'s optimal loss: here {} does not beat {}. ",
-                          Num(last.budget), second, Num(last.multiplier, 2), interval, first,
+                          Num(last.budget), a.flops_unit, second, Num(last.multiplier, 2), interval, first,
                           second, first);
     }
     if (cmp.multipliers.size() >= 2) {
@@ -653,17 +653,17 @@ std::string Verdict(const Analysis& a) {
     text += fmt::format(", so {} scales better (no bootstrap, so no test of the difference).",
                         better);
   } else if (*cmp.p_loss_exponent < 0.05) {
-    text += fmt::format(", so {} scales better than {} (bootstrap p = {} that the exponents "
-                        "are equal).",
+    text += fmt::format(", so {} scales better than {} (Wald test on bootstrap standard "
+                        "errors: p = {} that the exponents are equal).",
                         better, worse, Num(*cmp.p_loss_exponent, 2));
   } else {
-    text += fmt::format(": {}'s is steeper, but the difference is not resolved (bootstrap p = {} "
-                        "that the exponents are equal), so neither condition is shown to scale "
+    text += fmt::format(": {}'s is steeper, but the difference is not resolved (Wald test "
+                        "on bootstrap standard errors: p = {} that the exponents are equal), so neither condition is shown to scale "
                         "better.",
                         better, Num(*cmp.p_loss_exponent, 2));
   }
   if (cmp.crossing_flops) {
-    text += fmt::format(" The frontiers cross at about {} FLOPs.", Num(*cmp.crossing_flops));
+    text += fmt::format(" The frontiers cross at about {} {}.", Num(*cmp.crossing_flops), a.flops_unit);
   }
   // Which condition to spend the recommended budget on, and how.
   const ConditionAnalysis* best = nullptr;
@@ -674,9 +674,9 @@ std::string Verdict(const Analysis& a) {
   }
   if (best) {
     const fitting::Recommendation& r = *best->recommendation;
-    text += fmt::format(" For {} FLOPs the lowest predicted loss ({}) is {}'s, with N ≈ {} "
+    text += fmt::format(" For {} {} the lowest predicted loss ({}) is {}'s, with N ≈ {} "
                         "parameters trained on D ≈ {} tokens ({} tokens per parameter).",
-                        Num(r.budget), Num(r.loss, 4), best->condition, Num(r.n_params, 2),
+                        Num(r.budget), a.flops_unit, Num(r.loss, 4), best->condition, Num(r.n_params, 2),
                         Num(r.tokens, 2), Num(r.tokens_per_param, 3));
   }
   return text;
