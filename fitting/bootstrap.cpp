@@ -43,6 +43,9 @@ struct Named {
   std::string name;
   double estimate = 0;
   std::vector<double> values;
+  // A size, a token count or a coefficient: > 0 by nature, so a stretched interval is
+  // stretched in log space and stays > 0 (a linear stretch gave D_opt intervals below 0).
+  bool positive = false;
 };
 
 // The t(df)/z stretch of a two-sided interval at `level`.
@@ -63,8 +66,16 @@ void AddIntervals(BootstrapResult& r, const std::vector<Named>& named) {
   const double k = r.stretch_df > 0 ? StretchFactor(r.level, r.stretch_df) : 1.0;
   for (const Named& q : named) {
     if (q.values.empty()) continue;
-    r.intervals[q.name] = r.stretch_df > 0 ? Stretched(q.values, q.estimate, r.level, k)
-                                            : PercentileInterval(q.values, r.level);
+    if (r.stretch_df == 0) {
+      r.intervals[q.name] = PercentileInterval(q.values, r.level);
+    } else if (q.positive) {
+      std::vector<double> logs;
+      for (double v : q.values) logs.push_back(std::log(v));
+      const Interval in_logs = Stretched(logs, std::log(q.estimate), r.level, k);
+      r.intervals[q.name] = {std::exp(in_logs.lo), std::exp(in_logs.hi)};
+    } else {
+      r.intervals[q.name] = Stretched(q.values, q.estimate, r.level, k);
+    }
   }
 }
 
@@ -403,8 +414,8 @@ BootstrapResult BootstrapApproach2(std::span<const Point> points, const Approach
   std::vector<double> at = options.budgets;
   if (std::find(at.begin(), at.end(), r.pivot_flops) == at.end()) at.push_back(r.pivot_flops);
   for (double c : at) {
-    named.push_back({BudgetKey("n_opt", c), Evaluate(n_fit, c), {}});
-    named.push_back({BudgetKey("d_opt", c), Evaluate(d_fit, c), {}});
+    named.push_back({BudgetKey("n_opt", c), Evaluate(n_fit, c), {}, true});
+    named.push_back({BudgetKey("d_opt", c), Evaluate(d_fit, c), {}, true});
   }
   for (const auto& [n, d] : samples) {
     r.n_opt_samples.push_back(n);

@@ -315,7 +315,7 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
     T(d, ComparisonTable(cmp));
     std::string p_text;
     if (cmp.p_allocation_exponent) {
-      p_text += fmt::format("Bootstrap p-value that the allocation exponents a are equal: {}. ",
+      p_text += fmt::format("Wald test on bootstrap standard errors, p-value that the allocation exponents a are equal: {}. ",
                             Num(*cmp.p_allocation_exponent, 2));
     }
     if (cmp.p_loss_exponent) {
