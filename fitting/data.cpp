@@ -265,7 +265,6 @@ Dataset ReadPointsCsv(const std::string& path, const CsvOptions& options) {
 
 namespace {
 
-double PlannedBudget(const RunRow& run) { return run.budget_flops > 0 ? run.budget_flops : run.flops; }
 
 // The sweep's cost curve for the runs' condition, N counted as the selection counts it; the
 // runs' own C/D when the sweep has none (imported, or planned before schema 2).
@@ -306,7 +305,6 @@ SweepRow RequireSweep(Store& store, const StoreSelection& s) {
 }
 
 std::vector<RunRow> SelectedRuns(Store& store, const StoreSelection& s) {
-  RequireSweep(store, s);
   std::vector<RunRow> runs = store.ListRuns({s.sweep, s.condition, "done"});
   if (s.condition.empty()) {
     std::erase_if(runs, [](const RunRow& r) { return r.condition == "text-lm"; });
@@ -328,6 +326,7 @@ Dataset LoadPointsFromStore(Store& store, const StoreSelection& s) {
   out.provenance = StoreProvenance(store, s);
   nlohmann::json run_ids = nlohmann::json::array();
   int without_metric = 0;
+  const SweepRow sweep = RequireSweep(store, s);
   const std::vector<RunRow> runs = SelectedRuns(store, s);
   for (const RunRow& run : runs) {
     const std::vector<MetricRow> rows = store.Metrics(run.id, s.metric);
@@ -341,7 +340,7 @@ Dataset LoadPointsFromStore(Store& store, const StoreSelection& s) {
     p.n_params = static_cast<double>(s.non_embedding ? run.n_params_non_embedding : run.n_params);
     p.tokens = static_cast<double>(run.tokens);
     p.flops = run.flops;
-    p.budget = PlannedBudget(run);
+    p.budget = BudgetOf(run);
     p.loss = last.value;
     p.source = run.id;
     if (!(p.n_params > 0 && p.tokens > 0 && p.loss > 0 && std::isfinite(p.loss))) {
@@ -357,7 +356,7 @@ Dataset LoadPointsFromStore(Store& store, const StoreSelection& s) {
         "fit: sweep '{}'{} has no done run with metric '{}'; hint: sims status --sweep {}", s.sweep,
         s.condition.empty() ? "" : " condition '" + s.condition + "'", s.metric, s.sweep));
   }
-  out.cost = SweepCost(RequireSweep(store, s), s, out.points, runs);
+  out.cost = SweepCost(sweep, s, out.points, runs);
   out.provenance["cost_model"] = {{"convention", out.cost.convention}, {"source", out.cost.source}};
   out.provenance["run_ids"] = run_ids;
   out.provenance["runs_without_metric"] = without_metric;
@@ -371,6 +370,7 @@ Dataset LoadCurvesFromStore(Store& store, const StoreSelection& s) {
   out.provenance = StoreProvenance(store, s);
   out.provenance["curves"] = true;
   nlohmann::json run_ids = nlohmann::json::array();
+  const SweepRow sweep = RequireSweep(store, s);
   const std::vector<RunRow> runs = SelectedRuns(store, s);
   for (const RunRow& run : runs) {
     const double n = static_cast<double>(s.non_embedding ? run.n_params_non_embedding : run.n_params);
@@ -381,7 +381,7 @@ Dataset LoadCurvesFromStore(Store& store, const StoreSelection& s) {
       p.n_params = n;
       p.tokens = static_cast<double>(m.tokens);
       p.flops = run.flops_per_token * p.tokens;
-      p.budget = PlannedBudget(run);
+      p.budget = BudgetOf(run);
       p.loss = m.value;
       p.source = run.id;
       out.points.push_back(std::move(p));
@@ -393,7 +393,7 @@ Dataset LoadCurvesFromStore(Store& store, const StoreSelection& s) {
     throw UserError(fmt::format("fit: sweep '{}' has no logged '{}' values with tokens > 0",
                                 s.sweep, s.metric));
   }
-  out.cost = SweepCost(RequireSweep(store, s), s, out.points, runs);
+  out.cost = SweepCost(sweep, s, out.points, runs);
   out.provenance["cost_model"] = {{"convention", out.cost.convention}, {"source", out.cost.source}};
   out.provenance["run_ids"] = run_ids;
   out.provenance["n_points"] = out.points.size();

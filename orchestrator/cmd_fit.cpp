@@ -91,7 +91,7 @@ std::vector<fitting::MetricPoint> DownstreamPoints(const FitOptions& o, const Gl
       if (e.task == o.downstream && (!last || e.step > last->step)) last = &e;
     }
     if (!last) continue;
-    points.push_back({run.flops, run.budget_flops > 0 ? run.budget_flops : run.flops, last->accuracy});
+    points.push_back({run.flops, BudgetOf(run), last->accuracy});
     ids.push_back(run.id);
   }
   if (points.empty()) {

@@ -95,6 +95,10 @@ struct RunRow {
   std::string created_at, started_at, finished_at;
 };
 
+// The compute a run is grouped and plotted under: its IsoFLOP budget, or its own FLOPs when
+// the design has no budget (grid and text-LM runs).
+inline double BudgetOf(const RunRow& run) { return run.budget_flops > 0 ? run.budget_flops : run.flops; }
+
 struct MetricRow {
   std::string run_id;
   int64_t step = 0;

@@ -44,8 +44,6 @@ void Validate(const ReportOptions& options) {
 
 namespace {
 
-// The IsoFLOP budget a run was planned for, or its FLOPs when the design has no budget (grid).
-double RunBudget(const RunRow& run) { return run.budget_flops > 0 ? run.budget_flops : run.flops; }
 
 std::vector<std::pair<double, double>> CurveOf(Store& store, const std::string& run_id,
                                                const std::string& metric) {
@@ -91,12 +89,12 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
     RunCurve curve;
     curve.run_id = run.id;
     curve.n_params = analysis.non_embedding ? run.n_params_non_embedding : run.n_params;
-    curve.budget = RunBudget(run);
+    curve.budget = BudgetOf(run);
     curve.train_loss = CurveOf(store, run.id, "train/loss");
     curve.val_loss = CurveOf(store, run.id, o.metric);
     c.curves.push_back(std::move(curve));
     for (const auto& [task, accuracy] : FinalEvals(store, run.id)) {
-      c.evals[task].push_back({run.flops, RunBudget(run), accuracy});
+      c.evals[task].push_back({run.flops, BudgetOf(run), accuracy});
     }
   }
 
@@ -185,7 +183,7 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
     analysis.runs_done += run.status == "done";
     analysis.runs_failed += run.status == "failed";
     if (run.condition == "text-lm") continue;
-    budgets.insert(RunBudget(run));
+    budgets.insert(BudgetOf(run));
     if (options.conditions.empty() &&
         std::find(conditions.begin(), conditions.end(), run.condition) == conditions.end()) {
       // A database written before names were checked: refuse before any fit, not at the plots.
