@@ -250,7 +250,10 @@ Figure AllocationFigure(const Analysis& analysis, const std::string& dir, bool p
       spec.data.push_back(vertices);
       const fitting::PowerLaw& law = params ? c.approach2->n_opt : c.approach2->d_opt;
       DataBlock fitted{fmt::format("l{}", k), {}};
-      for (double x : xs) fitted.rows.push_back({x, fitting::Evaluate(law, x)});
+      for (double x : xs) {
+        const fitting::Allocation optimum = fitting::AllocationAt(c.approach2->allocation, x);
+        fitted.rows.push_back({x, params ? optimum.n_params : optimum.tokens});
+      }
       spec.data.push_back(fitted);
       lines.push_back(fmt::format("$v{} using 1:2 with points pt 9 ps 1.6 lc rgb '{}' title {}",
                                   k, color, Q(c.condition + " IsoFLOP vertices")));
