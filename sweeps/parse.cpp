@@ -18,7 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 using Table = TomlTable;
 
-
 // Bounds that keep every count and FLOP figure far from int64/double trouble, and a mutated
 // file from planning for ever. Real sweeps are orders of magnitude inside them.
 constexpr int64_t kMaxConditions = 64;
