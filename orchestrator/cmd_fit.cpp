@@ -83,7 +83,7 @@ std::vector<fitting::MetricPoint> DownstreamPoints(const FitOptions& o, const Gl
   if (!store.FindSweep(o.input.sweep)) throw UserError(fmt::format("fit: no sweep '{}'", o.input.sweep));
   std::vector<fitting::MetricPoint> points;
   nlohmann::json ids = nlohmann::json::array();
-  for (const RunRow& run : store.ListRuns({o.input.sweep, o.input.condition, "done"})) {
+  for (const RunRow& run : store.ListRuns({o.input.sweep, o.input.condition, RunStatus::kDone})) {
     if (o.input.condition.empty() && run.condition == "text-lm") continue;
     const EvalRow* last = nullptr;
     const std::vector<EvalRow> evals = store.Evals(run.id);
