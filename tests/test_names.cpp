@@ -14,10 +14,10 @@
 
 #include "common/error.h"
 #include "common/names.h"
-#include "orchestrator/fit_inputs.h"
-#include "orchestrator/ingest.h"
+#include "orchestrator/cli/fit_inputs.h"
+#include "orchestrator/queue/ingest.h"
 #include "orchestrator/report/gnuplot.h"
-#include "orchestrator/slurm.h"
+#include "orchestrator/queue/slurm.h"
 #include "results/store.h"
 #include "sweeps/plan.h"
 #include "tests/test_support.h"

@@ -18,9 +18,9 @@
 #include <catch2/catch.hpp>
 
 #include "common/error.h"
-#include "orchestrator/ingest.h"
-#include "orchestrator/pool.h"
-#include "orchestrator/worker.h"
+#include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/pool.h"
+#include "orchestrator/queue/worker.h"
 #include "results/store.h"
 #include "tests/test_support.h"
 

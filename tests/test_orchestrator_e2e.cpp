@@ -22,8 +22,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "orchestrator/ingest.h"
-#include "orchestrator/slurm.h"
+#include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/slurm.h"
 #include "results/store.h"
 #include "tests/test_support.h"
 #include "tests/test_trainer_corpus.h"

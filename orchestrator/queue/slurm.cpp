@@ -1,4 +1,4 @@
-#include "orchestrator/slurm.h"
+#include "orchestrator/queue/slurm.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,7 +18,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/names.h"
-#include "orchestrator/ingest.h"
+#include "orchestrator/queue/ingest.h"
 
 namespace sims {
 

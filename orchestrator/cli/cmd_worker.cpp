@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/worker.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/queue/worker.h"
 #include "trainer/train.h"
 
 namespace sims {

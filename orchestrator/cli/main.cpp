@@ -11,7 +11,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/version.h"
-#include "orchestrator/commands.h"
+#include "orchestrator/cli/commands.h"
 
 namespace {
 

@@ -10,9 +10,9 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/ingest.h"
-#include "orchestrator/pool.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/pool.h"
 #include "results/store.h"
 
 namespace sims {

@@ -13,11 +13,11 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/ingest.h"
-#include "orchestrator/pool.h"
-#include "orchestrator/slurm.h"
-#include "orchestrator/worker.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/pool.h"
+#include "orchestrator/queue/slurm.h"
+#include "orchestrator/queue/worker.h"
 #include "sweeps/plan.h"
 
 namespace sims {

@@ -1,4 +1,4 @@
-#include "orchestrator/pool.h"
+#include "orchestrator/queue/pool.h"
 
 #include <signal.h>
 #include <sys/prctl.h>

@@ -1,4 +1,4 @@
-#include "orchestrator/worker.h"
+#include "orchestrator/queue/worker.h"
 
 #include <unistd.h>
 
@@ -14,7 +14,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "orchestrator/ingest.h"
+#include "orchestrator/queue/ingest.h"
 
 namespace sims {
 

@@ -14,8 +14,8 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "fitting/json.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/fit_inputs.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/fit_inputs.h"
 #include "results/store.h"
 
 namespace sims {

@@ -1,4 +1,4 @@
-#include "orchestrator/ingest.h"
+#include "orchestrator/queue/ingest.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fitting/data.h"
-#include "orchestrator/cli.h"
+#include "orchestrator/cli/cli.h"
 
 namespace sims {
 
@@ -35,7 +35,7 @@ fitting::Dataset LoadFitInput(const FitInputOptions& options, const GlobalOption
 
 fitting::CsvOptions ToCsvOptions(const FitInputOptions& options);
 
-// `sims import FILE.csv --sweep NAME` (orchestrator/cmd_import.cpp), here so that tests and the
+// `sims import FILE.csv --sweep NAME` (orchestrator/cli/cmd_import.cpp), here so that tests and the
 // input fuzzer call it without argv.
 struct ImportOptions {
   std::string file;

@@ -13,8 +13,8 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/sha256.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/fit_inputs.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/fit_inputs.h"
 #include "results/store.h"
 #include "sweeps/run_config.h"
 

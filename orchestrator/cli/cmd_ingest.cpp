@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "orchestrator/commands.h"
-#include "orchestrator/ingest.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/queue/ingest.h"
 #include "results/store.h"
 
 namespace sims {

@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "orchestrator/commands.h"
+#include "orchestrator/cli/commands.h"
 #include "trainer/corpus/generate.h"
 #include "trainer/corpus/import.h"
 #include "trainer/corpus/info.h"

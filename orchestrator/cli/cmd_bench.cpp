@@ -22,8 +22,8 @@
 #include "fitting/approach3.h"
 #include "fitting/bootstrap.h"
 #include "fitting/parallel.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/fit_inputs.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/fit_inputs.h"
 
 namespace sims {
 
@@ -144,7 +144,7 @@ void SetupBenchCommand(CLI::App* cmd, GlobalOptions& global) {
   fit->callback([o, &global] { RunBenchFit(*o, global, std::cout); });
 
 #if SIMS_WITH_TORCH
-  // `sims bench train` belongs to the trainer (orchestrator/cmd_bench_train.cpp).
+  // `sims bench train` belongs to the trainer (orchestrator/cli/cmd_bench_train.cpp).
   SetupBenchTrainCommand(cmd->add_subcommand("train", "Training throughput vs a PyTorch eager reference"),
                          global);
 #endif

@@ -12,7 +12,7 @@
 #include <set>
 
 #include "common/log.h"
-#include "orchestrator/commands.h"
+#include "orchestrator/cli/commands.h"
 #include "results/store.h"
 #include "sweeps/plan.h"
 

@@ -21,8 +21,8 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/demo_files.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/demo_files.h"
 #include "trainer/bench.h"
 
 namespace sims {

@@ -1,4 +1,4 @@
-#include "orchestrator/cli.h"
+#include "orchestrator/cli/cli.h"
 
 #include <algorithm>
 #include <map>

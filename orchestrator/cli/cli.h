@@ -1,6 +1,6 @@
 #pragma once
 // The frame every `sims` subcommand plugs into. A subcommand lives in its own file
-// (orchestrator/cmd_<name>.cpp) with: an options struct with defaulted members, a
+// (orchestrator/cli/cmd_<name>.cpp) with: an options struct with defaulted members, a
 // Setup<Name>Command(CLI::App*, GlobalOptions&) that binds CLI11 options and sets the callback,
 // and a Run<Name>(options, global) function that tests can call without argv.
 // main.cpp keeps the table of subcommands.

@@ -12,9 +12,9 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/ingest.h"
-#include "orchestrator/slurm.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/slurm.h"
 #include "results/store.h"
 
 namespace sims {

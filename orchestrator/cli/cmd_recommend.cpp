@@ -12,8 +12,8 @@
 
 #include "common/error.h"
 #include "fitting/json.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/fit_inputs.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/fit_inputs.h"
 #include "results/store.h"
 #include "sweeps/plan.h"
 #include "sweeps/shape.h"

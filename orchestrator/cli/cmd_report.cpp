@@ -7,7 +7,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/names.h"
-#include "orchestrator/commands.h"
+#include "orchestrator/cli/commands.h"
 #include "orchestrator/report/report.h"
 #include "results/store.h"
 

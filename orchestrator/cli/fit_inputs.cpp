@@ -1,4 +1,4 @@
-#include "orchestrator/fit_inputs.h"
+#include "orchestrator/cli/fit_inputs.h"
 
 #include <cmath>
 

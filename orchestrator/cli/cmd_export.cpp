@@ -4,7 +4,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
-#include "orchestrator/commands.h"
+#include "orchestrator/cli/commands.h"
 #include "results/store.h"
 
 namespace sims {

@@ -11,10 +11,10 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "orchestrator/commands.h"
+#include "orchestrator/cli/commands.h"
 #include "trainer/hf/import_speech.h"
 #if SIMS_WITH_TORCH
-#include "orchestrator/ingest.h"
+#include "orchestrator/queue/ingest.h"
 #include "results/store.h"
 #include "sweeps/run_config.h"
 #include "trainer/hf/export.h"
