@@ -54,7 +54,8 @@ void MakeDatabase(const fs::path& path) {
     store.FinishRun(r.id, "w", 1);
   }
   store.InsertFit({0, "", "approach3", "textless", "{}", "{\"approach\":3}"});
-  store.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");  // every byte in the one file we damage
+  // Every byte in the one file we damage.
+  SQLite::Database(store.path(), SQLite::OPEN_READWRITE).exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 }  // namespace

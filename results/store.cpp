@@ -617,6 +617,18 @@ std::vector<EvalRow> Store::Evals(const std::string& run_id) {
   return out;
 }
 
+std::map<std::string, double> Store::LastMetricValues(const std::string& name) {
+  SQLite::Statement st(*db_, R"sql(
+SELECT m.run_id, m.value FROM metrics m
+JOIN (SELECT run_id, MAX(step) AS step FROM metrics WHERE name = ?1 GROUP BY run_id) l
+  ON l.run_id = m.run_id AND l.step = m.step
+WHERE m.name = ?1)sql");
+  st.bind(1, name);
+  std::map<std::string, double> out;
+  while (st.executeStep()) out[st.getColumn(0).getString()] = st.getColumn(1).getDouble();
+  return out;
+}
+
 int64_t Store::InsertFit(const FitRow& fit) {
   SQLite::Statement st(*db_,
                        "INSERT INTO fits(kind, condition, inputs_json, result_json) VALUES (?, ?, "
@@ -654,6 +666,49 @@ std::optional<FitRow> Store::GetFit(int64_t id) {
   st.bind(1, id);
   if (!st.executeStep()) return std::nullopt;
   return ReadFit(st);
+}
+
+TableDump Store::DumpTable(StoredTable table, const std::string& sweep) {
+  std::string query;
+  switch (table) {
+    case StoredTable::kRuns:
+      query = "SELECT r.*, s.name AS sweep FROM runs r JOIN sweeps s ON s.id = r.sweep_id "
+              "WHERE (?1 = '' OR s.name = ?1) ORDER BY r.rowid";
+      break;
+    case StoredTable::kMetrics:
+    case StoredTable::kEvals:
+      query = std::string("SELECT t.* FROM ") +
+              (table == StoredTable::kMetrics ? "metrics" : "evals") +
+              " t JOIN runs r ON r.id = t.run_id JOIN sweeps s ON s.id = r.sweep_id "
+              "WHERE (?1 = '' OR s.name = ?1) ORDER BY t.rowid";
+      break;
+    case StoredTable::kFits:
+      query = "SELECT * FROM fits ORDER BY rowid";
+      break;
+    case StoredTable::kSweeps:
+      query = "SELECT * FROM sweeps ORDER BY rowid";
+      break;
+  }
+  SQLite::Statement st(*db_, query);
+  if (st.getBindParameterCount() > 0) st.bind(1, sweep);
+  TableDump dump;
+  for (int c = 0; c < st.getColumnCount(); ++c) dump.columns.push_back(st.getColumnName(c));
+  while (st.executeStep()) {
+    std::vector<TableCell>& row = dump.rows.emplace_back();
+    for (int c = 0; c < st.getColumnCount(); ++c) {
+      SQLite::Column col = st.getColumn(c);
+      TableCell cell;
+      if (col.isInteger()) {
+        cell = {TableCell::Kind::kInteger, col.getInt64(), 0, col.getString()};
+      } else if (col.isFloat()) {
+        cell = {TableCell::Kind::kReal, 0, col.getDouble(), col.getString()};
+      } else if (!col.isNull()) {
+        cell = {TableCell::Kind::kText, 0, 0, col.getString()};
+      }
+      row.push_back(std::move(cell));
+    }
+  }
+  return dump;
 }
 
 }  // namespace sims

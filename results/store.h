@@ -22,6 +22,7 @@
 // write that belongs together is one transaction. Metrics and evals are idempotent: writing
 // the same (run, step, name) twice keeps one row (the first).
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -124,6 +125,19 @@ struct FitRow {
   std::string result_json;
 };
 
+// One stored table as `sims export` prints it: every column, rows in insertion order.
+enum class StoredTable { kRuns, kMetrics, kEvals, kFits, kSweeps };
+struct TableCell {
+  enum class Kind { kNull, kInteger, kReal, kText } kind = Kind::kNull;
+  int64_t integer = 0;
+  double real = 0;
+  std::string text;  // SQLite's own text of the value ("" for NULL): what CSV prints
+};
+struct TableDump {
+  std::vector<std::string> columns;
+  std::vector<std::vector<TableCell>> rows;
+};
+
 struct RunFilter {
   std::string sweep;      // empty = all sweeps
   std::string condition;  // empty = all conditions
@@ -188,13 +202,17 @@ class Store {
   int InsertEvals(const std::vector<EvalRow>& rows);
   std::vector<MetricRow> Metrics(const std::string& run_id, const std::string& name = "");
   std::vector<EvalRow> Evals(const std::string& run_id);
+  // The value at the highest step of metric `name`, for every run that has one: run id ->
+  // value (`sims status`'s last loss, one query for all runs).
+  std::map<std::string, double> LastMetricValues(const std::string& name);
 
   int64_t InsertFit(const FitRow& fit);
   std::vector<FitRow> ListFits(const std::string& kind = "");
   std::optional<FitRow> GetFit(int64_t id);
 
-  // Raw access for export and for modules with their own tables' queries.
-  SQLite::Database& db() { return *db_; }
+  // `table` as stored; runs, metrics and evals only of `sweep` when it is not empty (runs
+  // gain a `sweep` column with the sweep's name).
+  TableDump DumpTable(StoredTable table, const std::string& sweep = "");
 
  private:
   Store(std::string path, std::unique_ptr<SQLite::Database> db);

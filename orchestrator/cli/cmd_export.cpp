@@ -1,7 +1,7 @@
 // sims export: dump one table of the database, every column, as CSV or JSON lines-free array.
 #include <iostream>
+#include <map>
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/cli/commands.h"
@@ -16,51 +16,41 @@ struct ExportOptions {
   Format format = Format::kCsv;
 };
 
-std::string ExportQuery(const ExportOptions& o) {
-  if (o.table == "runs") {
-    return "SELECT r.*, s.name AS sweep FROM runs r JOIN sweeps s ON s.id = r.sweep_id "
-           "WHERE (?1 = '' OR s.name = ?1) ORDER BY r.rowid";
-  }
-  if (o.table == "metrics" || o.table == "evals") {
-    return "SELECT t.* FROM " + o.table +
-           " t JOIN runs r ON r.id = t.run_id JOIN sweeps s ON s.id = r.sweep_id "
-           "WHERE (?1 = '' OR s.name = ?1) ORDER BY t.rowid";
-  }
-  return "SELECT * FROM " + o.table + " WHERE ?1 = ?1 ORDER BY rowid";
+StoredTable ParseTable(const std::string& name) {
+  static const std::map<std::string, StoredTable> kTables = {
+      {"runs", StoredTable::kRuns},   {"metrics", StoredTable::kMetrics},
+      {"evals", StoredTable::kEvals}, {"fits", StoredTable::kFits},
+      {"sweeps", StoredTable::kSweeps}};
+  return kTables.at(name);  // CLI11 admits only these names
 }
 
 void RunExport(const ExportOptions& options, const GlobalOptions& global, std::ostream& out) {
   Store store = Store::Open(global.db, OpenMode::kExisting);
-  SQLite::Statement st(store.db(), ExportQuery(options));
-  st.bind(1, options.sweep);
-  std::vector<std::string> header;
-  for (int c = 0; c < st.getColumnCount(); ++c) header.push_back(st.getColumnName(c));
-  std::vector<std::vector<std::string>> rows;
-  nlohmann::json json = nlohmann::json::array();
-  while (st.executeStep()) {
-    std::vector<std::string> row;
-    nlohmann::json object;
-    for (int c = 0; c < st.getColumnCount(); ++c) {
-      SQLite::Column col = st.getColumn(c);
-      if (col.isInteger()) {
-        object[header[c]] = col.getInt64();
-      } else if (col.isFloat()) {
-        object[header[c]] = col.getDouble();
-      } else if (col.isNull()) {
-        object[header[c]] = nullptr;
-      } else {
-        object[header[c]] = col.getString();
-      }
-      row.push_back(col.isNull() ? "" : col.getString());
-    }
-    rows.push_back(std::move(row));
-    json.push_back(std::move(object));
-  }
+  TableDump dump = store.DumpTable(ParseTable(options.table), options.sweep);
   if (options.format == Format::kJson) {
+    nlohmann::json json = nlohmann::json::array();
+    for (const std::vector<TableCell>& row : dump.rows) {
+      nlohmann::json object;
+      for (size_t c = 0; c < row.size(); ++c) {
+        const TableCell& cell = row[c];
+        switch (cell.kind) {
+          case TableCell::Kind::kInteger: object[dump.columns[c]] = cell.integer; break;
+          case TableCell::Kind::kReal: object[dump.columns[c]] = cell.real; break;
+          case TableCell::Kind::kText: object[dump.columns[c]] = cell.text; break;
+          case TableCell::Kind::kNull: object[dump.columns[c]] = nullptr; break;
+        }
+      }
+      json.push_back(std::move(object));
+    }
     out << json.dump(2) << '\n';
-  } else {
-    PrintCsv(out, header, rows);
+    return;
   }
+  std::vector<std::vector<std::string>> rows;
+  for (const std::vector<TableCell>& row : dump.rows) {
+    std::vector<std::string>& texts = rows.emplace_back();
+    for (const TableCell& cell : row) texts.push_back(cell.text);
+  }
+  PrintCsv(out, dump.columns, rows);
 }
 
 }  // namespace

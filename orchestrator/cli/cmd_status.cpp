@@ -4,7 +4,6 @@
 #include <iostream>
 #include <map>
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -26,18 +25,6 @@ struct StatusOptions {
 };
 
 namespace {
-
-// Last train/loss of every run, in one query.
-std::map<std::string, double> LastLosses(Store& store) {
-  SQLite::Statement st(store.db(), R"sql(
-SELECT m.run_id, m.value FROM metrics m
-JOIN (SELECT run_id, MAX(step) AS step FROM metrics WHERE name = 'train/loss' GROUP BY run_id) l
-  ON l.run_id = m.run_id AND l.step = m.step
-WHERE m.name = 'train/loss')sql");
-  std::map<std::string, double> out;
-  while (st.executeStep()) out[st.getColumn(0).getString()] = st.getColumn(1).getDouble();
-  return out;
-}
 
 bool AnyEventsFile(const std::string& project) {
   std::error_code ec;
@@ -65,7 +52,7 @@ void RunStatus(const StatusOptions& o, const GlobalOptions& global, std::ostream
     }
   }
   std::vector<RunRow> runs = store.ListRuns({o.sweep, o.condition, o.status});
-  std::map<std::string, double> losses = LastLosses(store);
+  std::map<std::string, double> losses = store.LastMetricValues("train/loss");
   std::vector<std::string> header = {"id",   "sweep",    "condition", "N",    "D",     "status",
                                      "attempt", "progress", "last_loss", "error"};
   if (o.format == Format::kJson) {
