@@ -519,6 +519,16 @@ bool Store::CancelRun(const std::string& run_id, double now) {
   return st.exec() == 1;
 }
 
+void Store::RecordReported(const std::string& run_id, int64_t step, int64_t attempt) {
+  SQLite::Statement st(*db_,
+                       "UPDATE runs SET step = MAX(step, ?2), attempt = ?3 "
+                       "WHERE id = ?1 AND (step < ?2 OR attempt != ?3)");
+  st.bind(1, run_id);
+  st.bind(2, step);
+  st.bind(3, attempt);
+  st.exec();
+}
+
 std::optional<RunRow> Store::GetRun(const std::string& run_id) {
   SQLite::Statement st(*db_, fmt::format("SELECT {} FROM runs r JOIN sweeps s ON s.id = "
                                          "r.sweep_id WHERE r.id = ?",

@@ -192,6 +192,10 @@ class Store {
   bool RetryRun(const std::string& run_id);
   bool ResetRun(const std::string& run_id);
   bool CancelRun(const std::string& run_id, double now);
+  // For runs a scheduler owns (Slurm tasks report through events files): records, in any
+  // status, the progress a task reported (step never lowered) and the scheduler's attempt
+  // count (a `scontrol requeue` restarts the task as attempt 1). Not a lifecycle transition.
+  void RecordReported(const std::string& run_id, int64_t step, int64_t attempt);
 
   std::optional<RunRow> GetRun(const std::string& run_id);
   std::vector<RunRow> ListRuns(const RunFilter& filter = {});

@@ -48,7 +48,7 @@ int RetryFailed(Store& store, const std::string& project, const std::string& swe
     ++n;
     std::string events = EventsPath(RunDir(project, r.id));
     if (std::filesystem::exists(events)) {
-      EventLog(events).Append({{{"event", "retry"}, {"time", NowSeconds()}}});
+      EventLog(events).Append({MakeEvent(EventKind::kRetry, {{"time", NowSeconds()}})});
     }
   }
   return n;

@@ -77,7 +77,7 @@ int RunRuns(const RunsOptions& o, const GlobalOptions& global, std::istream& ans
       ok = store.RetryRun(r.id);
       std::string events = EventsPath(run_dir);
       if (ok && std::filesystem::exists(events)) {
-        EventLog(events).Append({{{"event", "retry"}, {"time", NowSeconds()}}});
+        EventLog(events).Append({MakeEvent(EventKind::kRetry, {{"time", NowSeconds()}})});
       }
     } else if (o.action == "cancel") {
       ok = store.CancelRun(r.id, NowSeconds());

@@ -90,9 +90,39 @@ void EventLog::Append(const std::vector<json>& events) {
 
 namespace {
 
-// Why an event line cannot be used, or "" when it can: the fields each event kind needs, with
-// their JSON types, so that SummarizeEvents never meets a value it cannot convert.
-std::string EventProblem(const json& e) {
+constexpr std::pair<EventKind, std::string_view> kEventNames[] = {
+    {EventKind::kStart, "start"},   {EventKind::kMetric, "metric"},
+    {EventKind::kEval, "eval"},     {EventKind::kProgress, "progress"},
+    {EventKind::kStopped, "stopped"}, {EventKind::kDone, "done"},
+    {EventKind::kFailed, "failed"}, {EventKind::kRetry, "retry"}};
+
+}  // namespace
+
+std::string_view EventKindName(EventKind kind) {
+  for (const auto& [k, name] : kEventNames) {
+    if (k == kind) return name;
+  }
+  throw std::logic_error("EventKindName: an EventKind without a name");
+}
+
+std::optional<EventKind> ParseEventKind(std::string_view name) {
+  for (const auto& [kind, n] : kEventNames) {
+    if (n == name) return kind;
+  }
+  return std::nullopt;
+}
+
+json MakeEvent(EventKind kind, json fields) {
+  fields["event"] = EventKindName(kind);
+  return fields;
+}
+
+namespace {
+
+// Why an event line cannot be used, or "" when it can (then `kind` is its kind): the fields each
+// event kind needs, with their JSON types, so that SummarizeEvents never meets a value it cannot
+// convert.
+std::string EventProblem(const json& e, EventKind& kind) {
   auto need = [&](const char* key, const char* type, bool required) -> std::string {
     auto it = e.find(key);
     if (it == e.end()) return required ? fmt::format("no \"{}\" ({} expected)", key, type) : "";
@@ -125,45 +155,58 @@ std::string EventProblem(const json& e) {
   if (problem.empty()) problem = need("event", "a string", true);
   if (!problem.empty()) return problem;
   if (problem = need("time", "a number", false); !problem.empty()) return problem;
-  const std::string kind = e["event"].get<std::string>();
+  const std::string& name = e["event"].get_ref<const std::string&>();
+  std::optional<EventKind> parsed = ParseEventKind(name);
+  if (!parsed) return fmt::format("unknown event {}", EscapedForMessage(name.substr(0, 40)));
+  kind = *parsed;
   struct Field {
     const char* key;
     const char* type;
     bool required;  // optional ones have defaults in SummarizeEvents
   };
   std::vector<Field> fields;
-  if (kind == "start") {
-    fields = {{"worker", "a one-line string", false}, {"attempt", "a count", false}};
-  } else if (kind == "metric") {
-    fields = {{"step", "a count", true}, {"tokens", "a count", true},
-              {"name", "a one-line string", true}, {"value", "a number", true}};
-  } else if (kind == "eval") {
-    fields = {{"step", "a count", true}, {"task", "a one-line string", true},
-              {"accuracy", "a number", true}, {"n_pairs", "a count", true}};
-  } else if (kind == "progress" || kind == "stopped") {
-    fields = {{"step", "a count", false}};
-  } else if (kind == "failed") {
-    fields = {{"error", "a string", false}};
-  } else if (kind != "done" && kind != "retry") {
-    return fmt::format("unknown event {}", EscapedForMessage(kind.substr(0, 40)));
+  switch (kind) {
+    case EventKind::kStart:
+      fields = {{"worker", "a one-line string", false}, {"attempt", "a count", false}};
+      break;
+    case EventKind::kMetric:
+      fields = {{"step", "a count", true}, {"tokens", "a count", true},
+                {"name", "a one-line string", true}, {"value", "a number", true}};
+      break;
+    case EventKind::kEval:
+      fields = {{"step", "a count", true}, {"task", "a one-line string", true},
+                {"accuracy", "a number", true}, {"n_pairs", "a count", true}};
+      break;
+    case EventKind::kProgress:
+    case EventKind::kStopped:
+      fields = {{"step", "a count", false}};
+      break;
+    case EventKind::kFailed:
+      fields = {{"error", "a string", false}};
+      break;
+    case EventKind::kDone:
+    case EventKind::kRetry:
+      break;
   }
   for (const Field& f : fields) {
     if (problem = need(f.key, f.type, f.required); !problem.empty()) return problem;
   }
-  if ((kind == "metric" && e["name"].get_ref<const std::string&>().empty()) ||
-      (kind == "eval" && e["task"].get_ref<const std::string&>().empty())) {
-    return kind == "metric" ? "\"name\" is empty" : "\"task\" is empty";
+  if (kind == EventKind::kMetric && e["name"].get_ref<const std::string&>().empty()) {
+    return "\"name\" is empty";
+  }
+  if (kind == EventKind::kEval && e["task"].get_ref<const std::string&>().empty()) {
+    return "\"task\" is empty";
   }
   return "";
 }
 
 }  // namespace
 
-std::vector<json> ReadEvents(const std::string& path) {
+std::vector<Event> ReadEvents(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError(fmt::format("events file {}: cannot be read", path));
   std::string content((std::istreambuf_iterator<char>(in)), {});
-  std::vector<json> out;
+  std::vector<Event> out;
   size_t begin = 0;
   int line = 0;
   while (begin < content.size()) {
@@ -190,44 +233,57 @@ std::vector<json> ReadEvents(const std::string& path) {
     // A line that parses but is not an event of this format (a hand edit, a mistyped field) is
     // skipped like a torn one: its metric is not inserted, and re-ingesting after a fix inserts
     // it once (metrics are unique per run, step and name), so nothing is ever counted twice.
-    if (const std::string problem = EventProblem(e); !problem.empty()) {
+    EventKind kind{};
+    if (const std::string problem = EventProblem(e, kind); !problem.empty()) {
       Log(LogLevel::kWarn, "events file {}:{}: skipped: {}", path, line, problem);
       continue;
     }
-    out.push_back(std::move(e));
+    out.push_back({kind, std::move(e)});
   }
   return out;
 }
 
-EventSummary SummarizeEvents(const std::string& run_id, const std::vector<json>& events) {
+EventSummary SummarizeEvents(const std::string& run_id, const std::vector<Event>& events) {
   EventSummary s;
-  for (const json& e : events) {
-    const std::string kind = e.value("event", "");
+  for (const auto& [kind, e] : events) {
     if (e.contains("time")) s.last_time = e.value("time", 0.0);
-    if (kind == "start") {
-      s.started = true;
-      s.worker = e.value("worker", "slurm");
-      s.terminal.clear();
-      s.error.clear();
-    } else if (kind == "retry") {
-      // Written by `sims runs retry`: what came before no longer decides the state.
-      s.started = false;
-      s.terminal.clear();
-      s.error.clear();
-    } else if (kind == "metric") {
-      s.metrics.push_back({run_id, e.value("step", int64_t{0}), e.value("tokens", int64_t{0}),
-                           e.value("name", ""), e.value("value", 0.0)});
-    } else if (kind == "eval") {
-      s.evals.push_back({run_id, e.value("step", int64_t{0}), e.value("task", ""),
-                         e.value("accuracy", 0.0), e.value("n_pairs", int64_t{0})});
-    } else if (kind == "progress" || kind == "stopped") {
-      s.step = std::max(s.step, e.value("step", int64_t{0}));
-    } else if (kind == "done") {
-      s.terminal = "done";
-      ++s.done_events;
-    } else if (kind == "failed") {
-      s.terminal = "failed";
-      s.error = e.value("error", "");
+    switch (kind) {
+      case EventKind::kStart:
+        s.started = true;
+        s.worker = e.value("worker", "slurm");
+        s.attempt = e.value("attempt", int64_t{0});
+        s.terminal.reset();
+        s.error.clear();
+        break;
+      case EventKind::kRetry:
+        // Written by `sims runs retry`: what came before no longer decides the state.
+        s.started = false;
+        s.terminal.reset();
+        s.error.clear();
+        break;
+      case EventKind::kMetric:
+      case EventKind::kEval:
+      case EventKind::kProgress:
+      case EventKind::kStopped:
+        // Every line with a step says the trainer got that far: a task killed between
+        // heartbeats (scancel) has metrics past its last progress line.
+        s.step = std::max(s.step, e.value("step", int64_t{0}));
+        if (kind == EventKind::kMetric) {
+          s.metrics.push_back({run_id, e.value("step", int64_t{0}), e.value("tokens", int64_t{0}),
+                               e.value("name", ""), e.value("value", 0.0)});
+        } else if (kind == EventKind::kEval) {
+          s.evals.push_back({run_id, e.value("step", int64_t{0}), e.value("task", ""),
+                             e.value("accuracy", 0.0), e.value("n_pairs", int64_t{0})});
+        }
+        break;
+      case EventKind::kDone:
+        s.terminal = EventKind::kDone;
+        ++s.done_events;
+        break;
+      case EventKind::kFailed:
+        s.terminal = EventKind::kFailed;
+        s.error = e.value("error", "");
+        break;
     }
   }
   return s;
@@ -239,11 +295,15 @@ namespace {
 // dependencies done, so the caller repeats passes until nothing changes.
 bool ApplySummary(Store& store, const RunRow& row, const EventSummary& s, double now,
                   double lease_seconds, IngestSummary& out) {
-  if (!s.started || row.status == "done") return false;
+  if (!s.started) return false;
+  // What the task reported holds in every status (a cancelled run keeps the progress of its
+  // last loss; a requeued task's attempt is Slurm's restart count); not a change of state.
+  store.RecordReported(row.id, s.step, s.attempt);
+  if (row.status == "done") return false;
   if (row.status == "failed") {
     // A failed row with a later outcome in the file: the events are what happened, unless the
     // user cancelled the run (then their word stands).
-    if (s.terminal != "done" || row.error == "cancelled by user") return false;
+    if (s.terminal != EventKind::kDone || row.error == "cancelled by user") return false;
     store.RetryRun(row.id);
   }
   std::string worker = row.worker;
@@ -253,10 +313,10 @@ bool ApplySummary(Store& store, const RunRow& row, const EventSummary& s, double
     worker = claimant;
     ++out.runs_started;
   }
-  if (s.terminal == "done") {
+  if (s.terminal == EventKind::kDone) {
     store.Heartbeat(row.id, worker, now, lease_seconds, s.step);
     if (store.FinishRun(row.id, worker, now)) ++out.runs_done;
-  } else if (s.terminal == "failed") {
+  } else if (s.terminal == EventKind::kFailed) {
     store.Heartbeat(row.id, worker, now, lease_seconds, s.step);
     if (store.FailRun(row.id, worker, now, s.error)) ++out.runs_failed;
   } else {

@@ -24,7 +24,9 @@
 // later is counted once.
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +36,19 @@
 namespace sims {
 
 inline constexpr int kEventsVersion = 1;
+
+// The kinds of event line; EventKindName is each one's spelling in the "event" field.
+enum class EventKind { kStart, kMetric, kEval, kProgress, kStopped, kDone, kFailed, kRetry };
+std::string_view EventKindName(EventKind kind);
+std::optional<EventKind> ParseEventKind(std::string_view name);  // nullopt: no such event
+
+// One event line, its kind parsed once where it is read (ReadEvents); `fields` is the object.
+struct Event {
+  EventKind kind = EventKind::kProgress;
+  nlohmann::json fields;
+};
+// {"event": <kind>, ...fields}, ready for EventLog::Append.
+nlohmann::json MakeEvent(EventKind kind, nlohmann::json fields = nlohmann::json::object());
 
 // `<project>/runs/<run_id>`; the project directory is the folder holding the database.
 std::string ProjectDir(const std::string& db_path);
@@ -59,21 +74,22 @@ class EventLog {
 
 // The events of a file, torn and malformed lines skipped (each with a warning naming file:line).
 // Throws UserError naming file and line for a line of a newer format version.
-std::vector<nlohmann::json> ReadEvents(const std::string& path);
+std::vector<Event> ReadEvents(const std::string& path);
 
 // What the events of one run say, folded in order.
 struct EventSummary {
   bool started = false;
   std::string worker;          // of the last start
-  std::string terminal;        // "", "done" or "failed" (after the last start)
+  int64_t attempt = 0;         // of the last start: Slurm's restart count of the task
+  std::optional<EventKind> terminal;  // kDone or kFailed after the last start, else none
   std::string error;           // for failed
-  int64_t step = 0;            // last known progress
+  int64_t step = 0;            // last known progress: the highest step any line reports
   double last_time = 0;        // time of the last event with a time
   int done_events = 0;         // how many "done" lines (exactly-once checks)
   std::vector<MetricRow> metrics;
   std::vector<EvalRow> evals;
 };
-EventSummary SummarizeEvents(const std::string& run_id, const std::vector<nlohmann::json>& events);
+EventSummary SummarizeEvents(const std::string& run_id, const std::vector<Event>& events);
 
 struct IngestSummary {
   int files = 0;
@@ -85,7 +101,9 @@ struct IngestSummary {
 };
 
 // Loads every `<project>/runs/<id>/events.jsonl` of the runs in `sweep` (all if empty) into
-// the store. A run whose events say started gets a lease of `lease_seconds` from `now`.
+// the store. A run whose events say started gets a lease of `lease_seconds` from `now`; every
+// started run's row takes the events' attempt and (never lowering it) their last step, whatever
+// its status, so a cancelled run's progress matches its last ingested loss.
 IngestSummary IngestEvents(Store& store, const std::string& project_dir, const std::string& sweep,
                            double now, double lease_seconds);
 

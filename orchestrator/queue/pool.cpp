@@ -128,30 +128,26 @@ std::string FormatProgress(const SweepProgress& p, double flops_per_second) {
   return line;
 }
 
-PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
-  ValidatePoolOptions(o);
-  std::string exe = o.exe.empty() ? std::filesystem::read_symlink("/proc/self/exe").string() : o.exe;
-  Store store = Store::Open(o.db, OpenMode::kExisting);
-  if (!store.FindSweep(o.sweep)) {
-    throw UserError(fmt::format("sweep {}: not in database {}\nhint: sims run SPEC.toml plans it",
-                                o.sweep, o.db));
-  }
-  std::vector<Child> children;
-  bool tty = ::isatty(STDERR_FILENO);
-  double start = NowSeconds();
-  double start_flops_done = -1;
-  double last_print = 0;
-  int last_done = -1;
-  // Workers that exited in a row while no run reached done or failed: a worker that cannot start
-  // (exit != 0), or planned runs no worker can claim (a dependency outside the sweep). Without
-  // this count the pool would respawn such workers forever.
-  int fruitless_exits = 0;
-  int error_exits = 0;
-  int last_settled = -1;
-  int sent_term = 0;
-  PoolSummary summary;
+namespace {
 
-  auto reap = [&](bool block) {
+// Worker exits in a row, with no run settling (done or failed) in between, after which the pool
+// gives up instead of respawning forever: a worker that cannot start (exit != 0), or planned
+// runs no worker can claim (a dependency outside the sweep). A healthy sweep sees a few such
+// exits too (a worker finds nothing claimable at the moment it looks, exits, and the pool starts
+// another), so the limit grows with the pool: this many per worker slot, plus one slot's worth.
+constexpr int kFruitlessExitsPerWorker = 3;
+int FruitlessExitLimit(int workers) { return kFruitlessExitsPerWorker * (workers + 1); }
+
+// What the pool's loop carries from one tick to the next.
+struct PoolState {
+  std::vector<Child> children;
+  bool stopping = false;    // the first interrupt came: SIGTERM went to every worker
+  int fruitless_exits = 0;  // worker exits since a run last settled ...
+  int error_exits = 0;      // ... and how many of them with a non-zero status
+  int last_settled = -1;    // done + failed runs when we last looked
+
+  // Collects exited workers (waiting for them if `block`) and counts their exits.
+  void Reap(bool block) {
     for (auto it = children.begin(); it != children.end();) {
       int status = 0;
       pid_t r = ::waitpid(it->pid, &status, block ? 0 : WNOHANG);
@@ -170,47 +166,31 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
       }
       it = children.erase(it);
     }
-  };
+  }
 
-  for (;;) {
-    int signals = interrupts.load();
-    if (signals >= 1 && sent_term == 0) {
-      Log(LogLevel::kWarn, "\nsims run: stopping: workers checkpoint and release their runs "
-          "(Ctrl-C again to stop at once)");
-      for (const Child& c : children) ::kill(c.pid, SIGTERM);
-      sent_term = 1;
-    }
-    if (signals >= 2) {
-      for (const Child& c : children) ::kill(c.pid, SIGKILL);
-      std::vector<Child> killed = children;
-      reap(true);
-      // Their runs would otherwise wait for the lease to expire and count an attempt.
-      for (const Child& c : killed) {
-        for (const RunRow& r : store.ListRuns({o.sweep, "", "running"})) {
-          if (r.worker == c.worker) store.ReleaseRun(r.id, c.worker);
-        }
-      }
-      break;
-    }
-    reap(false);
-    double now = NowSeconds();
-    for (const std::string& id : store.RequeueExpired(now, o.max_attempts)) {
-      Log(LogLevel::kWarn, "sims run: run {} lost its worker (lease expired); requeued", id);
-    }
-    for (const std::string& id : store.FailOrphans()) {
-      Log(LogLevel::kWarn, "sims run: run {} failed: a dependency failed", id);
-    }
-    std::vector<RunRow> runs = store.ListRuns({o.sweep, "", ""});
-    SweepProgress p = ComputeProgress(runs);
-    if (p.done + p.failed != last_settled) {
-      fruitless_exits = 0;
-      error_exits = 0;
-      last_settled = p.done + p.failed;
-    }
+  // A run reached done or failed since the last tick: the exits so far were not fruitless.
+  void NoteSettled(int settled) {
+    if (settled == last_settled) return;
+    fruitless_exits = 0;
+    error_exits = 0;
+    last_settled = settled;
+  }
+};
+
+// The live progress line on stderr: redrawn every second on a terminal, else one line per
+// finished run (or every 30 s), with a FLOP rate measured since the pool started.
+struct ProgressView {
+  bool tty = ::isatty(STDERR_FILENO);
+  double start = NowSeconds();
+  double start_flops_done = -1;  // the first tick's: work done before this pool is not its rate
+  double last_print = 0;
+  int last_done = -1;
+
+  void Show(const SweepProgress& p, double now) {
     if (start_flops_done < 0) start_flops_done = p.flops_done;
     double elapsed = now - start;
     double rate = elapsed > 1 ? (p.flops_done - start_flops_done) / elapsed : 0;
-    if (o.progress && (tty ? now - last_print >= 1 : (p.done != last_done || now - last_print >= 30))) {
+    if (tty ? now - last_print >= 1 : (p.done != last_done || now - last_print >= 30)) {
       std::string line = FormatProgress(p, rate);
       if (tty) {
         std::fprintf(stderr, "\r\033[K%s", line.c_str());
@@ -221,18 +201,62 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
       last_print = now;
     }
     last_done = p.done;
-    if (sent_term) {
-      if (children.empty()) break;
-    } else if (p.planned == 0 && p.running == 0) {
-      if (children.empty()) break;
+  }
+};
+
+}  // namespace
+
+PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
+  ValidatePoolOptions(o);
+  std::string exe = o.exe.empty() ? std::filesystem::read_symlink("/proc/self/exe").string() : o.exe;
+  Store store = Store::Open(o.db, OpenMode::kExisting);
+  if (!store.FindSweep(o.sweep)) {
+    throw UserError(fmt::format("sweep {}: not in database {}\nhint: sims run SPEC.toml plans it",
+                                o.sweep, o.db));
+  }
+  PoolState state;
+  ProgressView view;
+  for (;;) {
+    int signals = interrupts.load();
+    if (signals >= 1 && !state.stopping) {
+      Log(LogLevel::kWarn, "\nsims run: stopping: workers checkpoint and release their runs "
+          "(Ctrl-C again to stop at once)");
+      for (const Child& c : state.children) ::kill(c.pid, SIGTERM);
+      state.stopping = true;
+    }
+    if (signals >= 2) {
+      for (const Child& c : state.children) ::kill(c.pid, SIGKILL);
+      std::vector<Child> killed = state.children;
+      state.Reap(true);
+      // Their runs would otherwise wait for the lease to expire and count an attempt.
+      for (const Child& c : killed) {
+        for (const RunRow& r : store.ListRuns({o.sweep, "", "running"})) {
+          if (r.worker == c.worker) store.ReleaseRun(r.id, c.worker);
+        }
+      }
+      break;
+    }
+    state.Reap(false);
+    double now = NowSeconds();
+    for (const std::string& id : store.RequeueExpired(now, o.max_attempts)) {
+      Log(LogLevel::kWarn, "sims run: run {} lost its worker (lease expired); requeued", id);
+    }
+    for (const std::string& id : store.FailOrphans()) {
+      Log(LogLevel::kWarn, "sims run: run {} failed: a dependency failed", id);
+    }
+    SweepProgress p = ComputeProgress(store.ListRuns({o.sweep, "", ""}));
+    state.NoteSettled(p.done + p.failed);
+    if (o.progress) view.Show(p, now);
+    if (state.stopping || (p.planned == 0 && p.running == 0)) {
+      if (state.children.empty()) break;
     } else {
-      if (fruitless_exits >= 3 * o.workers + 3) {
-        for (const Child& c : children) ::kill(c.pid, SIGTERM);
-        reap(true);
-        if (error_exits > 0) {
+      if (state.fruitless_exits >= FruitlessExitLimit(o.workers)) {
+        for (const Child& c : state.children) ::kill(c.pid, SIGTERM);
+        state.Reap(true);
+        if (state.error_exits > 0) {
           throw UserError(fmt::format("sims run: {} workers in a row exited with an error and no "
                                       "run finished; see the messages above",
-                                      error_exits));
+                                      state.error_exits));
         }
         throw UserError(fmt::format(
             "sweep {}: {} planned runs cannot be claimed: they wait on runs that are not done "
@@ -242,20 +266,21 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
       }
       // One worker per planned run at most: idle extra workers would only poll the database.
       int wanted = std::min(o.workers, p.planned + p.running);
-      while (static_cast<int>(children.size()) < wanted && p.planned > 0) {
-        children.push_back(SpawnWorker(o, exe));
+      while (static_cast<int>(state.children.size()) < wanted && p.planned > 0) {
+        state.children.push_back(SpawnWorker(o, exe));
       }
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(o.tick_seconds));
   }
-  if (o.progress && tty) std::fprintf(stderr, "\n");
+  if (o.progress && view.tty) std::fprintf(stderr, "\n");
   SweepProgress p = ComputeProgress(store.ListRuns({o.sweep, "", ""}));
+  PoolSummary summary;
   summary.done = p.done;
   summary.failed = p.failed;
   summary.planned = p.planned;
   summary.running = p.running;
   summary.interrupts = interrupts.load();
-  if (o.progress && !tty) std::fprintf(stderr, "%s\n", FormatProgress(p, 0).c_str());
+  if (o.progress && !view.tty) std::fprintf(stderr, "%s\n", FormatProgress(p, 0).c_str());
   return summary;
 }
 

@@ -178,7 +178,7 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
   }
   // Levels: a run goes one level after its deepest candidate dependency. Rows come in plan
   // order (dependencies first), but iterate to a fixed point rather than rely on it.
-  std::map<std::string, std::set<std::string>> outside_deps;  // live jobs to wait for
+  std::map<std::string, std::set<std::string>> outside_deps;  // live "<job>_<task>" to wait for
   for (bool changed = true; changed;) {
     changed = false;
     for (const RunRow* r : candidates) {
@@ -187,7 +187,7 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
           level[r->id] = level[d] + 1;
           changed = true;
         } else if (!level.count(d) && job_of.count(d) && live.count(job_of[d])) {
-          outside_deps[r->id].insert(job_of[d].substr(0, job_of[d].find('_')));
+          outside_deps[r->id].insert(job_of[d]);
         }
       }
     }
@@ -197,16 +197,21 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
 
   fs::path slurm_dir = fs::path(project) / "slurm";
   fs::create_directories(slurm_dir);
-  std::string previous_job;
+  std::map<std::string, std::string> task_of;  // run id -> "<job>_<task>" submitted here
   std::string stamp = fmt::format("{:.0f}", NowSeconds());
   for (int l = 0; l <= max_level; ++l) {
     std::vector<const RunRow*> batch;
+    // The array waits for the tasks its runs depend on, each by "<job>_<task>": not for whole
+    // earlier arrays, whose other runs (the IsoFLOP runs of level 0) it does not need. One
+    // array shares one dependency list, so it is the union over the array's runs.
     std::set<std::string> wait_for;
-    if (!previous_job.empty()) wait_for.insert(previous_job);
     for (const RunRow* r : candidates) {
       if (level[r->id] != l) continue;
       batch.push_back(r);
       for (const std::string& j : outside_deps[r->id]) wait_for.insert(j);
+      for (const std::string& d : store.Dependencies(r->id)) {
+        if (task_of.count(d)) wait_for.insert(task_of[d]);
+      }
     }
     if (batch.empty()) continue;
     std::vector<std::string> ids;
@@ -246,13 +251,14 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
                                   r.status, script.string(), batch.size(), l));
     }
     for (size_t i = 0; i < batch.size(); ++i) {
+      task_of[batch[i]->id] = fmt::format("{}_{}", job, i);
       WriteFileAtomically(fs::path(RunDir(project, batch[i]->id)) / "slurm_job",
-                      fmt::format("{}_{}\n", job, i));
+                          task_of[batch[i]->id] + "\n");
       result.submitted.push_back(batch[i]->id);
     }
     result.job_ids.push_back(job);
-    previous_job = job;
-    Log(LogLevel::kInfo, "slurm: submitted job {} ({} runs, level {})", job, batch.size(), l);
+    Log(LogLevel::kInfo, "slurm: submitted job {} ({} runs, level {}{})", job, batch.size(), l,
+        wait_for.empty() ? "" : fmt::format(", after {}", fmt::join(wait_for, " ")));
   }
   return result;
 }

@@ -8,8 +8,9 @@
 //   sims --db <db> worker --events --run <id>
 // which reads <project>/runs/<id>/config.json (written here) and appends to events.jsonl.
 // Dependencies (text-LM runs before the runs that start from them) become one array per
-// dependency level, each submitted with --dependency=afterany:<previous array> (afterany, so a
-// failed text LM fails its dependents with a message instead of leaving them pending forever).
+// dependency level, each submitted with --dependency=afterany:<job>_<task>:... naming only the
+// tasks its runs depend on (afterany, so a failed text LM fails its dependents with a message
+// instead of leaving them pending forever).
 // Arrays are submitted with --requeue and --open-mode=append: a preempted or requeued task gets
 // SIGTERM, checkpoints, and resumes from the checkpoint when Slurm restarts it.
 // Slurm state is read with squeue (sacct needs accounting, which small clusters often lack).

@@ -23,9 +23,7 @@ using nlohmann::json;
 
 namespace {
 
-// Calls `beat` every `period` seconds on its own thread until destroyed. The thread owns its
-// own resources (a Store connection in local mode): SQLite connections are not shared across
-// threads here.
+// Calls `beat` every `period` seconds on its own thread until destroyed.
 class HeartbeatThread {
  public:
   HeartbeatThread(double period_seconds, std::function<void()> beat)
@@ -108,62 +106,96 @@ TrainEnvironment MakeEnvironment(const WorkerOptions& options, const Executor& e
   return env;
 }
 
+// How one training attempt ended, whichever mode ran it.
+struct Attempt {
+  TrainOutcome outcome = TrainOutcome::kStopped;
+  std::string error;        // non-empty: the config or the trainer threw
+  bool lease_lost = false;  // a beat was refused (database mode only)
+  int64_t step = 0;         // last step the trainer reported
+};
+
+// Where an attempt reports to: the store (local) or the run's events file (Slurm).
+struct AttemptSink {
+  // Metrics and evals as the trainer emits them.
+  std::function<void(const std::vector<MetricRow>&, const std::vector<EvalRow>&)> emit;
+  // Called every heartbeat period with the last step; false means the run is no longer ours.
+  std::function<bool(int64_t step)> beat;
+};
+
+// The one skeleton of a training attempt in both modes: hooks, a heartbeat thread for the
+// attempt's duration, and the trainer inside a try, so an exception fails this run, not the
+// worker. `load_config` runs inside the try too: a config the trainer cannot read fails the run.
+Attempt TrainAttempt(const WorkerOptions& options, const Executor& executor,
+                     const std::string& project_dir, const std::string& run_id,
+                     int64_t start_step, const std::function<RunConfig()>& load_config,
+                     const AttemptSink& sink, const std::atomic<bool>& stop) {
+  std::atomic<int64_t> step{start_step};
+  std::atomic<bool> lease_lost{false};
+  TrainHooks hooks;
+  hooks.emit = sink.emit;
+  hooks.progress = [&](int64_t s) { step = s; };
+  hooks.stop_requested = [&] { return stop.load() || lease_lost.load(); };
+  Attempt attempt;
+  {
+    HeartbeatThread heartbeat(options.heartbeat_seconds, [&] {
+      if (!sink.beat(step)) lease_lost = true;
+    });
+    try {
+      RunConfig config = load_config();
+      TrainEnvironment env = MakeEnvironment(options, executor, project_dir, run_id, config);
+      attempt.outcome = executor.train(run_id, config, env, hooks);
+    } catch (const std::exception& e) {
+      attempt.error = e.what();
+      if (attempt.error.empty()) attempt.error = "unknown error";
+    }
+  }
+  attempt.lease_lost = lease_lost;
+  attempt.step = step;
+  return attempt;
+}
+
 // One claimed run against the database. Returns false when the worker must stop.
 bool TrainClaimed(const WorkerOptions& options, const std::string& worker, Store& store,
                   const RunRow& row, const std::string& project_dir, const Executor& executor,
                   const std::atomic<bool>& stop, WorkerSummary& summary) {
-  std::atomic<int64_t> step{row.step};
-  std::atomic<bool> lease_lost{false};
-  TrainHooks hooks;
-  hooks.emit = [&](const std::vector<MetricRow>& metrics, const std::vector<EvalRow>& evals) {
+  // The heartbeat thread gets its own connection: SQLite connections are not shared across
+  // threads here.
+  Store beat_store = Store::Open(options.db, OpenMode::kExisting);
+  AttemptSink sink;
+  sink.emit = [&](const std::vector<MetricRow>& metrics, const std::vector<EvalRow>& evals) {
     if (!metrics.empty()) store.InsertMetrics(metrics);
     if (!evals.empty()) store.InsertEvals(evals);
   };
-  hooks.progress = [&](int64_t s) { step = s; };
-  hooks.stop_requested = [&] { return stop.load() || lease_lost.load(); };
-
-  std::string error;
-  TrainOutcome outcome = TrainOutcome::kStopped;
-  {
-    Store beat_store = Store::Open(options.db, OpenMode::kExisting);
-    HeartbeatThread heartbeat(options.heartbeat_seconds, [&] {
-      if (!beat_store.Heartbeat(row.id, worker, NowSeconds(), options.lease_seconds, step)) {
-        lease_lost = true;
-      }
-    });
-    try {
-      RunConfig config = RunConfigFromJson(json::parse(row.config_json));
-      TrainEnvironment env = MakeEnvironment(options, executor, project_dir, row.id, config);
-      outcome = executor.train(row.id, config, env, hooks);
-    } catch (const std::exception& e) {
-      error = e.what();
-      if (error.empty()) error = "unknown error";
-    }
-  }
+  sink.beat = [&](int64_t step) {
+    return beat_store.Heartbeat(row.id, worker, NowSeconds(), options.lease_seconds, step);
+  };
+  Attempt attempt = TrainAttempt(
+      options, executor, project_dir, row.id, row.step,
+      [&] { return RunConfigFromJson(json::parse(row.config_json)); }, sink, stop);
   double now = NowSeconds();
-  if (lease_lost) {
+  if (attempt.lease_lost) {
     Log(LogLevel::kWarn, "worker {}: run {} was taken away (lease expired or cancelled); "
         "its state is left to the database", worker, row.id);
     ++summary.lease_lost;
     return !stop;
   }
-  if (!error.empty()) {
-    Log(LogLevel::kWarn, "worker {}: run {} failed: {}", worker, row.id, error);
-    store.FailRun(row.id, worker, now, error);
+  if (!attempt.error.empty()) {
+    Log(LogLevel::kWarn, "worker {}: run {} failed: {}", worker, row.id, attempt.error);
+    store.FailRun(row.id, worker, now, attempt.error);
     ++summary.failed;
     return !stop;
   }
-  if (outcome == TrainOutcome::kFinished) {
+  if (attempt.outcome == TrainOutcome::kFinished) {
     store.Heartbeat(row.id, worker, now, options.lease_seconds, row.steps);
     store.FinishRun(row.id, worker, now);
     Log(LogLevel::kInfo, "worker {}: run {} done", worker, row.id);
     ++summary.finished;
     return !stop;
   }
-  store.Heartbeat(row.id, worker, now, options.lease_seconds, step);
+  store.Heartbeat(row.id, worker, now, options.lease_seconds, attempt.step);
   store.ReleaseRun(row.id, worker);
   Log(LogLevel::kInfo, "worker {}: run {} stopped at step {} and released", worker, row.id,
-      step.load());
+      attempt.step);
   ++summary.released;
   return false;
 }
@@ -232,68 +264,60 @@ WorkerSummary RunWorkerEvents(const WorkerOptions& options, const Executor& exec
   RunConfig config = RunConfigFromJson(json::parse(in));
   std::string events_path = EventsPath(run_dir);
   if (fs::exists(events_path) &&
-      SummarizeEvents(options.run_id, ReadEvents(events_path)).terminal == "done") {
+      SummarizeEvents(options.run_id, ReadEvents(events_path)).terminal == EventKind::kDone) {
     Log(LogLevel::kInfo, "worker {}: run {} is already done", worker, options.run_id);
     return summary;
   }
   EventLog log(events_path);
   double now = NowSeconds();
-  log.Append({{{"event", "start"},
-               {"time", now},
-               {"worker", worker},
-               {"attempt", std::stoi(EnvOr("SLURM_RESTART_COUNT", "0"))}}});
+  log.Append({MakeEvent(EventKind::kStart,
+                         {{"time", now},
+                          {"worker", worker},
+                          {"attempt", std::stoi(EnvOr("SLURM_RESTART_COUNT", "0"))}})});
   for (const std::string& dep : config.depends_on) {
     std::string dep_events = EventsPath(RunDir(project_dir, dep));
     EventSummary d;
     if (fs::exists(dep_events)) d = SummarizeEvents(dep, ReadEvents(dep_events));
-    if (d.terminal != "done") {
-      std::string error = fmt::format("dependency {} failed: {}", dep,
-                                      d.terminal == "failed" ? d.error : "it did not finish");
-      log.Append({{{"event", "failed"}, {"time", NowSeconds()}, {"error", error}}});
+    if (d.terminal != EventKind::kDone) {
+      std::string error =
+          fmt::format("dependency {} failed: {}", dep,
+                      d.terminal == EventKind::kFailed ? d.error : "it did not finish");
+      log.Append({MakeEvent(EventKind::kFailed, {{"time", NowSeconds()}, {"error", error}})});
       ++summary.failed;
       return summary;
     }
   }
 
-  std::atomic<int64_t> step{0};
-  TrainHooks hooks;
-  hooks.emit = [&](const std::vector<MetricRow>& metrics, const std::vector<EvalRow>& evals) {
+  AttemptSink sink;
+  sink.emit = [&](const std::vector<MetricRow>& metrics, const std::vector<EvalRow>& evals) {
     std::vector<json> lines;
     for (const MetricRow& m : metrics) {
-      lines.push_back({{"event", "metric"}, {"step", m.step}, {"tokens", m.tokens},
-                       {"name", m.name}, {"value", m.value}});
+      lines.push_back(MakeEvent(EventKind::kMetric, {{"step", m.step}, {"tokens", m.tokens},
+                                                     {"name", m.name}, {"value", m.value}}));
     }
     for (const EvalRow& e : evals) {
-      lines.push_back({{"event", "eval"}, {"step", e.step}, {"task", e.task},
-                       {"accuracy", e.accuracy}, {"n_pairs", e.n_pairs}});
+      lines.push_back(MakeEvent(EventKind::kEval, {{"step", e.step}, {"task", e.task},
+                                                   {"accuracy", e.accuracy},
+                                                   {"n_pairs", e.n_pairs}}));
     }
     if (!lines.empty()) log.Append(lines);
   };
-  hooks.progress = [&](int64_t s) { step = s; };
-  hooks.stop_requested = [&] { return stop.load(); };
-  std::string error;
-  TrainOutcome outcome = TrainOutcome::kStopped;
-  {
-    HeartbeatThread heartbeat(options.heartbeat_seconds, [&] {
-      log.Append({{{"event", "progress"}, {"time", NowSeconds()}, {"step", step.load()}}});
-    });
-    try {
-      TrainEnvironment env = MakeEnvironment(options, executor, project_dir, options.run_id, config);
-      outcome = executor.train(options.run_id, config, env, hooks);
-    } catch (const std::exception& e) {
-      error = e.what();
-      if (error.empty()) error = "unknown error";
-    }
-  }
-  if (!error.empty()) {
-    log.Append({{{"event", "failed"}, {"time", NowSeconds()}, {"error", error}}});
+  // No lease to lose on Slurm: the scheduler, not the database, owns the task.
+  sink.beat = [&](int64_t step) {
+    log.Append({MakeEvent(EventKind::kProgress, {{"time", NowSeconds()}, {"step", step}})});
+    return true;
+  };
+  Attempt attempt = TrainAttempt(options, executor, project_dir, options.run_id, 0,
+                                 [&] { return config; }, sink, stop);
+  if (!attempt.error.empty()) {
+    log.Append({MakeEvent(EventKind::kFailed, {{"time", NowSeconds()}, {"error", attempt.error}})});
     ++summary.failed;
-  } else if (outcome == TrainOutcome::kFinished) {
-    log.Append({{{"event", "progress"}, {"time", NowSeconds()}, {"step", config.steps}},
-                {{"event", "done"}, {"time", NowSeconds()}}});
+  } else if (attempt.outcome == TrainOutcome::kFinished) {
+    log.Append({MakeEvent(EventKind::kProgress, {{"time", NowSeconds()}, {"step", config.steps}}),
+                MakeEvent(EventKind::kDone, {{"time", NowSeconds()}})});
     ++summary.finished;
   } else {
-    log.Append({{{"event", "stopped"}, {"time", NowSeconds()}, {"step", step.load()}}});
+    log.Append({MakeEvent(EventKind::kStopped, {{"time", NowSeconds()}, {"step", attempt.step}})});
     ++summary.released;
   }
   return summary;
