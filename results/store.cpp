@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <mutex>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
@@ -180,6 +181,23 @@ Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
 Store::~Store() = default;
 
+namespace {
+
+std::mutex g_last_opened_mutex;
+std::string g_last_opened;  // LastOpenedDatabase(); guarded by g_last_opened_mutex
+
+void RecordOpenedDatabase(const std::string& path) {
+  std::lock_guard<std::mutex> lock(g_last_opened_mutex);
+  g_last_opened = path;
+}
+
+}  // namespace
+
+std::string LastOpenedDatabase() {
+  std::lock_guard<std::mutex> lock(g_last_opened_mutex);
+  return g_last_opened;
+}
+
 Store Store::Open(const std::string& path, OpenMode mode) {
   std::error_code ec;
   if (mode == OpenMode::kExisting && !std::filesystem::exists(path, ec)) {
@@ -187,6 +205,7 @@ Store Store::Open(const std::string& path, OpenMode mode) {
                                 "sims plan SWEEP.toml (or sims import)",
                                 path));
   }
+  RecordOpenedDatabase(path);
   std::unique_ptr<SQLite::Database> db;
   int version = 0;
   int tables = 0;

@@ -224,6 +224,10 @@ class Store {
   std::unique_ptr<SQLite::Database> db_;
 };
 
+// The path of the database this process opened last ("" if none): what the CLI names when
+// SQLite fails on a damaged file, which need not be --db (`sims demo` opens its own).
+std::string LastOpenedDatabase();
+
 // Current time in unix seconds (the one clock the orchestrator and worker use).
 double NowSeconds();
 

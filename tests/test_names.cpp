@@ -258,6 +258,21 @@ TEST_CASE("every CLI flag that takes a name refuses a hostile one with exit 1 an
   CHECK_FALSE(fs::exists(dir.path() / "X"));
 }
 
+TEST_CASE("an unknown subcommand is named with the valid ones, exit 1", "[cli]") {
+  sims::testing::TempDir dir;
+  const Exit e = Sims(dir.path(), {"frobnicate"});
+  CHECK(e.code == 1);
+  CHECK_THAT(e.err, Catch::Contains("unknown subcommand \"frobnicate\"") &&
+                        Catch::Contains("plan, run,") && Catch::Contains("report, bench"));
+  CHECK_THAT(e.err, !Catch::Contains("A subcommand is required"));
+  // After a global option too; and no word at all still asks for a subcommand.
+  CHECK_THAT(Sims(dir.path(), {"--log-level", "warn", "frobnicate"}).err,
+             Catch::Contains("unknown subcommand \"frobnicate\""));
+  const Exit none = Sims(dir.path(), {});
+  CHECK(none.code == 1);
+  CHECK_THAT(none.err, Catch::Contains("A subcommand is required"));
+}
+
 TEST_CASE("a token count past 2^63 in an imported CSV is refused naming file, line and column",
           "[names][cli]") {
   sims::testing::TempDir dir;

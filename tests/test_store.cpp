@@ -118,6 +118,17 @@ TEST_CASE("the last value of a metric is the one at each run's highest step", "[
   CHECK(store.LastMetricValues("val/loss") == std::map<std::string, double>{{"a", 2.5}, {"c", 1.0}});
 }
 
+TEST_CASE("the database named on an SQLite error is the one opened last, not --db", "[results]") {
+  sims::testing::TempDir dir;
+  Store::Open(dir.file("first.db"));
+  Store::Open(dir.file("second.db"));
+  CHECK(sims::LastOpenedDatabase() == dir.file("second.db"));
+  // A refused file was still the one opened: its error names it.
+  std::ofstream(dir.file("junk.db"), std::ios::binary) << std::string(4096, 'x');
+  CHECK_THROWS(Store::Open(dir.file("junk.db")));
+  CHECK(sims::LastOpenedDatabase() == dir.file("junk.db"));
+}
+
 TEST_CASE("a table dump keeps each column's type and SQLite's text, limited to a sweep",
           "[results]") {
   sims::testing::TempDir dir;

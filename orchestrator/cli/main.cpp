@@ -11,7 +11,9 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "common/names.h"
 #include "orchestrator/cli/commands.h"
+#include "results/store.h"
 
 namespace {
 
@@ -89,6 +91,19 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // CLI11 answers a first word that is no subcommand with "A subcommand is required": name
+    // the word and the subcommands instead.
+    if (app.get_subcommands().empty() && !app.remaining().empty()) {
+      std::string names;
+      for (const Subcommand& sub : kSubcommands) {
+        names += std::string(names.empty() ? "" : ", ") + sub.name;
+      }
+      std::fprintf(stderr,
+                   "sims: error: unknown subcommand %s\nhint: the subcommands are %s (sims "
+                   "--help)\n",
+                   sims::EscapedForMessage(app.remaining().front()).c_str(), names.c_str());
+      return 1;
+    }
     app.exit(e);
     return 1;
   } catch (const sims::UserError& e) {
@@ -96,11 +111,13 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const SQLite::Exception& e) {
     // The store checks what it writes; an SQLite error on reading means a damaged file (a
-    // flipped byte, a copy cut short), which the user can act on, not a bug of sims.
+    // flipped byte, a copy cut short), which the user can act on, not a bug of sims. Named as
+    // opened: not every command's database is --db (`sims demo --out DIR` uses DIR/sims.db).
+    const std::string db = sims::LastOpenedDatabase();
     std::fprintf(stderr,
                  "sims: error: database %s: %s\nhint: the file may be damaged; `sqlite3 %s "
                  "'PRAGMA integrity_check'` tells, and a copy from before the damage is the fix\n",
-                 global.db.c_str(), e.what(), global.db.c_str());
+                 db.c_str(), e.what(), sims::ShellQuote(db).c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sims: internal error: %s\n", e.what());
