@@ -125,9 +125,8 @@ std::string HoldoutLine(const nlohmann::json& h) {
 
 }  // namespace
 
-// Runs the fit, prints it in `format`, stores it unless --no-store. Returns the printed JSON
-// (with "fit_id" when stored) so tests can check it without parsing text.
-nlohmann::json RunFit(const FitOptions& o, const GlobalOptions& global, std::ostream& out) {
+// Runs the fit, prints it in `format`, stores it unless --no-store.
+void RunFit(const FitOptions& o, const GlobalOptions& global, std::ostream& out) {
   if (o.approach < 1 || o.approach > 3) throw UserError(fmt::format("--approach must be 1, 2 or 3, got {}", o.approach));
   fitting::BootstrapOptions boot;
   boot.resamples = o.bootstrap;
@@ -246,7 +245,6 @@ nlohmann::json RunFit(const FitOptions& o, const GlobalOptions& global, std::ost
     PrintIntervalsTable(out, table, result.value("intervals", nlohmann::json::object()));
     if (result.contains("holdout")) out << HoldoutLine(result["holdout"]);
   }
-  return result;
 }
 
 void SetupFitCommand(CLI::App* cmd, GlobalOptions& global) {
