@@ -105,8 +105,9 @@ void RunCorpusImport(CorpusImportOptions o) {
   for (const std::string& problem : report.problems) Log(LogLevel::kWarn, "skipped {}", problem);
   int64_t tokens = 0;
   for (const corpus::StreamStats& s : report.streams) tokens += s.tokens;
-  Log(LogLevel::kInfo, "corpus: imported {} lines ({} skipped) into {}: {} tokens", report.lines_read,
-      report.lines_skipped, o.out, tokens);
+  Log(LogLevel::kInfo, "corpus: imported {} of {} lines ({} skipped) into {}: {} tokens",
+      report.lines_read - report.lines_skipped, report.lines_read, report.lines_skipped, o.out,
+      tokens);
 }
 
 }  // namespace
