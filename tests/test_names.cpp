@@ -268,6 +268,10 @@ TEST_CASE("an unknown subcommand is named with the valid ones, exit 1", "[cli]")
   // After a global option too; and no word at all still asks for a subcommand.
   CHECK_THAT(Sims(dir.path(), {"--log-level", "warn", "frobnicate"}).err,
              Catch::Contains("unknown subcommand \"frobnicate\""));
+  const Exit option = Sims(dir.path(), {"--frobnicate"});
+  CHECK(option.code == 1);
+  CHECK_THAT(option.err, Catch::Contains("unknown option \"--frobnicate\"") &&
+                             !Catch::Contains("subcommand \"--frobnicate\""));
   const Exit none = Sims(dir.path(), {});
   CHECK(none.code == 1);
   CHECK_THAT(none.err, Catch::Contains("A subcommand is required"));

@@ -91,9 +91,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // CLI11 answers a first word that is no subcommand with "A subcommand is required": name
-    // the word and the subcommands instead.
+    // CLI11 answers a first word that is no subcommand (or an unknown option before any) with
+    // "A subcommand is required": name the word, and the subcommands, instead.
     if (app.get_subcommands().empty() && !app.remaining().empty()) {
+      const std::string word = app.remaining().front();
+      if (word.starts_with('-')) {
+        std::fprintf(stderr, "sims: error: unknown option %s\nhint: sims --help lists them\n",
+                     sims::EscapedForMessage(word).c_str());
+        return 1;
+      }
       std::string names;
       for (const Subcommand& sub : kSubcommands) {
         names += std::string(names.empty() ? "" : ", ") + sub.name;
@@ -101,7 +107,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "sims: error: unknown subcommand %s\nhint: the subcommands are %s (sims "
                    "--help)\n",
-                   sims::EscapedForMessage(app.remaining().front()).c_str(), names.c_str());
+                   sims::EscapedForMessage(word).c_str(), names.c_str());
       return 1;
     }
     app.exit(e);
