@@ -82,7 +82,9 @@ bool ApplySummary(Store& store, const RunRow& row, const EventSummary& s, double
   if (!s.started) return false;
   // What the task reported holds in every status (a cancelled run keeps the progress of its
   // last loss; a requeued task's attempt is Slurm's restart count); not a change of state.
-  store.RecordReported(row.id, s.step, s.attempt);
+  if (s.step > row.step || s.attempt != row.attempt) {
+    store.RecordReported(row.id, s.step, s.attempt);
+  }
   if (row.status == "done") return false;
   if (row.status == "failed") {
     // A failed row with a later outcome in the file: the events are what happened, unless the
