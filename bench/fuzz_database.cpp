@@ -2,7 +2,7 @@
 // truncations of a real database with 40 done runs, their metrics and a fit), each opened and
 // read the way `sims status` and `sims export` read it. A case passes when the reads answer, or
 // fail with a UserError naming the file (Store::Open) or an SQLite error (which `sims` reports
-// as exit 1 naming --db, orchestrator/main.cpp); a file refused at open must be byte-identical
+// as exit 1 naming --db, orchestrator/cli/main.cpp); a file refused at open must be byte-identical
 // afterwards. Anything else, or a crash, is a failure. docs/benchmarks.md records a run.
 #include <chrono>
 #include <cstdio>
@@ -54,7 +54,8 @@ void MakeDatabase(const fs::path& path) {
     store.FinishRun(r.id, "w", 1);
   }
   store.InsertFit({0, "", "approach3", "textless", "{}", "{\"approach\":3}"});
-  store.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");  // every byte in the one file we damage
+  // Every byte in the one file we damage.
+  SQLite::Database(store.path(), SQLite::OPEN_READWRITE).exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 }  // namespace

@@ -22,8 +22,8 @@
 
 #include "common/log.h"
 
-#include "orchestrator/ingest.h"
-#include "orchestrator/worker.h"
+#include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/worker.h"
 #include "results/store.h"
 
 namespace fs = std::filesystem;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <mutex>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
@@ -202,6 +203,23 @@ Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
 Store::~Store() = default;
 
+namespace {
+
+std::mutex g_last_opened_mutex;
+std::string g_last_opened;  // LastOpenedDatabase(); guarded by g_last_opened_mutex
+
+void RecordOpenedDatabase(const std::string& path) {
+  std::lock_guard<std::mutex> lock(g_last_opened_mutex);
+  g_last_opened = path;
+}
+
+}  // namespace
+
+std::string LastOpenedDatabase() {
+  std::lock_guard<std::mutex> lock(g_last_opened_mutex);
+  return g_last_opened;
+}
+
 Store Store::Open(const std::string& path, OpenMode mode) {
   std::error_code ec;
   if (mode == OpenMode::kExisting && !std::filesystem::exists(path, ec)) {
@@ -209,6 +227,7 @@ Store Store::Open(const std::string& path, OpenMode mode) {
                                 "sims plan SWEEP.toml (or sims import)",
                                 path));
   }
+  RecordOpenedDatabase(path);
   std::unique_ptr<SQLite::Database> db;
   int version = 0;
   int tables = 0;
@@ -566,6 +585,16 @@ bool Store::CancelRun(const std::string& run_id, double now) {
   return st.exec() == 1;
 }
 
+void Store::RecordReported(const std::string& run_id, int64_t step, int64_t attempt) {
+  SQLite::Statement st(*db_,
+                       "UPDATE runs SET step = MAX(step, ?2), attempt = ?3 "
+                       "WHERE id = ?1 AND (step < ?2 OR attempt != ?3)");
+  st.bind(1, run_id);
+  st.bind(2, step);
+  st.bind(3, attempt);
+  st.exec();
+}
+
 std::optional<RunRow> Store::GetRun(const std::string& run_id) {
   SQLite::Statement st(*db_, fmt::format("SELECT {} FROM runs r JOIN sweeps s ON s.id = "
                                          "r.sweep_id WHERE r.id = ?",
@@ -664,6 +693,18 @@ std::vector<EvalRow> Store::Evals(const std::string& run_id) {
   return out;
 }
 
+std::map<std::string, double> Store::LastMetricValues(const std::string& name) {
+  SQLite::Statement st(*db_, R"sql(
+SELECT m.run_id, m.value FROM metrics m
+JOIN (SELECT run_id, MAX(step) AS step FROM metrics WHERE name = ?1 GROUP BY run_id) l
+  ON l.run_id = m.run_id AND l.step = m.step
+WHERE m.name = ?1)sql");
+  st.bind(1, name);
+  std::map<std::string, double> out;
+  while (st.executeStep()) out[st.getColumn(0).getString()] = st.getColumn(1).getDouble();
+  return out;
+}
+
 int64_t Store::InsertFit(const FitRow& fit) {
   SQLite::Statement st(*db_,
                        "INSERT INTO fits(kind, condition, inputs_json, result_json) VALUES (?, ?, "
@@ -701,6 +742,49 @@ std::optional<FitRow> Store::GetFit(int64_t id) {
   st.bind(1, id);
   if (!st.executeStep()) return std::nullopt;
   return ReadFit(st);
+}
+
+TableDump Store::DumpTable(StoredTable table, const std::string& sweep) {
+  std::string query;
+  switch (table) {
+    case StoredTable::kRuns:
+      query = "SELECT r.*, s.name AS sweep FROM runs r JOIN sweeps s ON s.id = r.sweep_id "
+              "WHERE (?1 = '' OR s.name = ?1) ORDER BY r.rowid";
+      break;
+    case StoredTable::kMetrics:
+    case StoredTable::kEvals:
+      query = std::string("SELECT t.* FROM ") +
+              (table == StoredTable::kMetrics ? "metrics" : "evals") +
+              " t JOIN runs r ON r.id = t.run_id JOIN sweeps s ON s.id = r.sweep_id "
+              "WHERE (?1 = '' OR s.name = ?1) ORDER BY t.rowid";
+      break;
+    case StoredTable::kFits:
+      query = "SELECT * FROM fits ORDER BY rowid";
+      break;
+    case StoredTable::kSweeps:
+      query = "SELECT * FROM sweeps ORDER BY rowid";
+      break;
+  }
+  SQLite::Statement st(*db_, query);
+  if (st.getBindParameterCount() > 0) st.bind(1, sweep);
+  TableDump dump;
+  for (int c = 0; c < st.getColumnCount(); ++c) dump.columns.push_back(st.getColumnName(c));
+  while (st.executeStep()) {
+    std::vector<TableCell>& row = dump.rows.emplace_back();
+    for (int c = 0; c < st.getColumnCount(); ++c) {
+      SQLite::Column col = st.getColumn(c);
+      TableCell cell;
+      if (col.isInteger()) {
+        cell = {TableCell::Kind::kInteger, col.getInt64(), 0, col.getString()};
+      } else if (col.isFloat()) {
+        cell = {TableCell::Kind::kReal, 0, col.getDouble(), col.getString()};
+      } else if (!col.isNull()) {
+        cell = {TableCell::Kind::kText, 0, 0, col.getString()};
+      }
+      row.push_back(std::move(cell));
+    }
+  }
+  return dump;
 }
 
 }  // namespace sims

@@ -37,6 +37,7 @@
 // write that belongs together is one transaction. Metrics and evals are idempotent: writing
 // the same (run, step, name) twice keeps one row (the first).
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,19 @@ class Database;
 namespace sims {
 
 inline constexpr int kSchemaVersion = 2;
+
+// One stored table as `sims export` prints it: every column, rows in insertion order.
+enum class StoredTable { kRuns, kMetrics, kEvals, kFits, kSweeps };
+struct TableCell {
+  enum class Kind { kNull, kInteger, kReal, kText } kind = Kind::kNull;
+  int64_t integer = 0;
+  double real = 0;
+  std::string text;  // SQLite's own text of the value ("" for NULL): what CSV prints
+};
+struct TableDump {
+  std::vector<std::string> columns;
+  std::vector<std::vector<TableCell>> rows;
+};
 
 // kCreate: a missing file becomes a new database (plan, import, demo, storing a fit).
 // kExisting: a missing file is a UserError (every command that only reads or works a queue),
@@ -100,6 +114,10 @@ class Store {
   bool RetryRun(const std::string& run_id);
   bool ResetRun(const std::string& run_id);
   bool CancelRun(const std::string& run_id, double now);
+  // For runs a scheduler owns (Slurm tasks report through events files): records, in any
+  // status, the progress a task reported (step never lowered) and the scheduler's attempt
+  // count (a `scontrol requeue` restarts the task as attempt 1). Not a lifecycle transition.
+  void RecordReported(const std::string& run_id, int64_t step, int64_t attempt);
 
   std::optional<RunRow> GetRun(const std::string& run_id);
   std::vector<RunRow> ListRuns(const RunFilter& filter = {});
@@ -110,19 +128,27 @@ class Store {
   int InsertEvals(const std::vector<EvalRow>& rows);
   std::vector<MetricRow> Metrics(const std::string& run_id, const std::string& name = "");
   std::vector<EvalRow> Evals(const std::string& run_id);
+  // The value at the highest step of metric `name`, for every run that has one: run id ->
+  // value (`sims status`'s last loss, one query for all runs).
+  std::map<std::string, double> LastMetricValues(const std::string& name);
 
   int64_t InsertFit(const FitRow& fit);
   std::vector<FitRow> ListFits(const std::string& kind = "");
   std::optional<FitRow> GetFit(int64_t id);
 
-  // Raw access for export and for modules with their own tables' queries.
-  SQLite::Database& db() { return *db_; }
+  // `table` as stored; runs, metrics and evals only of `sweep` when it is not empty (runs
+  // gain a `sweep` column with the sweep's name).
+  TableDump DumpTable(StoredTable table, const std::string& sweep = "");
 
  private:
   Store(std::string path, std::unique_ptr<SQLite::Database> db);
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;
 };
+
+// The path of the database this process opened last ("" if none): what the CLI names when
+// SQLite fails on a damaged file, which need not be --db (`sims demo` opens its own).
+std::string LastOpenedDatabase();
 
 // Current time in unix seconds (the one clock the orchestrator and worker use).
 double NowSeconds();

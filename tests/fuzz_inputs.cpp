@@ -12,8 +12,8 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "fitting/data.h"
-#include "orchestrator/fit_inputs.h"
-#include "orchestrator/ingest.h"
+#include "orchestrator/cli/fit_inputs.h"
+#include "orchestrator/queue/ingest.h"
 #include "results/store.h"
 
 namespace sims::fuzz {

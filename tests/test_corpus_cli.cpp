@@ -80,6 +80,8 @@ TEST_CASE("sims corpus errors exit 1 with a one-line message", "[corpus]") {
                                  "/tests/data/slamkit/malformed.jsonl --out " + dir.file("c"));
   CHECK(lenient.exit_code == 0);
   CHECK_THAT(lenient.err, Contains("skipped") && Contains("malformed.jsonl:7:"));
+  // 6 non-blank lines, 5 of them malformed: one line made it into the corpus.
+  CHECK_THAT(lenient.err, Contains("imported 1 of 6 lines (5 skipped)"));
 }
 
 namespace {

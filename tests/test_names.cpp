@@ -14,10 +14,10 @@
 
 #include "common/error.h"
 #include "common/names.h"
-#include "orchestrator/fit_inputs.h"
-#include "orchestrator/ingest.h"
+#include "orchestrator/cli/fit_inputs.h"
+#include "orchestrator/queue/ingest.h"
 #include "orchestrator/report/gnuplot.h"
-#include "orchestrator/slurm.h"
+#include "orchestrator/queue/slurm.h"
 #include "results/store.h"
 #include "sweeps/plan.h"
 #include "tests/test_support.h"
@@ -256,6 +256,25 @@ TEST_CASE("every CLI flag that takes a name refuses a hostile one with exit 1 an
   CHECK(e.code == 1);
   CHECK_THAT(e.err, Catch::Contains(why) && Catch::Contains("names are 1-64 characters"));
   CHECK_FALSE(fs::exists(dir.path() / "X"));
+}
+
+TEST_CASE("an unknown subcommand is named with the valid ones, exit 1", "[cli]") {
+  sims::testing::TempDir dir;
+  const Exit e = Sims(dir.path(), {"frobnicate"});
+  CHECK(e.code == 1);
+  CHECK_THAT(e.err, Catch::Contains("unknown subcommand \"frobnicate\"") &&
+                        Catch::Contains("plan, run,") && Catch::Contains("report, bench"));
+  CHECK_THAT(e.err, !Catch::Contains("A subcommand is required"));
+  // After a global option too; and no word at all still asks for a subcommand.
+  CHECK_THAT(Sims(dir.path(), {"--log-level", "warn", "frobnicate"}).err,
+             Catch::Contains("unknown subcommand \"frobnicate\""));
+  const Exit option = Sims(dir.path(), {"--frobnicate"});
+  CHECK(option.code == 1);
+  CHECK_THAT(option.err, Catch::Contains("unknown option \"--frobnicate\"") &&
+                             !Catch::Contains("subcommand \"--frobnicate\""));
+  const Exit none = Sims(dir.path(), {});
+  CHECK(none.code == 1);
+  CHECK_THAT(none.err, Catch::Contains("A subcommand is required"));
 }
 
 TEST_CASE("a token count past 2^63 in an imported CSV is refused naming file, line and column",

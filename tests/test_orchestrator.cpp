@@ -18,9 +18,9 @@
 #include <catch2/catch.hpp>
 
 #include "common/error.h"
-#include "orchestrator/ingest.h"
-#include "orchestrator/pool.h"
-#include "orchestrator/worker.h"
+#include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/pool.h"
+#include "orchestrator/queue/worker.h"
 #include "results/store.h"
 #include "tests/test_support.h"
 
@@ -294,6 +294,7 @@ TEST_CASE("an events file ingested twice gives one row per metric and one finish
   CHECK(row->status == sims::RunStatus::kDone);
   CHECK(row->last_step == 3);
   CHECK(row->worker == "slurm:7_0");
+  CHECK(row->attempt == 1);  // the requeued task's start says attempt 1, and so does the row
   CHECK(store.GetRun(ids[1])->status == sims::RunStatus::kPlanned);  // no events file: untouched
 
   sims::IngestSummary again = sims::IngestEvents(store, dir.path().string(), "s", 300.0, 60);
@@ -307,8 +308,8 @@ TEST_CASE("an events file ingested twice gives one row per metric and one finish
 
   // The next writer starts on a fresh line, so both its line and the file stay readable.
   sims::EventLog(sims::EventsPath(run_dir)).Append({{{"event", "progress"}, {"step", 3}}});
-  std::vector<json> events = sims::ReadEvents(sims::EventsPath(run_dir));
-  CHECK(events.back().value("event", "") == "progress");
+  std::vector<sims::Event> events = sims::ReadEvents(sims::EventsPath(run_dir));
+  CHECK(events.back().kind == sims::EventKind::kProgress);
   CHECK(sims::SummarizeEvents(ids[0], events).done_events == 1);
 }
 
@@ -334,6 +335,64 @@ TEST_CASE("ingest follows a started run, then fails it with the worker's error",
   CHECK(store.GetRun(ids[0])->error == "missing shard train/speech.bin");
 }
 
+TEST_CASE("every event kind's name parses back to it and other names are no event", "[orchestrator]") {
+  using sims::EventKind;
+  auto [kind, name] = GENERATE(table<EventKind, std::string>(
+      {{EventKind::kStart, "start"},       {EventKind::kMetric, "metric"},
+       {EventKind::kEval, "eval"},         {EventKind::kProgress, "progress"},
+       {EventKind::kStopped, "stopped"},   {EventKind::kDone, "done"},
+       {EventKind::kFailed, "failed"},     {EventKind::kRetry, "retry"}}));
+  CAPTURE(name);
+  CHECK(sims::EventKindName(kind) == name);
+  CHECK(sims::ParseEventKind(name) == kind);
+  CHECK(sims::MakeEvent(kind, {{"step", 3}}) == json{{"event", name}, {"step", 3}});
+  CHECK_FALSE(sims::ParseEventKind("Done"));
+  CHECK_FALSE(sims::ParseEventKind(""));
+}
+
+TEST_CASE("a requeued task's attempt reaches the row while it runs", "[orchestrator]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  std::vector<std::string> ids = Plan(store, 1, 10);
+  std::string run_dir = sims::RunDir(dir.path().string(), ids[0]);
+  fs::create_directories(run_dir);
+  sims::EventLog log(sims::EventsPath(run_dir));
+  log.Append({{{"event", "start"}, {"time", 100.0}, {"worker", "slurm:7_0"}, {"attempt", 0}},
+              {{"event", "progress"}, {"time", 101.0}, {"step", 2}}});
+  sims::IngestEvents(store, dir.path().string(), "", 102.0, 60);
+  CHECK(store.GetRun(ids[0])->attempt == 0);
+  // scontrol requeue: SIGTERM, a checkpoint, and Slurm starts the task again (restart count 1).
+  log.Append({{{"event", "stopped"}, {"time", 103.0}, {"step", 2}},
+              {{"event", "start"}, {"time", 110.0}, {"worker", "slurm:7_0"}, {"attempt", 1}}});
+  sims::IngestEvents(store, dir.path().string(), "", 111.0, 60);
+  auto row = store.GetRun(ids[0]);
+  CHECK(row->status == "running");
+  CHECK(row->attempt == 1);
+  CHECK(row->step == 2);
+}
+
+TEST_CASE("a cancelled run's progress is the last step its events report, metrics included",
+          "[orchestrator]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  std::vector<std::string> ids = Plan(store, 1, 100);
+  std::string run_dir = sims::RunDir(dir.path().string(), ids[0]);
+  fs::create_directories(run_dir);
+  sims::EventLog log(sims::EventsPath(run_dir));
+  // scancel'd between heartbeats: the last progress line says 10, the last metric step 37.
+  log.Append({{{"event", "start"}, {"time", 100.0}, {"worker", "slurm:8_0"}, {"attempt", 0}},
+              {{"event", "progress"}, {"time", 101.0}, {"step", 10}},
+              {{"event", "metric"}, {"step", 37}, {"tokens", 3700}, {"name", "train/loss"},
+               {"value", 4.25}}});
+  REQUIRE(store.CancelRun(ids[0], 102.0));
+  sims::IngestEvents(store, dir.path().string(), "", 103.0, 60);
+  auto row = store.GetRun(ids[0]);
+  CHECK(row->status == "failed");
+  CHECK(row->error == "cancelled by user");
+  CHECK(row->step == 37);
+  CHECK(store.LastMetricValues("train/loss") == std::map<std::string, double>{{ids[0], 4.25}});
+}
+
 TEST_CASE("an events-mode worker writes one start, its metrics and one done, and skips a done run",
           "[orchestrator]") {
   sims::testing::TempDir dir;
@@ -357,7 +416,7 @@ TEST_CASE("an events-mode worker writes one start, its metrics and one done, and
   CHECK(sims::RunWorker(o, SteppingExecutor(), stop).failed == 1);
   auto child_events = sims::SummarizeEvents(
       o.run_id, sims::ReadEvents(sims::EventsPath(sims::RunDir(project, o.run_id))));
-  CHECK(child_events.terminal == "failed");
+  CHECK(child_events.terminal == sims::EventKind::kFailed);
   CHECK_THAT(child_events.error, Catch::Contains(sims::RunId(text_lm)) &&
                                      Catch::Contains("did not finish"));
 

@@ -22,8 +22,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "orchestrator/ingest.h"
-#include "orchestrator/slurm.h"
+#include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/slurm.h"
 #include "results/store.h"
 #include "tests/test_support.h"
 #include "tests/test_trainer_corpus.h"
@@ -439,6 +439,10 @@ TEST_CASE("on a real single-node Slurm every run completes exactly once, a reque
   CAPTURE(out);
   REQUIRE(status == 0);
   CHECK_THAT(out, Catch::Contains("4 runs submitted in 2 job arrays"));
+  // The level-1 array waits for the text LM's task only, not for the whole level-0 array.
+  std::string lm_task = ReadAll(fs::path(p.RunDir(lm)) / "slurm_job");
+  lm_task.erase(lm_task.find_last_not_of("\n ") + 1);
+  CHECK_THAT(out, Catch::Contains("level 1, after " + lm_task + ")"));
 
   // Cancel the endless run once its task trains: the database says so and Slurm drops the task.
   REQUIRE(WaitUntil([&] { return !Events(p, cancelled).metrics.empty(); }, 120));
@@ -478,13 +482,24 @@ TEST_CASE("on a real single-node Slurm every run completes exactly once, a reque
   }
   CHECK(store.GetRun(cancelled)->status == sims::RunStatus::kFailed);
   CHECK(store.GetRun(cancelled)->error == "cancelled by user");
+  // Its progress is the last step its events report, so it agrees with its last loss.
+  int64_t last_loss_step = 0;
+  for (const sims::MetricRow& m : store.Metrics(cancelled, "train/loss")) {
+    last_loss_step = std::max(last_loss_step, m.step);
+  }
+  CHECK(last_loss_step > 0);
+  CHECK(store.GetRun(cancelled)->step >= last_loss_step);
+  CHECK(store.GetRun(cancelled)->step == Events(p, cancelled).step);
+  // The requeued task started again as Slurm's attempt 1, and the store says so too.
+  CHECK(Events(p, requeued).attempt == 1);
+  CHECK(store.GetRun(requeued)->attempt == 1);
   CHECK(Events(p, cancelled).done_events == 0);
   CheckLossesComplete(store, requeued, long_steps);
   CheckLossesComplete(store, child, 6);
   int starts = 0, stops = 0;
-  for (const nlohmann::json& e : sims::ReadEvents(sims::EventsPath(p.RunDir(requeued)))) {
-    starts += e.value("event", "") == "start";
-    stops += e.value("event", "") == "stopped";
+  for (const sims::Event& e : sims::ReadEvents(sims::EventsPath(p.RunDir(requeued)))) {
+    starts += e.kind == sims::EventKind::kStart;
+    stops += e.kind == sims::EventKind::kStopped;
   }
   CHECK(starts == 2);  // the first attempt and the requeued one
   CHECK(stops == 1);

@@ -1,7 +1,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <iterator>
 
@@ -66,7 +68,7 @@ TEST_CASE("a truncated database is refused and left untouched", "[results]") {
     std::vector<NewRun> runs;
     for (int i = 0; i < 200; ++i) runs.push_back(MakeRun("run" + std::to_string(i)));
     store.InsertRuns(sweep, runs);
-    store.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    SQLite::Database(path, SQLite::OPEN_READWRITE).exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
   std::string bytes = ReadBytes(path);
   REQUIRE(bytes.size() > 8192);
@@ -81,10 +83,9 @@ TEST_CASE("a truncated database is refused and left untouched", "[results]") {
 TEST_CASE("a database from a newer sims is refused", "[results]") {
   sims::testing::TempDir dir;
   std::string path = dir.file("sims.db");
-  {
-    Store store = Store::Open(path);
-    store.db().exec("INSERT INTO schema_version(version) VALUES (99)");
-  }
+  Store::Open(path);
+  SQLite::Database(path, SQLite::OPEN_READWRITE)
+      .exec("INSERT INTO schema_version(version) VALUES (99)");
   REQUIRE_THROWS_WITH(Store::Open(path), Catch::Contains("schema version 99 is newer"));
 }
 
@@ -100,6 +101,67 @@ TEST_CASE("inserting the same metric twice keeps one row", "[results]") {
   auto stored = store.Metrics("a", "train/loss");
   REQUIRE(stored.size() == 2);
   CHECK(stored[0].value == 3.5);
+}
+
+TEST_CASE("the last value of a metric is the one at each run's highest step", "[results]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  store.InsertRuns(store.UpsertSweep("s", ""), {MakeRun("a"), MakeRun("b"), MakeRun("c")});
+  // Inserted out of step order; "val/loss" at a later step must not count for "train/loss".
+  store.InsertMetrics({{"a", 4, 400, "train/loss", 3.0},
+                       {"a", 2, 200, "train/loss", 4.0},
+                       {"a", 9, 900, "val/loss", 2.5},
+                       {"b", 1, 100, "train/loss", 5.5},
+                       {"c", 3, 300, "val/loss", 1.0}});
+  std::map<std::string, double> last = store.LastMetricValues("train/loss");
+  CHECK(last == std::map<std::string, double>{{"a", 3.0}, {"b", 5.5}});
+  CHECK(store.LastMetricValues("val/loss") == std::map<std::string, double>{{"a", 2.5}, {"c", 1.0}});
+}
+
+TEST_CASE("the database named on an SQLite error is the one opened last, not --db", "[results]") {
+  sims::testing::TempDir dir;
+  Store::Open(dir.file("first.db"));
+  Store::Open(dir.file("second.db"));
+  CHECK(sims::LastOpenedDatabase() == dir.file("second.db"));
+  // A refused file was still the one opened: its error names it.
+  std::ofstream(dir.file("junk.db"), std::ios::binary) << std::string(4096, 'x');
+  CHECK_THROWS(Store::Open(dir.file("junk.db")));
+  CHECK(sims::LastOpenedDatabase() == dir.file("junk.db"));
+}
+
+TEST_CASE("a table dump keeps each column's type and SQLite's text, limited to a sweep",
+          "[results]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  store.InsertRuns(store.UpsertSweep("s", ""), {MakeRun("a")});
+  store.InsertRuns(store.UpsertSweep("t", ""), {MakeRun("b")});
+  store.InsertMetrics({{"a", 1, 100, "train/loss", 3.25}, {"b", 1, 100, "train/loss", 7.5}});
+  sims::TableDump metrics = store.DumpTable(sims::StoredTable::kMetrics, "s");
+  REQUIRE(metrics.rows.size() == 1);
+  auto column = [&](const std::string& name) {
+    auto it = std::find(metrics.columns.begin(), metrics.columns.end(), name);
+    REQUIRE(it != metrics.columns.end());
+    return metrics.rows[0][size_t(it - metrics.columns.begin())];
+  };
+  CHECK(column("run_id").kind == sims::TableCell::Kind::kText);
+  CHECK(column("run_id").text == "a");
+  CHECK(column("step").kind == sims::TableCell::Kind::kInteger);
+  CHECK(column("tokens").integer == 100);
+  CHECK(column("value").kind == sims::TableCell::Kind::kReal);
+  CHECK(column("value").real == 3.25);
+  CHECK(column("value").text == "3.25");
+  CHECK(store.DumpTable(sims::StoredTable::kMetrics).rows.size() == 2);
+
+  sims::TableDump runs = store.DumpTable(sims::StoredTable::kRuns, "t");
+  REQUIRE(runs.rows.size() == 1);
+  CHECK(runs.columns.front() == "id");
+  CHECK(runs.columns.back() == "sweep");
+  CHECK(runs.rows[0].back().text == "t");
+  // started_at of a planned run is NULL: no value, empty text.
+  auto started = std::find(runs.columns.begin(), runs.columns.end(), "started_at");
+  REQUIRE(started != runs.columns.end());
+  CHECK(runs.rows[0][size_t(started - runs.columns.begin())].kind == sims::TableCell::Kind::kNull);
+  CHECK(store.DumpTable(sims::StoredTable::kSweeps).rows.size() == 2);
 }
 
 TEST_CASE("re-inserting planned runs inserts nothing", "[results]") {

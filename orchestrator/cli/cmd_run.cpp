@@ -1,0 +1,188 @@
+// sims run: plan a sweep file (idempotently) and train every runnable run, on a local pool of
+// worker processes or as Slurm job arrays. Re-running the same command after any interruption
+// runs only what is not done; runs resume from their checkpoints.
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/pool.h"
+#include "orchestrator/queue/slurm.h"
+#include "orchestrator/queue/worker.h"
+#include "results/plan_store.h"
+#include "sweeps/plan.h"
+
+namespace sims {
+
+struct RunOptions {
+  std::string spec;              // sweep file to plan first; or
+  std::string sweep;             // a sweep already in the database
+  std::string backend = "local"; // local | slurm
+  bool retry_failed = false;     // bring failed runs of the sweep back to planned first
+  bool watch = false;            // slurm: follow the jobs until every run is done or failed
+  double watch_seconds = 2;      // slurm: how often --watch ingests (cheap: see benchmarks.md)
+  PoolOptions pool;
+  SlurmOptions slurm;
+};
+
+namespace {
+
+std::atomic<int> g_interrupts{0};
+
+extern "C" void OnInterrupt(int) { g_interrupts.fetch_add(1); }
+
+// Brings failed runs back; on Slurm their events files get a "retry" line so ingest does not
+// fail them again from the old outcome.
+int RetryFailed(Store& store, const std::string& project, const std::string& sweep) {
+  int n = 0;
+  for (const RunRow& r : store.ListRuns({sweep, "", RunStatus::kFailed})) {
+    if (!store.RetryRun(r.id)) continue;
+    ++n;
+    std::string events = EventsPath(RunDir(project, r.id));
+    if (std::filesystem::exists(events)) {
+      EventLog(events).Append({MakeEvent(EventKind::kRetry, {{"time", NowSeconds()}})});
+    }
+  }
+  return n;
+}
+
+void WatchSlurm(Store& store, const RunOptions& o, const std::string& project,
+                const std::vector<std::string>& jobs) {
+  bool tty = ::isatty(STDERR_FILENO);
+  for (;;) {
+    IngestEvents(store, project, o.pool.sweep, NowSeconds(), 7 * 86400.0);
+    SweepProgress p = ComputeProgress(store.ListRuns({o.pool.sweep, "", std::nullopt}));
+    std::string line = FormatProgress(p, 0);
+    std::fprintf(stderr, tty ? "\r\033[K%s" : "%s\n", line.c_str());
+    if (p.planned + p.running == 0) break;
+    if (LiveSlurmJobs(jobs).empty()) {
+      IngestEvents(store, project, o.pool.sweep, NowSeconds(), 7 * 86400.0);
+      Log(LogLevel::kWarn, "\nsims run: no job of this submission is left in squeue, but runs "
+          "are not finished\nhint: sims status; sims run --sweep {} --backend slurm resubmits "
+          "them", o.pool.sweep);
+      break;
+    }
+    if (g_interrupts.load() > 0) {
+      Log(LogLevel::kWarn, "\nsims run: stopped watching; the jobs keep running (scancel to "
+          "stop them)");
+      break;
+    }
+    for (int i = 0; i < o.watch_seconds * 10 && g_interrupts.load() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+}
+
+}  // namespace
+
+// Returns the pool's summary (local) or the runs' state after submission/--watch (slurm).
+PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
+  o.pool.db = global.db;
+  if (o.spec.empty() == o.sweep.empty()) {
+    throw UserError("sims run: give either a sweep file or --sweep NAME (not both)");
+  }
+  if (o.backend == "slurm") ValidateSlurmOptions(o.slurm);
+  std::string project = ProjectDir(global.db);
+  std::optional<SweepPlan> plan;
+  if (!o.spec.empty()) {
+    plan = PlanSweep(LoadSweepFile(o.spec));  // every error before the database is touched
+    o.sweep = plan->sweep;
+  }
+  o.pool.sweep = o.sweep;
+  if (o.backend == "local") ValidatePoolOptions(o.pool);
+  CheckProjectWritable(project);
+  Store store = Store::Open(global.db, plan ? OpenMode::kCreate : OpenMode::kExisting);
+  if (plan) {
+    StoreResult stored = PlanIntoStore(store, *plan, /*dry_run=*/false);
+    Log(LogLevel::kInfo, "sims run: sweep {}: {} runs planned now, {} already in the database",
+        o.sweep, stored.new_ids.size(), stored.existing_ids.size());
+  } else if (!store.FindSweep(o.sweep)) {
+    throw UserError(fmt::format("--sweep {}: not in database {}\nhint: sims run SPEC.toml plans "
+                                "it first",
+                                o.sweep, global.db));
+  }
+  if (o.retry_failed) {
+    Log(LogLevel::kInfo, "sims run: {} failed runs back to planned",
+        RetryFailed(store, project, o.sweep));
+  }
+
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  if (o.backend == "slurm") {
+    SlurmSubmission s = SubmitSlurm(store, global.db, o.sweep, o.slurm);
+    Log(LogLevel::kInfo, "sims run: {} runs submitted in {} job arrays; {} already queued",
+        s.submitted.size(), s.job_ids.size(), s.skipped.size());
+    if (o.watch) {
+      std::vector<std::string> jobs = s.job_ids;
+      for (const std::string& id : s.skipped) {
+        std::ifstream in(std::filesystem::path(RunDir(project, id)) / "slurm_job");
+        std::string job;
+        if (in >> job) jobs.push_back(job);
+      }
+      WatchSlurm(store, o, project, jobs);
+    }
+    SweepProgress p = ComputeProgress(store.ListRuns({o.sweep, "", std::nullopt}));
+    return {p.done, p.failed, p.planned, p.running, g_interrupts.load()};
+  }
+  PoolSummary summary = RunPool(o.pool, g_interrupts);
+  if (summary.interrupts > 0) {
+    Log(LogLevel::kWarn, "sims run: interrupted; {} done, {} planned again. Run the same "
+        "command to go on.", summary.done, summary.planned + summary.running);
+  } else if (summary.failed > 0) {
+    throw UserError(fmt::format("sweep {}: {} runs done, {} failed\nhint: sims status --sweep {} "
+                                "shows the errors; sims run ... --retry-failed tries them again",
+                                o.sweep, summary.done, summary.failed, o.sweep));
+  }
+  return summary;
+}
+
+void SetupRunCommand(CLI::App* cmd, GlobalOptions& global) {
+  auto o = std::make_shared<RunOptions>();
+  cmd->add_option("spec", o->spec, "Sweep file (TOML) to plan and run");
+  cmd->add_option("--sweep", o->sweep, "Run a sweep already in the database")
+      ->check(NameCheck(NameKind::kSweep));
+  cmd->add_option("--backend", o->backend, "local | slurm")
+      ->check(CLI::IsMember({"local", "slurm"}))
+      ->capture_default_str();
+  cmd->add_option("--workers,-j", o->pool.workers, "Local worker processes")->capture_default_str();
+  cmd->add_option("--device", o->pool.device, "cpu | cuda | auto (each worker)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+      ->capture_default_str();
+  cmd->add_option("--threads", o->pool.threads, "Trainer threads per worker")->capture_default_str();
+  cmd->add_flag("--retry-failed", o->retry_failed, "Bring the sweep's failed runs back first");
+  cmd->add_option("--max-attempts", o->pool.max_attempts,
+                  "Fail a run after its lease expired this many times")
+      ->capture_default_str();
+  cmd->add_option("--lease", o->pool.lease_seconds, "Seconds of silence before a run is requeued")
+      ->capture_default_str();
+  cmd->add_option("--heartbeat", o->pool.heartbeat_seconds, "Seconds between lease renewals")
+      ->capture_default_str();
+  cmd->add_flag("!--no-progress", o->pool.progress, "No live progress view on stderr");
+  cmd->add_option("--worker-log-level", o->pool.worker_log_level,
+                  "Log level of the local workers (their lines go to stderr too)")
+      ->capture_default_str();
+  cmd->add_option("--partition", o->slurm.partition, "slurm: partition");
+  cmd->add_option("--gres", o->slurm.gres, "slurm: generic resources per task, e.g. gpu:1");
+  cmd->add_option("--time", o->slurm.time, "slurm: time limit per task, e.g. 04:00:00");
+  cmd->add_option("--array-limit", o->slurm.array_limit, "slurm: tasks of one array at once");
+  cmd->add_option("--sbatch-arg", o->slurm.sbatch_args, "slurm: extra sbatch argument (repeat)");
+  cmd->add_flag("--watch", o->watch, "slurm: ingest and show progress until the sweep ends");
+  cmd->callback([o, &global] {
+    RunOptions options = *o;
+    options.slurm.device = options.pool.device;
+    options.slurm.threads = options.pool.threads;
+    RunRun(options, global);
+  });
+}
+
+}  // namespace sims
