@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "tests/test_support.h"
+#include "trainer/corpus/info.h"
 #include "trainer/corpus/shard.h"
 #include "trainer/corpus/vocab.h"
 #include "trainer/hf/hf_config.h"
@@ -353,6 +354,59 @@ TEST_CASE("slamkit JSONL and raw text import into the three streams with the che
     CHECK_THROWS_WITH(ImportSpeechForCheckpoint(o, dir.file("corpus2"), false),
                       Catch::Contains("speech.jsonl:3"));
     CHECK_FALSE(fs::exists(dir.file("corpus2")));
+  }
+}
+
+TEST_CASE("an import-speech corpus is described like a generated one, and a speech line needs a "
+          "file_name",
+          "[hf]") {
+  sims::testing::TempDir dir;
+  const std::string ckpt = dir.file("ckpt");
+  fs::create_directories(ckpt);
+  fs::copy_file(kFixtures + "/llama/config.json", ckpt + "/config.json");
+  fs::copy_file(kFixtures + "/tokenizer_llama3.json", ckpt + "/tokenizer.json");
+  // a.flac: 4 units over 15 frames, 3 words; b.flac: 6 frames de-duplicated to 3 units, no
+  // words; the third line has no file_name and is skipped, as `sims corpus import` skips it.
+  WriteText(dir.file("speech.jsonl"),
+            R"({"file_name": "a.flac", "units": [7, 8, 9, 10], "duration": [3, 4, 3, 5], )"
+            R"("aligned_text": [["the", 0.0, 0.12], ["cat", 0.12, 0.4], ["sat", 0.4, 0.6]]})"
+            "\n"
+            R"({"file_name": "b.flac", "units": [1, 1, 1, 499, 499, 2]})"
+            "\n"
+            R"({"units": [3, 4]})"
+            "\n");
+  SpeechImportOptions o;
+  o.checkpoint = ckpt;
+  o.speech_files = {dir.file("speech.jsonl")};
+  o.valid_fraction = 0;
+  o.test_fraction = 0;
+  const SpeechImportReport report = ImportSpeechForCheckpoint(o, dir.file("corpus"), false);
+  CHECK(report.lines_read == 3);
+  CHECK(report.lines_skipped == 1);
+  REQUIRE(report.problems.size() == 1);
+  CHECK_THAT(report.problems[0],
+             Catch::Contains("speech.jsonl:3") && Catch::Contains("missing \"file_name\""));
+
+  const sims::corpus::CorpusSummary s = sims::corpus::SummarizeCorpus(dir.file("corpus"));
+  CHECK(s.manifest["format"] == "sims-corpus");
+  CHECK(s.manifest["source"] == "import-speech");
+  CHECK(s.speech_tokens_per_word == Approx(7.0 / 3));  // 4 + 3 units, 3 words
+  CHECK(s.dedup_ratio == Approx(21.0 / 7));             // 15 + 6 frames, 7 units
+  bool seen_speech = false;
+  for (const sims::corpus::ShardSummary& sh : s.shards) {
+    if (sh.split != "train" || sh.stream != "speech") continue;
+    seen_speech = true;
+    CHECK(sh.tokens == 7 + 2 * 2);  // the units and each document's BOS and EOS
+    CHECK(sh.unit_tokens == 7);
+    CHECK(sh.text_tokens == 0);     // the Llama BOS/EOS ids 0 and 1 are text ids, not text
+    CHECK(sh.marker_tokens == 0);
+  }
+  CHECK(seen_speech);
+
+  SECTION("under --strict the line without a file_name fails the import") {
+    o.strict = true;
+    CHECK_THROWS_WITH(ImportSpeechForCheckpoint(o, dir.file("corpus2"), false),
+                      Catch::Contains("speech.jsonl:3") && Catch::Contains("file_name"));
   }
 }
 

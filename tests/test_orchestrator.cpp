@@ -366,9 +366,9 @@ TEST_CASE("a requeued task's attempt reaches the row while it runs", "[orchestra
               {{"event", "start"}, {"time", 110.0}, {"worker", "slurm:7_0"}, {"attempt", 1}}});
   sims::IngestEvents(store, dir.path().string(), "", 111.0, 60);
   auto row = store.GetRun(ids[0]);
-  CHECK(row->status == "running");
+  CHECK(row->status == sims::RunStatus::kRunning);
   CHECK(row->attempt == 1);
-  CHECK(row->step == 2);
+  CHECK(row->last_step == 2);
 }
 
 TEST_CASE("a cancelled run's progress is the last step its events report, metrics included",
@@ -387,9 +387,9 @@ TEST_CASE("a cancelled run's progress is the last step its events report, metric
   REQUIRE(store.CancelRun(ids[0], 102.0));
   sims::IngestEvents(store, dir.path().string(), "", 103.0, 60);
   auto row = store.GetRun(ids[0]);
-  CHECK(row->status == "failed");
+  CHECK(row->status == sims::RunStatus::kFailed);
   CHECK(row->error == "cancelled by user");
-  CHECK(row->step == 37);
+  CHECK(row->last_step == 37);
   CHECK(store.LastMetricValues("train/loss") == std::map<std::string, double>{{ids[0], 4.25}});
 }
 

@@ -488,8 +488,8 @@ TEST_CASE("on a real single-node Slurm every run completes exactly once, a reque
     last_loss_step = std::max(last_loss_step, m.step);
   }
   CHECK(last_loss_step > 0);
-  CHECK(store.GetRun(cancelled)->step >= last_loss_step);
-  CHECK(store.GetRun(cancelled)->step == Events(p, cancelled).step);
+  CHECK(store.GetRun(cancelled)->last_step >= last_loss_step);
+  CHECK(store.GetRun(cancelled)->last_step == Events(p, cancelled).step);
   // The requeued task started again as Slurm's attempt 1, and the store says so too.
   CHECK(Events(p, requeued).attempt == 1);
   CHECK(store.GetRun(requeued)->attempt == 1);

@@ -39,7 +39,8 @@ CorpusSummary SummarizeCorpus(const std::string& corpus_dir) {
         for (int64_t i = 0; i < n; ++i) {
           const auto t = static_cast<int32_t>(buffer[i]);
           sum.unit_tokens += s.vocab.IsUnit(t);
-          sum.text_tokens += s.vocab.IsText(t);
+          // A checkpoint's BOS/EOS lie inside its text ids; they are not text of the document.
+          sum.text_tokens += s.vocab.IsText(t) && !s.vocab.IsSpecial(t);
           sum.marker_tokens += t == s.vocab.speech_marker || t == s.vocab.text_marker;
         }
       }

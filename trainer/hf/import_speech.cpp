@@ -59,9 +59,10 @@ class Writers {
       }
     }
   }
-  // stream: 0 text, 1 speech, 2 interleaved. `document` excludes BOS/EOS.
+  // stream: 0 text, 1 speech, 2 interleaved. `document` excludes BOS/EOS; `frames` counts the
+  // speech frames before de-duplication (0 for text).
   void Add(int split, int stream, const corpus::Vocabulary& v, std::vector<int32_t> document,
-           int64_t words) {
+           int64_t words, int64_t frames) {
     document.insert(document.begin(), v.bos);
     document.push_back(v.eos);
     writers_[split][stream]->AddDocument(document);
@@ -69,6 +70,7 @@ class Writers {
     st.documents += 1;
     st.tokens += static_cast<int64_t>(document.size());
     st.words += words;
+    st.frames += frames;
     for (int32_t t : document) st.speech_tokens += v.IsUnit(t);
   }
   std::vector<corpus::StreamStats> Finish() {
@@ -99,6 +101,11 @@ Utterance ParseSpeechLine(const json& j, const SpeechImportOptions& o) {
   Utterance u;
   if (!j.is_object() || !j.contains("units") || !j["units"].is_array()) {
     throw LineError{"no \"units\" array"};
+  }
+  // As `sims corpus import`: the split is a hash of the file name, so a line without one has no
+  // reproducible place (a line number changes when the file is re-cut).
+  if (!j.contains("file_name") || !j["file_name"].is_string()) {
+    throw LineError{"missing \"file_name\" (a string)"};
   }
   std::vector<int32_t> units, durations;
   for (const json& x : j["units"]) {
@@ -237,11 +244,11 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
           problem(file, n + 1, e.what);
           continue;
         }
-        const std::string key = j.value("file_name", fmt::format("{}:{}", file, n + 1));
+        const std::string key = j["file_name"].get<std::string>();
         const int split = SplitOf(key, o);
         std::vector<int32_t> unit_ids;
         for (int32_t unit : u.units) unit_ids.push_back(vocab.Unit(unit));
-        writers.Add(split, 1, vocab, unit_ids, static_cast<int64_t>(u.words.size()));
+        writers.Add(split, 1, vocab, unit_ids, static_cast<int64_t>(u.words.size()), u.frames);
         if (u.words.empty()) continue;
         corpus::AlignedUtterance a;
         for (size_t w = 0; w < u.words.size(); ++w) {
@@ -255,7 +262,7 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
         const std::vector<bool> spoken = corpus::ChooseSpeechWords(u.words.size(), o.interleave, rng);
         int64_t spoken_words = 0;
         for (bool s : spoken) spoken_words += s;
-        writers.Add(split, 2, vocab, corpus::Interleave(a, spoken, vocab), spoken_words);
+        writers.Add(split, 2, vocab, corpus::Interleave(a, spoken, vocab), spoken_words, 0);
       }
     }
     std::string text_line;
@@ -280,29 +287,38 @@ SpeechImportReport ImportSpeechForCheckpoint(const SpeechImportOptions& o,
           problem(file, n + 1, e.what());
           continue;
         }
-        writers.Add(SplitOf(text, o), 0, vocab, std::move(ids), 0);
+        writers.Add(SplitOf(text, o), 0, vocab, std::move(ids), 0, 0);
       }
     }
     report.streams = writers.Finish();
-    json info = {{"format", "sims-corpus-import"},
-                 {"version", 1},
-                 {"checkpoint", fs::absolute(o.checkpoint).string()},
-                 {"speech_files", o.speech_files},
-                 {"text_files", o.text_files},
-                 {"frame_rate_hz", o.frame_rate_hz},
-                 {"unit_count", o.unit_count},
-                 {"interleave", {{"method", corpus::InterleaveMethodName(o.interleave.method)},
-                                 {"lambda", o.interleave.lambda},
-                                 {"speech_fraction", o.interleave.speech_fraction}}},
-                 {"lines_read", report.lines_read},
-                 {"lines_skipped", report.lines_skipped},
-                 {"streams", json::array()}};
+    // The same corpus.json as `sims corpus import` writes (format, source, inputs, options,
+    // streams with frames, lines), so `sims corpus info` reads both alike.
+    json manifest;
+    manifest["format"] = "sims-corpus";
+    manifest["version"] = 1;
+    manifest["source"] = "import-speech";
+    manifest["checkpoint"] = fs::absolute(o.checkpoint).string();
+    manifest["inputs"] = {{"speech", o.speech_files}, {"text", o.text_files}};
+    manifest["options"] = {{"frame_rate_hz", o.frame_rate_hz}, {"unit_count", o.unit_count},
+                           {"valid_fraction", o.valid_fraction}, {"test_fraction", o.test_fraction},
+                           {"seed", o.seed},
+                           {"interleave", {{"method", corpus::InterleaveMethodName(o.interleave.method)},
+                                           {"lambda", o.interleave.lambda},
+                                           {"speech_fraction", o.interleave.speech_fraction}}}};
+    manifest["vocab_hash"] = vocab.hash;
+    manifest["vocab_size"] = vocab.vocab_size;
+    manifest["streams"] = json::array();
     for (const corpus::StreamStats& s : report.streams) {
-      info["streams"].push_back({{"split", s.split}, {"stream", s.stream},
-                                 {"documents", s.documents}, {"tokens", s.tokens},
-                                 {"words", s.words}, {"speech_tokens", s.speech_tokens}});
+      manifest["streams"].push_back({{"split", s.split}, {"stream", s.stream},
+                                     {"documents", s.documents}, {"tokens", s.tokens},
+                                     {"words", s.words}, {"speech_tokens", s.speech_tokens},
+                                     {"frames", s.frames}});
     }
-    WriteFileAtomically((temp / "corpus.json").string(), info.dump(2) + "\n");
+    manifest["lines"] = {{"read", report.lines_read}, {"skipped", report.lines_skipped}};
+    manifest["problems"] = report.problems;
+    // The problems quote the input, which need not be UTF-8 (as `sims corpus import`).
+    WriteFileAtomically((temp / "corpus.json").string(),
+                        manifest.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
     if (report.lines_read == report.lines_skipped) {
       throw UserError("import: no usable line in the input files");
     }
