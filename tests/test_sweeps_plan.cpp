@@ -140,9 +140,9 @@ TEST_CASE("the CPU demo plans two IsoFLOP conditions and the text LMs they need"
     CHECK(r->config.depends_on.empty());
     CHECK(r->config.mixture == DataMixture{0, 1, 0});
   }
-  // The whole sweep fits the wall-clock budget at 24 GFLOP/s per worker, 2 workers (the
-  // small demo's 2.34e13 FLOPs trained, evaluated and fitted in 6 min 3 s on the 2 idle cores:
-  // 32 GFLOP/s per worker all in): 9 minutes for the demo (10 allowed), 1.5 for the tiny one.
+  // The whole sweep fits the wall-clock budget at 24 GFLOP/s per worker, 2 workers (the small
+  // demo's FLOPs, trained, evaluated and fitted on 2 idle cores, ran at 20-32 GFLOP/s per worker
+  // all in, docs/benchmarks.md): 9 minutes for the demo (10 allowed), 1.5 for the tiny one.
   double exact = 0;
   for (const PlannedRun& r : plan.runs) exact += r.config.flops_exact;
   const double seconds = exact / (2 * 24e9);
