@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/names.h"
 
 namespace sims {
@@ -25,19 +26,6 @@ constexpr int64_t kMaxConditions = 64;
 constexpr double kMaxBudget = 1e30;
 constexpr double kMaxTokens = 1e16;
 constexpr double kMaxTokensPerParam = 1e6;
-
-// Short, exact-enough labels: 1e+11 -> "1e11", 20 -> "20", 2.5e+19 -> "2.5e19".
-std::string FormatNumber(double v) {
-  std::string s = fmt::format("{:.3g}", v);
-  const size_t e = s.find('e');
-  if (e == std::string::npos) return s;
-  std::string mantissa = s.substr(0, e);
-  std::string exponent = s.substr(e + 1);
-  bool negative = exponent[0] == '-';
-  size_t first = exponent.find_first_not_of("+-0");
-  exponent = first == std::string::npos ? "0" : exponent.substr(first);
-  return mantissa + "e" + (negative ? "-" : "") + exponent;
-}
 
 // 200000 -> "200k", 1543714304 -> "1.54B".
 std::string HumanCount(int64_t n) {

@@ -60,11 +60,20 @@ struct RunCurve {
   std::vector<std::pair<double, double>> val_loss;    // (tokens, metric)
 };
 
+struct TaskAtLargestBudget {
+  double accuracy = 0;  // the best run's final accuracy
+  int64_t n_pairs = 0;  // pairs it was measured on
+  // Within the binomial interval of chance at the report's level (z * sqrt(0.25 / n_pairs)
+  // around 0.5): the task cannot tell this model from a coin.
+  bool indistinguishable_from_chance = false;
+};
+
 struct ConditionAnalysis {
   std::string condition;
   fitting::Dataset data;                      // final metric of every done run
   std::vector<RunCurve> curves;
   std::optional<fitting::Approach2Result> approach2;
+  std::string approach2_error;  // why approach 2 was not fitted ("" when it was)
   std::optional<fitting::BootstrapResult> approach2_bootstrap;
   std::optional<fitting::Approach3Result> approach3;
   fitting::BootstrapResult approach3_bootstrap;  // resamples == 0 when not run
@@ -74,8 +83,56 @@ struct ConditionAnalysis {
   // Final accuracy of every done run per eval task, and the fit of the best run per budget.
   std::map<std::string, std::vector<fitting::MetricPoint>> evals;
   std::map<std::string, fitting::DownstreamResult> downstream;
+  // Per task, the best run at the sweep's largest budget against chance (0.5 for a pair task).
+  std::map<std::string, TaskAtLargestBudget> at_largest_budget;
   std::optional<fitting::Recommendation> recommendation;  // at Analysis::recommend_budget
   std::vector<std::string> notes;  // what could not be fitted and why
+};
+
+// Which of the two compared conditions a measure favours.
+enum class Favoured { kFirst, kSecond, kUnresolved };
+
+// The decisions the verdict states, made once from the fits (MakeVerdictFacts) and only worded
+// by WordVerdict, so a test can hand-build facts and read the sentences they give.
+struct VerdictFacts {
+  int conditions_fitted = 0;  // with an approach-3 fit; a comparison needs two
+  bool compared = false;      // false: no comparison, the rest is empty
+  std::string first, second;  // the compared conditions, in the report's order
+  // The bootstrap intervals' level (BootstrapResult::level); a test rejects at 1 - level.
+  std::optional<double> level;  // nullopt: no bootstrap, so no intervals and no tests
+  std::string flops_unit;       // "exact FLOPs", ...: every compute in the sentences
+
+  struct UnsoundFit {  // an approach-3 fit that fails SoundFit, and why
+    std::string condition;
+    double a = 0, n_opt = 0, smallest = 0, largest = 0, loss = 0;  // at the largest budget
+  };
+  std::vector<UnsoundFit> unsound;
+
+  // The multiplier at the sweep's largest budget: the compute `second` needs to reach
+  // `first`'s optimal loss, over that budget (+inf: never; below 1: `second` is cheaper).
+  struct Multiplier {
+    double budget = 0, value = 0;
+    std::optional<fitting::Interval> interval;
+    Favoured favours = Favoured::kUnresolved;  // kUnresolved: the interval includes 1
+    std::optional<double> at_smallest_budget;  // for the trend; both ends finite
+  };
+  std::optional<Multiplier> multiplier;
+
+  // The loss-against-compute exponents (larger = loss falls faster with compute).
+  double exponent_first = 0, exponent_second = 0;
+  Favoured steeper = Favoured::kFirst;  // kFirst or kSecond
+  std::optional<double> p_exponents_equal;  // Wald test on bootstrap standard errors
+  bool exponents_differ = false;            // p < 1 - level
+  // The multiplier favours one condition and the steeper exponent the other: the first is
+  // ahead at the sweep's budgets, the second gains with compute.
+  bool multiplier_and_exponent_disagree = false;
+  std::optional<double> crossing_flops;  // where the two optimal-loss frontiers cross
+
+  struct Best {  // the lowest predicted loss at the recommendation budget
+    std::string condition;
+    fitting::Recommendation recommendation;
+  };
+  std::optional<Best> best;
 };
 
 struct Analysis {
@@ -87,6 +144,7 @@ struct Analysis {
   double recommend_budget = 0;  // recommend_factor * largest budget
   std::vector<ConditionAnalysis> conditions;
   std::optional<fitting::Comparison> comparison;  // first two conditions with approach-3 fits
+  VerdictFacts verdict;
 };
 
 // Reads the sweep's runs and runs approaches 2 and 3 (with bootstrap), the downstream fits,
@@ -99,7 +157,13 @@ Analysis Analyze(Store& store, const ReportOptions& options);
 // The verdict warns about fits that are not.
 bool SoundFit(const Analysis& analysis, const ConditionAnalysis& condition);
 
-// The conclusion in words, from the comparison (or why there is none).
+// The verdict's decisions from the fits (Analyze stores them in Analysis::verdict).
+VerdictFacts MakeVerdictFacts(const Analysis& analysis);
+
+// The verdict in words: only wording, every decision is in `facts`.
+std::string WordVerdict(const VerdictFacts& facts);
+
+// WordVerdict(analysis.verdict).
 std::string Verdict(const Analysis& analysis);
 
 struct ReportFiles {
