@@ -241,8 +241,12 @@ report::VerdictFacts Facts() {
   f.exponent_first = 0.2;
   f.exponent_second = 0.3;
   f.steeper = report::Favoured::kSecond;
+  f.irreducible_first = 1.8;
+  f.irreducible_second = 1.9;
   f.p_exponents_equal = 0.01;
   f.exponents_differ = true;
+  f.smallest_budget = 2e11;
+  f.largest_budget = 1e12;
   return f;
 }
 
@@ -288,21 +292,39 @@ TEST_CASE("the verdict words the facts it is given, and only those", "[report]")
     f.multiplier->interval = fitting::Interval{1.5, 2.5};
     f.multiplier->favours = report::Favoured::kFirst;
     f.multiplier_and_exponent_disagree = true;
-    f.crossing_flops = 3e14;
+    f.crossing_flops = 5e11;
     const std::string v = report::WordVerdict(f);
     CHECK_THAT(v, Catch::Contains("speech needs 2× the compute (95% interval [1.5, 2.5]) to "
                                   "match text's optimal loss: here speech does not beat text."));
     CHECK_THAT(v, Catch::Contains("Read together: text is ahead at the budgets measured, while "
                                   "speech's loss falls faster with compute, so text's lead "
                                   "shrinks as compute grows; the frontiers cross at about C ≈ "
-                                  "3e14 exact FLOPs, below which text is the better choice and "
+                                  "5e11 exact FLOPs, below which text is the better choice and "
                                   "above which speech is."));
+    f.crossing_flops = 3e14;
+    CHECK_THAT(report::WordVerdict(f),
+               Catch::Contains("cross at about C ≈ 3e14 exact FLOPs, beyond the sweep's largest "
+                               "budget (both laws extrapolated), below which text"));
     f.crossing_flops.reset();
     f.exponents_differ = false;
     CHECK_THAT(report::WordVerdict(f),
                Catch::Contains("but the frontiers do not cross in the range searched, so text "
                                "stays the better choice there (if the steeper exponent is real: "
                                "it is not resolved)."));
+  }
+  SECTION("the multiplier's trend and the exponent favour different conditions: E explains it") {
+    f.multiplier->at_smallest_budget = 0.3;  // rising: text gains with compute
+    f.trend_and_exponent_disagree = true;
+    f.crossing_flops = 1e9;
+    const std::string v = report::WordVerdict(f);
+    CHECK_THAT(v, Catch::Contains("Read together: the multiplier's trend favours text, the "
+                                  "exponent speech, because the exponent describes only the "
+                                  "reducible loss L − E, and speech's irreducible loss E is "
+                                  "higher (1.9 against 1.8): its loss falls faster towards a "
+                                  "higher floor; at the sweep's budgets, the multiplier, which "
+                                  "compares the losses themselves, is the better guide."));
+    CHECK_THAT(v, Catch::Contains("The frontiers cross at about 1e9 exact FLOPs, below the "
+                                  "sweep's smallest budget (both laws extrapolated)."));
   }
   SECTION("without a bootstrap there is no interval and no test") {
     f.level.reset();
@@ -350,6 +372,8 @@ TEST_CASE("the verdict's facts follow the fits: swapping the conditions swaps ev
   CHECK(*f.p_exponents_equal > 0.05);
   CHECK_FALSE(f.exponents_differ);
   CHECK_FALSE(f.multiplier_and_exponent_disagree);
+  // The multiplier falls across the budgets (dclm gains), and dclm is the steeper: they agree.
+  CHECK_FALSE(f.trend_and_exponent_disagree);
   CHECK(m.md.find(report::Verdict(m.analysis)) != std::string::npos);
 
   report::Analysis swapped = report::Analyze(m.store, Options({"dclm", "comma"}));

@@ -188,7 +188,7 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
   analysis.non_embedding = options.params == "sweep" ? SweepCountsNonEmbedding(*sweep)
                                                     : options.params == "non-embedding";
   const std::string& convention = sweep->facts.flops_convention;
-  analysis.flops_unit = convention.empty() || convention == "imported" ? "FLOPs (as imported)"
+  analysis.flops_unit = convention.empty() || convention == "imported" ? "FLOPs as imported"
                                                                       : convention + " FLOPs";
   RunFilter filter;
   filter.sweep = options.sweep;
@@ -248,8 +248,8 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
   const double z = fitting::NormalQuantile(0.5 + ReportLevel(analysis).value_or(0.95) / 2);
   for (ConditionAnalysis& c : analysis.conditions) {
     for (auto& [task, best] : c.at_largest_budget) {
-      best.indistinguishable_from_chance =
-          best.n_pairs <= 0 || std::abs(best.accuracy - 0.5) <= z * std::sqrt(0.25 / best.n_pairs);
+      best.chance_half_width = best.n_pairs > 0 ? z * std::sqrt(0.25 / best.n_pairs) : 0.5;
+      best.indistinguishable_from_chance = std::abs(best.accuracy - 0.5) <= best.chance_half_width;
     }
   }
   analysis.verdict = MakeVerdictFacts(analysis);
@@ -326,6 +326,10 @@ VerdictFacts MakeVerdictFacts(const Analysis& a) {
 
   facts.exponent_first = cmp.first.loss_exponent;
   facts.exponent_second = cmp.second.loss_exponent;
+  for (const ConditionAnalysis& c : a.conditions) {
+    if (c.condition == facts.first && c.approach3) facts.irreducible_first = c.approach3->params.E;
+    if (c.condition == facts.second && c.approach3) facts.irreducible_second = c.approach3->params.E;
+  }
   facts.steeper = facts.exponent_second > facts.exponent_first ? Favoured::kSecond : Favoured::kFirst;
   facts.p_exponents_equal = cmp.p_loss_exponent;
   facts.exponents_differ =
@@ -333,7 +337,18 @@ VerdictFacts MakeVerdictFacts(const Analysis& a) {
   facts.multiplier_and_exponent_disagree = facts.multiplier &&
                                            facts.multiplier->favours != Favoured::kUnresolved &&
                                            facts.multiplier->favours != facts.steeper;
+  if (facts.multiplier && facts.multiplier->at_smallest_budget &&
+      facts.multiplier->value != *facts.multiplier->at_smallest_budget) {
+    // A falling multiplier: the second gets relatively cheaper as compute grows.
+    const Favoured gaining = facts.multiplier->value < *facts.multiplier->at_smallest_budget
+                                 ? Favoured::kSecond
+                                 : Favoured::kFirst;
+    facts.trend_and_exponent_disagree =
+        !facts.multiplier_and_exponent_disagree && gaining != facts.steeper;
+  }
   facts.crossing_flops = cmp.crossing_flops;
+  facts.smallest_budget = a.budgets.front();
+  facts.largest_budget = a.budgets.back();
 
   for (const ConditionAnalysis& c : a.conditions) {
     if (c.recommendation && (!facts.best || c.recommendation->loss < facts.best->recommendation.loss)) {

@@ -20,8 +20,10 @@ namespace {
 // Okabe-Ito: blue, vermillion, bluish green, reddish purple, orange, sky blue.
 const char* const kConditionColors[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
                                         "#56B4E9"};
-// Filled circle, square, triangle, diamond, inverted triangle, pentagon.
+// Filled circle, square, triangle, diamond, inverted triangle, pentagon, and the same open
+// (for markers that pile up at one budget: open shapes stay visible through each other).
 const int kConditionPointTypes[] = {7, 5, 9, 13, 11, 15};
+const int kConditionOpenPointTypes[] = {6, 4, 8, 12, 10, 14};
 // Plasma from dark blue to orange, stopped before its pale yellow: every step reads on white
 // and the order survives the common colour-vision deficiencies (it is monotone in lightness).
 const char* const kSequentialColors[] = {"#0d0887", "#5c01a6", "#9c179e", "#cc4778", "#ed7953",
@@ -97,11 +99,29 @@ double LargestRunCompute(const Analysis& analysis) {
   return largest;
 }
 
+// On a compute axis with fewer than three powers of ten in view, gnuplot labels one or two
+// tics; the axis then labels the sweep's budgets instead, and the powers of ten that are not
+// next to one (a label at 1e12 would overprint one at 1.2e12).
+void LabelBudgetsWhenFewDecades(PlotSpec& spec, const Analysis& analysis, double lo, double hi) {
+  const int first = static_cast<int>(std::ceil(std::log10(lo)));
+  const int last = static_cast<int>(std::floor(std::log10(hi)));
+  if (last - first + 1 >= 3) return;
+  std::vector<std::string> tics;
+  for (double b : analysis.budgets) tics.push_back(fmt::format("{} {:.9g}", Q(FormatNumber(b, 2)), b));
+  for (int e = first; e <= last; ++e) {
+    const double decade = std::pow(10.0, e);
+    const bool crowded = std::any_of(analysis.budgets.begin(), analysis.budgets.end(),
+                                     [&](double b) { return b / decade < 1.6 && decade / b < 1.6; });
+    if (!crowded) tics.push_back(fmt::format("'10^{{{}}}' {:.9g}", e, decade));
+  }
+  spec.setup.push_back(fmt::format("set xtics ({})", fmt::join(tics, ", ")));
+}
+
 // Shades the compute range past the data on a plot whose x axis is C, and labels it.
 void ShadeExtrapolation(PlotSpec& spec, const Analysis& analysis) {
   const double end = LargestRunCompute(analysis);
   spec.setup.push_back(fmt::format(
-      "set object 1 rect from {:.9g}, graph 0 to graph 1, graph 1 behind fillcolor rgb '#eeeeee' "
+      "set object 1 rect from {:.9g}, graph 0 to graph 1, graph 1 behind fillcolor rgb '#f2f2f2' "
       "fillstyle solid 1.0 noborder",
       end));
   spec.setup.push_back(fmt::format("set arrow from {:.9g}, graph 0 to {:.9g}, graph 1 nohead dt 2 "
@@ -224,6 +244,7 @@ Figure LossComputeFigure(const Analysis& analysis, const std::string& dir) {
   spec.log_y = false;
   auto [lo, hi] = ComputeRange(analysis);
   spec.setup.push_back(fmt::format("set xrange [{:.9g}:{:.9g}]", lo, hi));
+  LabelBudgetsWhenFewDecades(spec, analysis, lo, hi);
   ShadeExtrapolation(spec, analysis);
   std::vector<double> xs = LogSpace(lo, hi, 80);
   std::vector<std::string> bands, lines;
@@ -233,8 +254,10 @@ Figure LossComputeFigure(const Analysis& analysis, const std::string& dir) {
     DataBlock points{fmt::format("p{}", k), {}};
     for (const fitting::Point& p : c.data.points) points.rows.push_back({p.flops, p.loss});
     spec.data.push_back(points);
-    lines.push_back(fmt::format("$p{} using 1:2 with points pt {} ps 0.9 lc rgb '{}' title {}", k,
-                                ConditionPointType(k), color, Q(c.condition + " runs")));
+    lines.push_back(fmt::format("$p{} using 1:2 with points pt {} ps 1.3 lw 1.5 lc rgb '{}' "
+                                "title {}",
+                                k, kConditionOpenPointTypes[k % 6], color,
+                                Q(c.condition + " runs")));
     if (!c.approach3) continue;
     spec.data.push_back(
         {fmt::format("f{}", k), FrontierRows(c, xs, [&c](const fitting::LawParams& law, double x) {
@@ -253,7 +276,7 @@ Figure LossComputeFigure(const Analysis& analysis, const std::string& dir) {
   spec.plot = fmt::format("{}", fmt::join(bands, ", \\\n  "));
   return DrawOrLeaveOut(
       {Section::kFrontier, spec.title,
-       fmt::format("Markers are runs (one marker shape and colour per condition); the line is the "
+       fmt::format("Markers are runs (one open marker shape and colour per condition); the line is the "
                    "lowest loss the approach-3 law L(N,D) predicts for each compute budget (N "
                    "and D split optimally), the shaded band its bootstrap interval. The grey "
                    "area right of the dashed line, past the largest run ({} {}), has no data: "
@@ -277,6 +300,7 @@ Figure AllocationFigure(const Analysis& analysis, const std::string& dir, bool p
   spec.log_y = true;
   auto [lo, hi] = ComputeRange(analysis);
   spec.setup.push_back(fmt::format("set xrange [{:.9g}:{:.9g}]", lo, hi));
+  LabelBudgetsWhenFewDecades(spec, analysis, lo, hi);
   ShadeExtrapolation(spec, analysis);
   std::vector<double> xs = LogSpace(lo, hi, 60);
   double y_lo = HUGE_VAL, y_hi = 0;
@@ -305,12 +329,23 @@ Figure AllocationFigure(const Analysis& analysis, const std::string& dir, bool p
         cover(fitted.rows.back()[1]);
       }
       spec.data.push_back(fitted);
-      lines.push_back(fmt::format("$v{} using 1:2 with points pt {} ps 1.6 lc rgb '{}' title {}",
-                                  k, ConditionPointType(k), color,
+      lines.push_back(fmt::format("$v{} using 1:2 with points pt {} ps 1.8 lw 2.5 lc rgb '{}' "
+                                  "title {}",
+                                  k, kConditionOpenPointTypes[k % 6], color,
                                   Q(c.condition + " IsoFLOP vertices")));
       lines.push_back(fmt::format(
           "$l{} using 1:2 with lines lw 2 dt 2 lc rgb '{}' title {}", k, color,
           Q(fmt::format("{} approach 2: exponent {:.3f}", c.condition, law.exponent))));
+      if (!c.approach2->skipped.empty()) {
+        std::vector<std::string> skipped;
+        for (const fitting::SkippedBudget& b : c.approach2->skipped) {
+          skipped.push_back(FormatNumber(b.budget));
+        }
+        missing.push_back(fmt::format("{} has no vertex at C = {} (approach 2 skipped {}; the "
+                                      "notes say why)",
+                                      c.condition, fmt::join(skipped, ", "),
+                                      skipped.size() == 1 ? "that budget" : "those budgets"));
+      }
     } else if (!c.data.points.empty()) {
       missing.push_back(fmt::format(
           "{} has no IsoFLOP vertices: approach 2 was not fitted ({})", c.condition,
@@ -379,8 +414,10 @@ Figure DownstreamFigure(const Analysis& analysis, const std::string& dir,
   spec.ylabel = "pair accuracy";
   // Autoscaled, but always showing chance (0.5): toy-scale accuracies sit just above it.
   spec.setup.push_back("set yrange [*<0.45:*]");
-  auto [lo, hi] = ComputeRange(analysis);
-  const std::vector<double> xs = LogSpace(lo, LargestRunCompute(analysis) * 1.2, 60);
+  const double lo = ComputeRange(analysis).first, hi = LargestRunCompute(analysis) * 1.2;
+  spec.setup.push_back(fmt::format("set xrange [{:.9g}:{:.9g}]", lo, hi));
+  LabelBudgetsWhenFewDecades(spec, analysis, lo, hi);
+  const std::vector<double> xs = LogSpace(lo, hi, 60);
   // Open markers per task (circle, square, triangle): the colour is already the condition.
   const int kTaskPointTypes[] = {6, 4, 8, 12, 10};
   std::vector<std::string> lines;
@@ -394,32 +431,37 @@ Figure DownstreamFigure(const Analysis& analysis, const std::string& dir,
       for (const fitting::MetricPoint& p : it->second) block.rows.push_back({p.flops, p.value});
       spec.data.push_back(block);
       lines.push_back(fmt::format("$d{}_{} using 1:2 with points pt {} ps 1.2 lw 1.5 lc rgb '{}' "
-                                  "title {}",
-                                  k, t, kTaskPointTypes[t % 5], ConditionColor(k),
-                                  Q(c.condition + " " + tasks[t])));
+                                  "notitle",
+                                  k, t, kTaskPointTypes[t % 5], ConditionColor(k)));
+      // One legend entry per condition and task showing both its marker and its law's dashes.
       auto law = c.downstream.find(tasks[t]);
+      std::string key_style = "points";
       if (law != c.downstream.end()) {
         DataBlock curve{fmt::format("g{}_{}", k, t), {}};
         for (double x : xs) curve.rows.push_back({x, fitting::PredictMetric(law->second, x)});
         spec.data.push_back(curve);
         lines.push_back(fmt::format("$g{}_{} using 1:2 with lines lw 2 dt {} lc rgb '{}' notitle",
                                     k, t, t + 1, ConditionColor(k)));
+        key_style = fmt::format("linespoints lw 2 dt {}", t + 1);
       } else {
         no_law.push_back(c.condition + " " + tasks[t]);
       }
+      lines.push_back(fmt::format("keyentry with {} pt {} ps 1.2 lc rgb '{}' title {}", key_style,
+                                  kTaskPointTypes[t % 5], ConditionColor(k),
+                                  Q(c.condition + " " + tasks[t])));
       auto best = c.at_largest_budget.find(tasks[t]);
       if (best != c.at_largest_budget.end() && best->second.indistinguishable_from_chance) {
         at_chance.push_back(c.condition + " " + tasks[t]);
       }
     }
   }
-  lines.push_back("0.5 with lines dt 3 lw 1.5 lc rgb '#555555' title 'chance (0.5)'");
+  lines.push_back("0.5 with lines lw 3 lc rgb '#bbbbbb' title 'chance (0.5)'");
   spec.plot = fmt::format("{}", fmt::join(lines, ", \\\n  "));
   std::string caption =
       "Every run's final accuracy on each speech-only pair task (sBLIMP-, sSC- and tSC-like): "
       "colour is the condition, the marker the task. A line is the downstream law fitted to "
-      "the best run per budget (no bootstrap band: the downstream fits have none yet); the "
-      "dotted line is chance.";
+      "the best run per budget, dashed by task (no bootstrap band: the downstream fits have none "
+      "yet); the thick grey line is chance.";
   if (!no_law.empty()) {
     caption += fmt::format(" No law could be fitted for {}.", fmt::join(no_law, ", "));
   }
@@ -430,7 +472,7 @@ Figure DownstreamFigure(const Analysis& analysis, const std::string& dir,
         fmt::join(at_chance, ", "), at_chance.size() == 1 ? "that task says" : "those tasks say");
   }
   return DrawOrLeaveOut({Section::kDownstream, spec.title, caption, {}, ""}, spec, dir,
-                        lines.size() > 1 && AnyFinitePoint(spec),
+                        !spec.data.empty() && AnyFinitePoint(spec),
                         "no run has a speech-only pair accuracy");
 }
 

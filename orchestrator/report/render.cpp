@@ -101,6 +101,14 @@ std::string Base64(const std::string& bytes) {
   return out;
 }
 
+// Numbers are right-aligned so their digits line up; words ("irreducible loss") read from the
+// left.
+bool IsNumberCell(const std::string& cell) {
+  if (cell.empty() || cell == "-" || cell == "n/a" || cell.starts_with("unbounded")) return true;
+  const char c = cell.front();
+  return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.';
+}
+
 const char* kCss = R"(
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
        max-width: 1100px; margin: 2em auto; padding: 0 1.5em; line-height: 1.5; }
@@ -110,7 +118,7 @@ h3 { margin-top: 1.5em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: .35em .7em; }
 td { text-align: right; font-variant-numeric: tabular-nums; }
-td:first-child { text-align: left; }
+td:first-child, td.text { text-align: left; }
 th { background: #f3f6fa; }
 tr:nth-child(even) td { background: #fafafa; }
 figure { margin: 1.5em 0; }
@@ -118,7 +126,7 @@ figure img { width: 100%; max-width: 1000px; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.92em; max-width: 1000px; }
 .verdict { background: #f3f6fa; border-left: 4px solid #1f77b4; padding: .8em 1em; }
 .note { color: #666; font-style: italic; }
-pre { background: #f6f6f6; padding: .8em; overflow-x: auto; }
+pre { background: #f6f6f6; padding: .8em; white-space: pre-wrap; }
 )";
 
 std::string RenderHtml(const Document& d, const std::string& out_dir) {
@@ -149,7 +157,10 @@ std::string RenderHtml(const Document& d, const std::string& out_dir) {
         html << "</tr>\n";
         for (const auto& row : b.table.rows) {
           html << "<tr>";
-          for (const std::string& cell : row) html << "<td>" << HtmlEscape(cell) << "</td>";
+          for (const std::string& cell : row) {
+            html << (IsNumberCell(cell) ? "<td>" : "<td class=\"text\">") << HtmlEscape(cell)
+                 << "</td>";
+          }
           html << "</tr>\n";
         }
         html << "</table>\n";

@@ -63,8 +63,9 @@ struct RunCurve {
 struct TaskAtLargestBudget {
   double accuracy = 0;  // the best run's final accuracy
   int64_t n_pairs = 0;  // pairs it was measured on
-  // Within the binomial interval of chance at the report's level (z * sqrt(0.25 / n_pairs)
-  // around 0.5): the task cannot tell this model from a coin.
+  // Half-width of chance's binomial interval at the report's level: z * sqrt(0.25 / n_pairs).
+  double chance_half_width = 0;
+  // |accuracy - 0.5| <= chance_half_width: the task cannot tell this model from a coin.
   bool indistinguishable_from_chance = false;
 };
 
@@ -118,15 +119,22 @@ struct VerdictFacts {
   };
   std::optional<Multiplier> multiplier;
 
-  // The loss-against-compute exponents (larger = loss falls faster with compute).
+  // The loss-against-compute exponents (larger = loss falls faster with compute) of L_opt - E,
+  // and the irreducible losses E they fall towards.
   double exponent_first = 0, exponent_second = 0;
+  double irreducible_first = 0, irreducible_second = 0;
   Favoured steeper = Favoured::kFirst;  // kFirst or kSecond
   std::optional<double> p_exponents_equal;  // Wald test on bootstrap standard errors
   bool exponents_differ = false;            // p < 1 - level
   // The multiplier favours one condition and the steeper exponent the other: the first is
   // ahead at the sweep's budgets, the second gains with compute.
   bool multiplier_and_exponent_disagree = false;
+  // The multiplier's trend across the budgets favours one condition (it gets relatively
+  // cheaper as compute grows) and the steeper exponent the other: the exponent is of L - E,
+  // and the steeper condition falls towards a higher E.
+  bool trend_and_exponent_disagree = false;
   std::optional<double> crossing_flops;  // where the two optimal-loss frontiers cross
+  double smallest_budget = 0, largest_budget = 0;  // the sweep's, to place the crossing
 
   struct Best {  // the lowest predicted loss at the recommendation budget
     std::string condition;

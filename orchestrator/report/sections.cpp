@@ -2,6 +2,7 @@
 // formatted here from the Analysis (common/format.h); none is typed in.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -414,20 +415,22 @@ void DownstreamSection(Document& d, const Analysis& a, const std::vector<Figure>
   AddFigures(d, figures, Section::kDownstream);
   d.Paragraph("Accuracy of the best run at the largest budget, every task and modality:");
   d.AddTable(DownstreamTable(a));
-  std::vector<std::string> at_chance;
+  // Chance's interval per number of pairs measured (usually one).
+  std::map<int64_t, double> half_width;
   for (const ConditionAnalysis& c : a.conditions) {
     for (const auto& [task, best] : c.at_largest_budget) {
-      if (best.indistinguishable_from_chance) {
-        at_chance.push_back(fmt::format("{} on {} ({:.3f} over {} pairs)", c.condition, task,
-                                        best.accuracy, best.n_pairs));
-      }
+      if (best.indistinguishable_from_chance) half_width[best.n_pairs] = best.chance_half_width;
     }
   }
-  if (!at_chance.empty()) {
+  if (!half_width.empty()) {
+    std::vector<std::string> widths;
+    for (const auto& [pairs, width] : half_width) {
+      widths.push_back(fmt::format("±{:.3f} for {} pairs", width, pairs));
+    }
     d.Paragraph(fmt::format(
-        "Indistinguishable from chance (0.5) at the {} level, so these tasks say nothing about "
-        "the models yet: {}.",
-        Percent(a.verdict.level.value_or(0.95)), fmt::join(at_chance, "; ")));
+        "(≈ chance): the accuracy lies inside chance's binomial {} interval around 0.5 ({}), so "
+        "that task cannot yet tell the model from a coin.",
+        Percent(a.verdict.level.value_or(0.95)), fmt::join(widths, ", ")));
   }
 }
 

@@ -102,6 +102,19 @@ std::string ExponentSentence(const VerdictFacts& f) {
                             steeper, LevelText(f), test);
 }
 
+// Where the frontiers cross, placed against the sweep's budgets: a crossing outside them is
+// an extrapolation of both laws.
+std::string CrossingText(const VerdictFacts& f) {
+  const std::string at = fmt::format("{} {}", FormatNumber(*f.crossing_flops), f.flops_unit);
+  if (*f.crossing_flops < f.smallest_budget) {
+    return at + ", below the sweep's smallest budget (both laws extrapolated)";
+  }
+  if (*f.crossing_flops > f.largest_budget) {
+    return at + ", beyond the sweep's largest budget (both laws extrapolated)";
+  }
+  return at;
+}
+
 // The multiplier says which condition is cheaper at the budgets measured; the exponent says
 // which one gains with compute. When they point at different conditions, say how to read both.
 std::string ReadingTogether(const VerdictFacts& f) {
@@ -113,9 +126,9 @@ std::string ReadingTogether(const VerdictFacts& f) {
       "compute, so {}'s lead shrinks as compute grows",
       ahead, gaining, ahead);
   if (f.crossing_flops) {
-    text += fmt::format("; the frontiers cross at about C ≈ {} {}, below which {} is the better "
+    text += fmt::format("; the frontiers cross at about C ≈ {}, below which {} is the better "
                         "choice and above which {} is",
-                        FormatNumber(*f.crossing_flops), f.flops_unit, ahead, gaining);
+                        CrossingText(f), ahead, gaining);
   } else {
     text += fmt::format(", but the frontiers do not cross in the range searched, so {} stays "
                         "the better choice there",
@@ -123,6 +136,27 @@ std::string ReadingTogether(const VerdictFacts& f) {
   }
   text += f.exponents_differ ? "." : " (if the steeper exponent is real: it is not resolved).";
   return text;
+}
+
+// The multiplier's trend says one condition gains with compute over the sweep's budgets, the
+// exponent the other: the exponent describes only the reducible part L - E.
+std::string TrendAgainstExponent(const VerdictFacts& f) {
+  if (!f.trend_and_exponent_disagree) return "";
+  const std::string& steeper = Name(f, f.steeper);
+  const std::string& other = Other(f, f.steeper);
+  const double e_steeper = f.steeper == Favoured::kSecond ? f.irreducible_second : f.irreducible_first;
+  const double e_other = f.steeper == Favoured::kSecond ? f.irreducible_first : f.irreducible_second;
+  std::string text = fmt::format(
+      " Read together: the multiplier's trend favours {}, the exponent {}, because the exponent "
+      "describes only the reducible loss L − E",
+      other, steeper);
+  if (e_steeper > e_other) {
+    text += fmt::format(", and {}'s irreducible loss E is higher ({} against {}): its loss falls "
+                        "faster towards a higher floor",
+                        steeper, FormatNumber(e_steeper, 4), FormatNumber(e_other, 4));
+  }
+  return text + "; at the sweep's budgets, the multiplier, which compares the losses "
+                "themselves, is the better guide.";
 }
 
 std::string BestSentence(const VerdictFacts& f) {
@@ -144,11 +178,10 @@ std::string WordVerdict(const VerdictFacts& f) {
                        f.conditions_fitted);
   }
   std::string text = CautionSentences(f) + MultiplierSentences(f) + ExponentSentence(f);
-  text += ReadingTogether(f);
+  text += ReadingTogether(f) + TrendAgainstExponent(f);
   // The crossing is part of the reading when the two measures disagree.
   if (f.crossing_flops && !f.multiplier_and_exponent_disagree) {
-    text += fmt::format(" The frontiers cross at about {} {}.", FormatNumber(*f.crossing_flops),
-                        f.flops_unit);
+    text += fmt::format(" The frontiers cross at about {}.", CrossingText(f));
   }
   return text + BestSentence(f);
 }
