@@ -160,6 +160,14 @@ std::vector<std::vector<double>> FrontierRows(const ConditionAnalysis& c,
   return rows;
 }
 
+// Why approach 2 was not fitted, in a caption: the error's first clause ("approach 2: 0
+// budget(s) gave a vertex, need at least 2"); the Notes give each budget's reason.
+std::string Approach2FailureSummary(const ConditionAnalysis& c) {
+  const std::string& error = c.approach2_error;
+  return error.substr(0, std::min(error.find(';'), error.find('\n'))) +
+         "; the notes give each budget's reason";
+}
+
 std::string BandTitle(const ConditionAnalysis& c) {
   return fmt::format("{} {:.0f}% band", c.condition, 100 * c.approach3_bootstrap.level);
 }
@@ -227,7 +235,8 @@ Figure IsoFlopFigure(const Analysis& analysis, const ConditionAnalysis& c, size_
       "dotted line). The crosses are the parabolas' vertices, the compute-optimal size at each "
       "budget.";
   if (!c.approach2_error.empty()) {
-    caption += fmt::format(" No parabola is drawn: approach 2 was not fitted ({}).", c.approach2_error);
+    caption += fmt::format(" No parabola is drawn: approach 2 was not fitted ({}).",
+                           Approach2FailureSummary(c));
   }
   Figure figure{Section::kIsoFlop, spec.title, caption, {}, ""};
   return DrawOrLeaveOut(figure, spec, dir, AnyFinitePoint(spec),
@@ -349,7 +358,8 @@ Figure AllocationFigure(const Analysis& analysis, const std::string& dir, bool p
     } else if (!c.data.points.empty()) {
       missing.push_back(fmt::format(
           "{} has no IsoFLOP vertices: approach 2 was not fitted ({})", c.condition,
-          c.approach2_error.empty() ? "no budget had a parabola with a minimum" : c.approach2_error));
+          c.approach2_error.empty() ? "no budget had a parabola with a minimum"
+                                    : Approach2FailureSummary(c)));
     }
     if (c.approach3) {
       spec.data.push_back(
@@ -496,7 +506,6 @@ Figure CurvesFigure(const Analysis& analysis, const ConditionAnalysis& c, const 
     return static_cast<size_t>(std::lower_bound(v.begin(), v.end(), x) - v.begin());
   };
   std::vector<std::string> lines;
-  std::vector<bool> size_named(sizes.size(), false);
   for (size_t i = 0; i < c.curves.size(); ++i) {
     const RunCurve& r = c.curves[i];
     if (r.train_loss.empty()) continue;
@@ -509,13 +518,15 @@ Figure CurvesFigure(const Analysis& analysis, const ConditionAnalysis& c, const 
     spec.data.push_back(block);
     const size_t s = index_of(sizes, r.n_params);
     const size_t b = index_of(budgets, r.budget);
-    // The legend names each size once (its colour); the budgets' dash patterns have their own
-    // entries below.
-    const std::string title =
-        size_named[s] ? "notitle" : "title " + Q(fmt::format("N = {}", FormatNumber(r.n_params)));
-    size_named[s] = true;
-    lines.push_back(fmt::format("$c{} using 1:2 with lines lw 1.5 dt {} lc rgb '{}' {}", i, b + 1,
-                                SequentialColor(s, sizes.size()), title));
+    lines.push_back(fmt::format("$c{} using 1:2 with lines lw 1.5 dt {} lc rgb '{}' notitle", i,
+                                b + 1, SequentialColor(s, sizes.size())));
+  }
+  // The legend: each size once as a solid line in its colour, each budget once as its dash
+  // pattern in grey (a run's own line would show its budget's dashes against a size).
+  for (size_t s = 0; s < sizes.size() && !lines.empty(); ++s) {
+    lines.push_back(fmt::format("keyentry with lines lw 2 dt 1 lc rgb '{}' title {}",
+                                SequentialColor(s, sizes.size()),
+                                Q(fmt::format("N = {}", FormatNumber(sizes[s])))));
   }
   if (budgets.size() > 1) {
     for (size_t b = 0; b < budgets.size(); ++b) {

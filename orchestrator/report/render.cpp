@@ -119,6 +119,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: .35em .7em; }
 td { text-align: right; font-variant-numeric: tabular-nums; }
 td:first-child, td.text { text-align: left; }
+td:not(.text) { white-space: nowrap; }
 th { background: #f3f6fa; }
 tr:nth-child(even) td { background: #fafafa; }
 figure { margin: 1.5em 0; }
