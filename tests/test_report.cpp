@@ -560,3 +560,42 @@ TEST_CASE("a report never replaces a folder with files it did not write, and the
   CHECK(fs::exists(files.markdown));
   for (const std::string& plot : files.plots) CHECK(fs::exists(plot));
 }
+
+TEST_CASE("curves are smoothed from their first point, without lag from a starting value",
+          "[report]") {
+  // Weights decay^(t-i) over the points so far: (0.9 * 10 + 1 * 0) / 1.9 at the second point.
+  const auto smoothed = report::SmoothedCurve({{1, 10}, {2, 0}, {3, 0}}, 0.9);
+  REQUIRE(smoothed.size() == 3);
+  CHECK(smoothed[0].second == Approx(10));
+  CHECK(smoothed[1].second == Approx(9.0 / 1.9));
+  CHECK(smoothed[2].second == Approx(8.1 / 2.71));
+  CHECK(smoothed[2].first == 3);
+  for (const auto& [x, y] : report::SmoothedCurve({{1, 4}, {2, 4}, {3, 4}}, 0.9)) CHECK(y == Approx(4));
+}
+
+TEST_CASE("figures: colour-blind-safe colours, a marker per condition, the data's end marked",
+          "[report]") {
+  MarinReport& m = Marin();
+  const fs::path plots = fs::path(m.dir.file("report")) / "plots";
+  const std::string frontier = ReadFile(plots / "loss_vs_compute.gp");
+  // Okabe-Ito blue and vermillion; open circle (6) and open square (4) for the two conditions.
+  CHECK_THAT(frontier, Catch::Contains("pt 6 ps 1.3 lw 1.5 lc rgb '#0072B2' title 'comma runs'"));
+  CHECK_THAT(frontier, Catch::Contains("pt 4 ps 1.3 lw 1.5 lc rgb '#D55E00' title 'dclm runs'"));
+  // The range past the largest run (3e20) is shaded; the axis names the convention.
+  CHECK_THAT(frontier, Catch::Contains("set object 1 rect from 3e+20, graph 0"));
+  CHECK_THAT(frontier, Catch::Contains("training compute C (FLOPs as imported)"));
+  for (const char* name : {"loss_vs_compute.gp", "n_opt.gp", "isoflop_comma.gp", "downstream.gp",
+                           "curves_comma.gp"}) {
+    CAPTURE(name);
+    // Viridis' and plasma's pale yellows, unreadable on white.
+    const std::string script = ReadFile(plots / name);
+    CHECK_THAT(script, !Catch::Contains("#bddf26") && !Catch::Contains("#fde725") &&
+                           !Catch::Contains("#f0f921"));
+  }
+  // N_opt: the y range is set by the fitted values, so the bands are cut at it.
+  CHECK_THAT(ReadFile(plots / "n_opt.gp"), Catch::Contains("set yrange ["));
+  // Downstream: the chance line and a legend entry per condition and task.
+  const std::string downstream = ReadFile(plots / "downstream.gp");
+  CHECK_THAT(downstream, Catch::Contains("0.5 with lines lw 3 lc rgb '#bbbbbb' title 'chance (0.5)'"));
+  CHECK_THAT(downstream, Catch::Contains("title 'dclm sblimp/speech'"));
+}
