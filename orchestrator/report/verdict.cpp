@@ -7,6 +7,7 @@
 
 #include "common/format.h"
 #include "orchestrator/report/report.h"
+#include "orchestrator/report/verdict.h"
 
 namespace sims::report {
 namespace {
