@@ -410,7 +410,7 @@ TEST_CASE("a report of an imported sweep leaves out what it has no data for, one
   CHECK_FALSE(fs::exists(fs::path(dir.file("report")) / "plots" / "curves_comma.svg"));
   // The printed command makes this report again: conditions and factor included.
   CHECK_THAT(md, Catch::Contains("sims report --sweep marin --condition comma,dclm --metric "
-                                 "val/loss/speech --params total --bootstrap 0 --seed 7 "
+                                 "val/loss/speech \\\n    --params total --bootstrap 0 --seed 7 "
                                  "--recommend-factor 10 --out DIR"));
 }
 

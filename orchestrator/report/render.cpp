@@ -127,7 +127,7 @@ figure img { width: 100%; max-width: 1000px; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.92em; max-width: 1000px; }
 .verdict { background: #f3f6fa; border-left: 4px solid #1f77b4; padding: .8em 1em; }
 .note { color: #666; font-style: italic; }
-pre { background: #f6f6f6; padding: .8em; white-space: pre-wrap; }
+pre { background: #f6f6f6; padding: .8em; overflow-x: auto; }
 )";
 
 std::string RenderHtml(const Document& d, const std::string& out_dir) {

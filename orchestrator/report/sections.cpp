@@ -261,8 +261,9 @@ std::string ReproduceCommand(const Analysis& a) {
   const ReportOptions& o = a.options;
   std::vector<std::string> conditions;
   for (const ConditionAnalysis& c : a.conditions) conditions.push_back(c.condition);
-  return fmt::format("sims report --sweep {} --condition {} --metric {} --params {} --bootstrap {} "
-                     "--seed {} --recommend-factor {} --out DIR",
+  // Two lines (a shell continuation), so the page never wraps it inside an option.
+  return fmt::format("sims report --sweep {} --condition {} --metric {} \\\n"
+                     "    --params {} --bootstrap {} --seed {} --recommend-factor {} --out DIR",
                      o.sweep, fmt::join(conditions, ","), o.metric,
                      a.non_embedding ? "non-embedding" : "total", o.bootstrap, o.seed,
                      fmt::format("{:g}", o.recommend_factor));
