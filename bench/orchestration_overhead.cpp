@@ -40,7 +40,7 @@ std::vector<sims::NewRun> MakeRuns(int n, const std::string& sweep) {
     sims::RunConfig c;
     c.sweep = sweep;
     c.condition = "textless";
-    c.design = "grid";
+    c.design = sims::DesignKind::kGrid;
     c.seed = static_cast<uint64_t>(i);
     c.steps = 100;
     sims::NewRun r;
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   sims::Store store = sims::Store::Open(db);
   {
     // Heartbeats against a running run (claimed again after a reset of one run).
-    std::string id = store.ListRuns({"bench", "", ""}).front().id;
+    std::string id = store.ListRuns({"bench", "", std::nullopt}).front().id;
     store.ResetRun(id);
     store.ClaimRun("bench", sims::NowSeconds(), 60, "", id);
     const int beats = 2000;
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   {
     // Ingest: a second sweep whose runs report through events files.
     store.InsertRuns(store.UpsertSweep("slurm", "# bench"), MakeRuns(n, "slurm"));
-    for (const sims::RunRow& r : store.ListRuns({"slurm", "", ""})) {
+    for (const sims::RunRow& r : store.ListRuns({"slurm", "", std::nullopt})) {
       std::string run_dir = sims::RunDir(dir.string(), r.id);
       fs::create_directories(run_dir);
       sims::EventLog log(sims::EventsPath(run_dir));

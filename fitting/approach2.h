@@ -1,9 +1,10 @@
 #pragma once
 // Chinchilla approach 2 (IsoFLOP profiles): per budget, a parabola of loss in log N (or log D);
 // its vertex is the budget's optimal N (and D from the cost model: cost(N, D) = C); then power
-// laws N_opt = k C^a and
-// D_opt = k' C^b fitted to the vertices. Budgets with too few points or no upward curvature are
-// reported in `skipped` and left out. Call FitApproach2(points, options).
+// laws N_opt = k C^a and D_opt = k' C^b fitted to the vertices (the exponents approach 2
+// reports), and an AllocationLaw that carries the vertices to any budget under the cost model.
+// Budgets with too few points or no upward curvature are reported in `skipped` and left out.
+// Call FitApproach2(points, options), then AllocationAt(result.allocation, C).
 #include <span>
 #include <string>
 #include <vector>
@@ -50,11 +51,31 @@ struct SkippedBudget {
   std::string reason;  // "2 points, need 3" / "no upward curvature (c2 = -0.01)" / "vertex ... below"
 };
 
+// How approach 2 carries its vertices to a budget C. Under a cost proportional to N this is the
+// power law through the vertices. Otherwise N_opt is no power law of C; the optimum of
+// L = E + A/N^alpha + B/D^beta on the curve f(N) D = C satisfies the first-order condition
+//   ln N = k + p ln D - q ln g(N),   D = C / f(N),   g = d ln f / d ln N   (p = beta/alpha, q = 1/alpha),
+// and (k, p, q) are fitted to the vertices by least squares in ln N, each vertex's N predicted
+// from its C (needs 3 budgets; with 2, the power law, and `method` says so).
+struct AllocationLaw {
+  bool cost_aware = false;  // false: n_power_law below is the law
+  double k = 0, p = 0, q = 0;
+  PowerLaw n_power_law;
+  CostModel cost;
+  std::string method;  // one line, printed with the fit
+};
+
+// The optimal N at `flops` under the law, and D = flops / f(N). Throws UserError when no N
+// satisfies the law's condition (it cannot happen for a law fitted with p > 0, q >= 0).
+Allocation AllocationAt(const AllocationLaw& law, double flops);
+AllocationLaw FitAllocationLaw(std::span<const Vertex> vertices, const CostModel& cost);
+
 struct Approach2Result {
   std::vector<Vertex> vertices;  // ascending budget
   std::vector<SkippedBudget> skipped;
-  PowerLaw n_opt;  // N_opt = coefficient * C^exponent
+  PowerLaw n_opt;  // N_opt = coefficient * C^exponent through the vertices
   PowerLaw d_opt;
+  AllocationLaw allocation;  // N_opt and D_opt at any budget: AllocationAt(allocation, C)
   CostModel cost;  // the options' cost model, which priced every vertex
 };
 

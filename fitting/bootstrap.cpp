@@ -296,15 +296,23 @@ BootstrapResult BootstrapApproach3(std::span<const Point> points, const Approach
 
 namespace {
 
-// The power laws of N_opt and D_opt through `vertices` (at least 2 distinct budgets).
-std::pair<PowerLaw, PowerLaw> PowerLaws(const std::vector<Vertex>& vertices) {
+// What one resample of approach 2 gives: the power laws through its vertices (their exponents)
+// and the allocation law that carries them to any budget.
+struct Approach2Sample {
+  PowerLaw n_opt, d_opt;
+  AllocationLaw allocation;
+};
+
+// At least 2 distinct budgets.
+Approach2Sample SampleLaws(const std::vector<Vertex>& vertices, const CostModel& cost) {
   std::vector<double> c, n, d;
   for (const Vertex& v : vertices) {
     c.push_back(v.budget);
     n.push_back(v.n_opt);
     d.push_back(v.d_opt);
   }
-  return {FitPowerLaw(c, n, "approach 2 bootstrap"), FitPowerLaw(c, d, "approach 2 bootstrap")};
+  return {FitPowerLaw(c, n, "approach 2 bootstrap"), FitPowerLaw(c, d, "approach 2 bootstrap"),
+          FitAllocationLaw(vertices, cost)};
 }
 
 // kParametric and kResiduals for approach 2: every budget that gave a vertex keeps its points'
@@ -313,7 +321,7 @@ std::pair<PowerLaw, PowerLaw> PowerLaws(const std::vector<Vertex>& vertices) {
 // Relative, because loss noise scales with the loss (the budgets' losses differ); pooled,
 // because one budget's few residuals say little about the spread.
 // A resample whose parabola loses its upward curvature loses a budget: it counts as failed.
-std::vector<std::pair<PowerLaw, PowerLaw>> ResidualResamplesApproach2(
+std::vector<Approach2Sample> ResidualResamplesApproach2(
     std::span<const Point> points, const Approach2Options& fit_options,
     const std::vector<Vertex>& vertices, const BootstrapOptions& options, BootstrapResult& r) {
   const bool by_params = fit_options.axis == ParabolaAxis::kParams;
@@ -341,7 +349,7 @@ std::vector<std::pair<PowerLaw, PowerLaw>> ResidualResamplesApproach2(
   // The vertex of a resample may leave the sampled sizes: it is still that budget's estimate.
   Approach2Options refit = fit_options;
   refit.require_bracketed = false;
-  std::vector<std::pair<PowerLaw, PowerLaw>> laws(options.resamples);
+  std::vector<Approach2Sample> laws(options.resamples);
   std::vector<char> ok(options.resamples, 0);
   ParallelFor(options.resamples, ThreadCount(options.threads), [&](size_t i) {
     SplitMix64 rng = ResampleRng(options.seed, static_cast<int>(i));
@@ -351,12 +359,14 @@ std::vector<std::pair<PowerLaw, PowerLaw>> ResidualResamplesApproach2(
       sample[j].loss = fitted[j] * (1 + e);
     }
     const std::vector<Vertex> refitted = IsoFlopVertices(sample, refit, nullptr);
-    if (refitted.size() == vertices.size()) {
-      laws[i] = PowerLaws(refitted);
+    if (refitted.size() != vertices.size()) return;
+    try {
+      laws[i] = SampleLaws(refitted, fit_options.cost);
       ok[i] = 1;
+    } catch (const UserError&) {  // a resample whose vertices fit no law counts as failed
     }
   });
-  std::vector<std::pair<PowerLaw, PowerLaw>> out;
+  std::vector<Approach2Sample> out;
   for (int i = 0; i < options.resamples; ++i) {
     if (ok[i]) {
       out.push_back(laws[i]);
@@ -369,11 +379,12 @@ std::vector<std::pair<PowerLaw, PowerLaw>> ResidualResamplesApproach2(
 
 // kCases for approach 2: whole vertices resampled with replacement (a resample that keeps one
 // budget has no slope and fails).
-std::vector<std::pair<PowerLaw, PowerLaw>> VertexResamplesApproach2(const std::vector<Vertex>& vertices,
-                                                                    const BootstrapOptions& options,
-                                                                    BootstrapResult& r) {
+std::vector<Approach2Sample> VertexResamplesApproach2(const std::vector<Vertex>& vertices,
+                                                      const CostModel& cost,
+                                                      const BootstrapOptions& options,
+                                                      BootstrapResult& r) {
   r.method = "cases: vertices resampled with replacement; percentile intervals";
-  std::vector<std::pair<PowerLaw, PowerLaw>> out;
+  std::vector<Approach2Sample> out;
   for (int i = 0; i < options.resamples; ++i) {
     SplitMix64 rng = ResampleRng(options.seed, i);
     std::vector<Vertex> sample;
@@ -384,7 +395,7 @@ std::vector<std::pair<PowerLaw, PowerLaw>> VertexResamplesApproach2(const std::v
       ++r.failed;
       continue;
     }
-    out.push_back(PowerLaws(sample));
+    out.push_back(SampleLaws(sample, cost));
   }
   return out;
 }
@@ -404,28 +415,31 @@ BootstrapResult BootstrapApproach2(std::span<const Point> points, const Approach
   for (const Vertex& v : vertices) fitted_points += v.n_points;
   const bool no_residual_df = fitted_points <= 3 * static_cast<int>(vertices.size());
   const auto samples = options.method == BootstrapMethod::kCases || no_residual_df
-                           ? VertexResamplesApproach2(vertices, options, r)
+                           ? VertexResamplesApproach2(vertices, fit_options.cost, options, r)
                            : ResidualResamplesApproach2(points, fit_options, vertices, options, r);
   if (no_residual_df && options.method != BootstrapMethod::kCases) {
     r.method += " (3 points per budget leave no residuals to simulate)";
   }
-  const auto [n_fit, d_fit] = PowerLaws(vertices);
-  std::vector<Named> named = {{"n_opt.exponent", n_fit.exponent, {}}, {"d_opt.exponent", d_fit.exponent, {}}};
+  const Approach2Sample fit = SampleLaws(vertices, fit_options.cost);
+  std::vector<Named> named = {{"n_opt.exponent", fit.n_opt.exponent, {}},
+                              {"d_opt.exponent", fit.d_opt.exponent, {}}};
   std::vector<double> at = options.budgets;
   if (std::find(at.begin(), at.end(), r.pivot_flops) == at.end()) at.push_back(r.pivot_flops);
   for (double c : at) {
-    named.push_back({BudgetKey("n_opt", c), Evaluate(n_fit, c), {}, true});
-    named.push_back({BudgetKey("d_opt", c), Evaluate(d_fit, c), {}, true});
+    const Allocation x = AllocationAt(fit.allocation, c);
+    named.push_back({BudgetKey("n_opt", c), x.n_params, {}, true});
+    named.push_back({BudgetKey("d_opt", c), x.tokens, {}, true});
   }
-  for (const auto& [n, d] : samples) {
-    r.n_opt_samples.push_back(n);
-    r.d_opt_samples.push_back(d);
-    named[0].values.push_back(n.exponent);
-    named[1].values.push_back(d.exponent);
+  for (const Approach2Sample& sample : samples) {
+    r.n_opt_samples.push_back(sample.n_opt);
+    r.d_opt_samples.push_back(sample.d_opt);
+    named[0].values.push_back(sample.n_opt.exponent);
+    named[1].values.push_back(sample.d_opt.exponent);
     size_t k = 2;
     for (double c : at) {
-      named[k++].values.push_back(Evaluate(n, c));
-      named[k++].values.push_back(Evaluate(d, c));
+      const Allocation x = AllocationAt(sample.allocation, c);
+      named[k++].values.push_back(x.n_params);
+      named[k++].values.push_back(x.tokens);
     }
   }
   AddIntervals(r, named);

@@ -49,6 +49,22 @@ double CostModel::ParamsFor(double tokens, double flops) const {
   return std::exp(0.5 * (lo + hi));
 }
 
+double CostModel::Elasticity(double n) const {
+  if (ProportionalToN()) return 1;
+  const double half_step = std::log(10.0) / 16;
+  return (std::log(FlopsPerToken(n * std::exp(half_step))) -
+          std::log(FlopsPerToken(n * std::exp(-half_step)))) /
+         (2 * half_step);
+}
+
+bool CostModel::ProportionalToN() const {
+  for (size_t i = 1; i < n_params.size(); ++i) {
+    const double first = flops_per_token[0] / n_params[0];
+    if (std::abs(flops_per_token[i] / n_params[i] / first - 1) > 1e-6) return false;
+  }
+  return true;
+}
+
 std::string CostModel::Unit() const {
   if (convention == "data") return "FLOPs (the data's)";
   return convention + " FLOPs";

@@ -33,6 +33,11 @@ struct CostModel {
   double TokensFor(double n_params, double flops) const { return flops / FlopsPerToken(n_params); }
   // The N whose cost per token is flops / tokens (FlopsPerToken is increasing in N).
   double ParamsFor(double tokens, double flops) const;
+  // d ln f / d ln N, as a central secant over 1/8 decade (the knots' spacing), so a tabulated
+  // curve's kinks do not make it jump. 1 for a cost proportional to N.
+  double Elasticity(double n_params) const;
+  // f(N) / N is the same at every knot (6ND, k N): N_opt is then a power law of C.
+  bool ProportionalToN() const;
   // "exact FLOPs": for axis labels and table headers.
   std::string Unit() const;
 };

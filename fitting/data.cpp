@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/sha256.h"
 #include "results/store.h"
 
@@ -256,11 +257,13 @@ Dataset ParsePointsCsv(const std::string& text, const std::string& name, const C
 }
 
 Dataset ReadPointsCsv(const std::string& path, const CsvOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError(fmt::format("{}: cannot open the CSV file", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return ParsePointsCsv(buffer.str(), path, options);
+  std::string text;
+  try {
+    text = ReadWholeFile(path);
+  } catch (const UserError&) {
+    throw UserError(fmt::format("{}: cannot open the CSV file", path));
+  }
+  return ParsePointsCsv(text, path, options);
 }
 
 namespace {
@@ -305,7 +308,7 @@ SweepRow RequireSweep(Store& store, const StoreSelection& s) {
 }
 
 std::vector<RunRow> SelectedRuns(Store& store, const StoreSelection& s) {
-  std::vector<RunRow> runs = store.ListRuns({s.sweep, s.condition, "done"});
+  std::vector<RunRow> runs = store.ListRuns({s.sweep, s.condition, RunStatus::kDone});
   if (s.condition.empty()) {
     std::erase_if(runs, [](const RunRow& r) { return r.condition == "text-lm"; });
   }

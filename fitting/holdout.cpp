@@ -71,13 +71,8 @@ HoldoutResult HoldoutApproach2(std::span<const Point> points, int k, const Appro
                                 k, vertices.size(), k + 2));
   }
   const size_t fitted = vertices.size() - k;
-  std::vector<double> c, n, d;
-  for (size_t i = 0; i < fitted; ++i) {
-    c.push_back(vertices[i].budget);
-    n.push_back(vertices[i].n_opt);
-    d.push_back(vertices[i].d_opt);
-  }
-  const PowerLaw n_law = FitPowerLaw(c, n, "holdout N_opt"), d_law = FitPowerLaw(c, d, "holdout D_opt");
+  const AllocationLaw law =
+      FitAllocationLaw(std::span<const Vertex>(vertices).first(fitted), options.cost);
   HoldoutResult r;
   r.held_out_budgets = k;
   r.n_opt_rel_error = 0;
@@ -89,8 +84,9 @@ HoldoutResult HoldoutApproach2(std::span<const Point> points, int k, const Appro
     row.loss_observed = vertices[i].loss;
     row.n_opt_observed = vertices[i].n_opt;
     row.d_opt_observed = vertices[i].d_opt;
-    row.n_opt_predicted = Evaluate(n_law, row.budget);
-    row.d_opt_predicted = Evaluate(d_law, row.budget);
+    const Allocation predicted = AllocationAt(law, row.budget);
+    row.n_opt_predicted = predicted.n_params;
+    row.d_opt_predicted = predicted.tokens;
     *r.n_opt_rel_error += std::abs(row.n_opt_predicted - row.n_opt_observed) / row.n_opt_observed / k;
     *r.d_opt_rel_error += std::abs(row.d_opt_predicted - row.d_opt_observed) / row.d_opt_observed / k;
     r.rows.push_back(row);

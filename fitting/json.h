@@ -6,6 +6,7 @@
 //                "huber_delta","cost_model":{"convention","source","n_params","flops_per_token"},
 //                "intervals":{name:[lo,hi]},"bootstrap":{...}}
 //   approach 2: {"approach":2,"n_budgets","n_opt":{"coefficient","exponent"},"d_opt":{...},
+//                "allocation":{"method","cost_aware","k","p","q"} (AllocationLaw),
 //                "vertices":[{"budget","n_opt","d_opt","loss","n_points"}],
 //                "skipped":[{"budget","n_points","reason"}],"cost_model":{...},"intervals":{...}}
 //   approach 1: {"approach":1,"n_points","envelope":[{"flops","n_params","tokens","loss"}],

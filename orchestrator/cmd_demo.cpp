@@ -24,6 +24,7 @@
 #include "orchestrator/pool.h"
 #include "orchestrator/report/report.h"
 #include "results/store.h"
+#include "results/plan_store.h"
 #include "sweeps/plan.h"
 #include "trainer/corpus/generate.h"
 
@@ -155,7 +156,7 @@ void RunDemo(const DemoOptions& o, std::ostream& out) {
   Store store = Store::Open(db.string());
   StoreResult stored = PlanIntoStore(store, plan, /*dry_run=*/false);
   int remaining = 0;
-  for (const RunRow& r : store.ListRuns({plan.sweep, "", ""})) remaining += r.status != "done";
+  for (const RunRow& r : store.ListRuns({plan.sweep, "", std::nullopt})) remaining += r.status != RunStatus::kDone;
   Log(LogLevel::kInfo, "  sweep {}: {} runs ({} new), {} skipped by the design, {} to train",
       plan.sweep, plan.runs.size(), stored.new_ids.size(), plan.skipped.size(), remaining);
 

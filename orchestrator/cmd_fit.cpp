@@ -84,7 +84,7 @@ std::vector<fitting::MetricPoint> DownstreamPoints(const FitOptions& o, const Gl
   if (!store.FindSweep(o.input.sweep)) throw UserError(fmt::format("fit: no sweep '{}'", o.input.sweep));
   std::vector<fitting::MetricPoint> points;
   nlohmann::json ids = nlohmann::json::array();
-  for (const RunRow& run : store.ListRuns({o.input.sweep, o.input.condition, "done"})) {
+  for (const RunRow& run : store.ListRuns({o.input.sweep, o.input.condition, RunStatus::kDone})) {
     if (o.input.condition.empty() && run.condition == "text-lm") continue;
     const EvalRow* last = nullptr;
     const std::vector<EvalRow> evals = store.Evals(run.id);
@@ -201,13 +201,20 @@ nlohmann::json RunFit(const FitOptions& o, const GlobalOptions& global, std::ost
       if (o.holdout > 0) result["holdout"] = fitting::ToJson(fitting::HoldoutApproach2(data.points, o.holdout, a2));
       // The laws at the pivot budget, not their coefficients (N_opt at C = 1 FLOP).
       const double pivot = fitting::Approach2Pivot(fit.vertices);
-      table = {{fitting::BudgetKey("n_opt", pivot), fitting::Evaluate(fit.n_opt, pivot)},
+      const fitting::Allocation at_pivot = fitting::AllocationAt(fit.allocation, pivot);
+      Log(LogLevel::kInfo, "approach 2 allocation: {}", fit.allocation.method);
+      table = {{fitting::BudgetKey("n_opt", pivot), at_pivot.n_params},
                {"n_opt.exponent", fit.n_opt.exponent},
-               {fitting::BudgetKey("d_opt", pivot), fitting::Evaluate(fit.d_opt, pivot)},
+               {fitting::BudgetKey("d_opt", pivot), at_pivot.tokens},
                {"d_opt.exponent", fit.d_opt.exponent}};
       for (const auto& v : fit.vertices) {
         table.push_back({fitting::BudgetKey("n_opt", v.budget), v.n_opt});
         table.push_back({fitting::BudgetKey("d_opt", v.budget), v.d_opt});
+      }
+      for (double c : o.budgets) {  // asked for: the law's allocation (vertices are listed above)
+        const fitting::Allocation x = fitting::AllocationAt(fit.allocation, c);
+        table.push_back({fitting::BudgetKey("n_opt", c), x.n_params});
+        table.push_back({fitting::BudgetKey("d_opt", c), x.tokens});
       }
     } else {
       fitting::Approach1Options a1;

@@ -17,7 +17,7 @@
 #include "orchestrator/ingest.h"
 #include "results/store.h"
 #include "sweeps/run_config.h"
-#include "trainer/hf/export.h"
+#include "trainer/hf_export.h"
 #include "trainer/train.h"
 #endif
 

@@ -49,7 +49,7 @@ int RunImport(const ImportOptions& o, const GlobalOptions& global, std::ostream&
     RunConfig config;
     config.sweep = o.input.sweep;
     config.condition = o.condition;
-    config.design = "imported";
+    config.design = DesignKind::kImported;
     // The row's place in the file makes identical (N, D) rows distinct runs; the file hash
     // makes a changed file a different set of runs.
     config.seed = std::stoull(p.source.substr(p.source.rfind(':') + 1));

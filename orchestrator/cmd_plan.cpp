@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "orchestrator/commands.h"
 #include "results/store.h"
+#include "results/plan_store.h"
 #include "sweeps/plan.h"
 
 namespace sims {
@@ -31,7 +32,7 @@ nlohmann::json RunJson(const PlannedRun& r, bool is_new) {
   return {{"id", r.id},
           {"new", is_new},
           {"condition", c.condition},
-          {"design", c.design},
+          {"design", ToString(c.design)},
           {"size", r.size_label},
           {"column", r.column_label},
           {"n_params", c.n_params},
@@ -55,7 +56,7 @@ nlohmann::json RunJson(const PlannedRun& r, bool is_new) {
           {"flops_6nd", c.flops_6nd},
           {"flops_exact", c.flops_exact},
           {"init",
-           {{"kind", c.init.kind},
+           {{"kind", ToString(c.init.kind)},
             {"run_id", c.init.run_id},
             {"checkpoint_path", c.init.checkpoint_path}}},
           {"depends_on", c.depends_on}};
@@ -112,13 +113,13 @@ void PrintPlanTable(std::ostream& out, const SweepSpec& spec, const SweepPlan& p
       out << fmt::format(
           "condition {} ({}, init {}, mixture text {:g} / speech {:g} / "
           "interleaved {:g}): {} runs, {} new, {} skipped, {:.3g} FLOPs ({})\n",
-          name, cond->design.kind, cond->init, cond->mixture.text, cond->mixture.speech,
-          cond->mixture.interleaved, runs, fresh, skipped, flops, spec.flops);
+          name, ToString(cond->design.kind), ToString(cond->init), cond->mixture.text, cond->mixture.speech,
+          cond->mixture.interleaved, runs, fresh, skipped, flops, ToString(spec.flops));
     } else {
       out << fmt::format(
           "condition text-lm (text LMs that init = \"text-lm\" starts from, text "
           "stream only): {} runs, {} new, {:.3g} FLOPs ({})\n",
-          runs, fresh, flops, spec.flops);
+          runs, fresh, flops, ToString(spec.flops));
     }
     const std::string column_kind = name == "text-lm"                        ? ""
                                     : !cond->design.budgets.empty()          ? "C="
@@ -169,7 +170,18 @@ void PrintPlanTable(std::ostream& out, const SweepSpec& spec, const SweepPlan& p
 
 void RunPlan(const PlanOptions& options, const GlobalOptions& global, std::ostream& out) {
   // Load and plan before opening the store: a bad file must write nothing, not even the db.
-  const SweepSpec spec = LoadSweepFile(options.spec_path, options.corpus);
+  // A dry run previews a sweep whose checkpoints are not downloaded yet (warning per folder);
+  // a real plan refuses it.
+  const SweepSpec spec =
+      ParseSweep(ReadSweepFile(options.spec_path), options.spec_path, options.corpus);
+  if (options.dry_run) {
+    for (const std::string& missing : MissingCheckpoints(spec)) {
+      Log(LogLevel::kWarn, "{} (dry run: planned anyway)", missing);
+    }
+    CheckExistingFiles(spec);
+  } else {
+    CheckSweepFiles(spec);
+  }
   const SweepPlan plan = PlanSweep(spec);
   StoreResult stored;
   if (options.dry_run && !std::filesystem::exists(global.db)) {

@@ -117,7 +117,7 @@ std::optional<ShapeChoice> BestShape(const fitting::Approach3Result& fit, double
     const ParamCounts counts = CountParams(shape);
     const double n = static_cast<double>(n_is_total ? counts.total : counts.non_embedding);
     if (n < n_opt / 2 || n > 2 * n_opt) continue;
-    const double per_token = facts.known ? TrainingFlopsPerToken(shape, facts.context, facts.convention,
+    const double per_token = facts.known ? TrainingFlopsPerToken(shape, facts.context, FlopConventionFromString(facts.convention),
                                                                  facts.n_includes_embedding)
                                          : fit.cost.FlopsPerToken(n);
     ShapeChoice choice{shape, n, budget / per_token, 0};

@@ -18,6 +18,7 @@
 #include "orchestrator/pool.h"
 #include "orchestrator/slurm.h"
 #include "orchestrator/worker.h"
+#include "results/plan_store.h"
 #include "sweeps/plan.h"
 
 namespace sims {
@@ -43,7 +44,7 @@ extern "C" void OnInterrupt(int) { g_interrupts.fetch_add(1); }
 // fail them again from the old outcome.
 int RetryFailed(Store& store, const std::string& project, const std::string& sweep) {
   int n = 0;
-  for (const RunRow& r : store.ListRuns({sweep, "", "failed"})) {
+  for (const RunRow& r : store.ListRuns({sweep, "", RunStatus::kFailed})) {
     if (!store.RetryRun(r.id)) continue;
     ++n;
     std::string events = EventsPath(RunDir(project, r.id));
@@ -59,7 +60,7 @@ void WatchSlurm(Store& store, const RunOptions& o, const std::string& project,
   bool tty = ::isatty(STDERR_FILENO);
   for (;;) {
     IngestEvents(store, project, o.pool.sweep, NowSeconds(), 7 * 86400.0);
-    SweepProgress p = ComputeProgress(store.ListRuns({o.pool.sweep, "", ""}));
+    SweepProgress p = ComputeProgress(store.ListRuns({o.pool.sweep, "", std::nullopt}));
     std::string line = FormatProgress(p, 0);
     std::fprintf(stderr, tty ? "\r\033[K%s" : "%s\n", line.c_str());
     if (p.planned + p.running == 0) break;
@@ -130,7 +131,7 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
       }
       WatchSlurm(store, o, project, jobs);
     }
-    SweepProgress p = ComputeProgress(store.ListRuns({o.sweep, "", ""}));
+    SweepProgress p = ComputeProgress(store.ListRuns({o.sweep, "", std::nullopt}));
     return {p.done, p.failed, p.planned, p.running, g_interrupts.load()};
   }
   PoolSummary summary = RunPool(o.pool, g_interrupts);

@@ -35,7 +35,7 @@ int RunRuns(const RunsOptions& o, const GlobalOptions& global, std::istream& ans
   std::vector<RunRow> targets;
   if (o.failed) {
     if (o.action != "retry") throw UserError("--failed goes with retry only");
-    targets = store.ListRuns({o.sweep, "", "failed"});
+    targets = store.ListRuns({o.sweep, "", RunStatus::kFailed});
   }
   for (const std::string& id : o.ids) {
     std::optional<RunRow> r = store.GetRun(id);
@@ -51,7 +51,7 @@ int RunRuns(const RunsOptions& o, const GlobalOptions& global, std::istream& ans
   }
   for (const RunRow& r : targets) {
     out << fmt::format("  {} {} {} (status {}, step {}/{})\n", o.action, r.id, r.condition,
-                       r.status, r.step, r.steps);
+                       ToString(r.status), r.last_step, r.total_steps);
   }
   if (!o.yes) {
     if (&answer == &std::cin && !::isatty(STDIN_FILENO)) {
@@ -100,7 +100,7 @@ int RunRuns(const RunsOptions& o, const GlobalOptions& global, std::istream& ans
     if (ok) {
       ++changed;
     } else {
-      out << fmt::format("  {}: cannot {} a run that is {}\n", r.id, o.action, r.status);
+      out << fmt::format("  {}: cannot {} a run that is {}\n", r.id, o.action, ToString(r.status));
     }
   }
   out << fmt::format("{}: {} of {} runs changed\n", o.action, changed, targets.size());

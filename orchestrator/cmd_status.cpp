@@ -64,7 +64,9 @@ void RunStatus(const StatusOptions& o, const GlobalOptions& global, std::ostream
           e.what());
     }
   }
-  std::vector<RunRow> runs = store.ListRuns({o.sweep, o.condition, o.status});
+  std::vector<RunRow> runs = store.ListRuns(
+      {o.sweep, o.condition,
+       o.status.empty() ? std::nullopt : std::optional(RunStatusFromString(o.status))});
   std::map<std::string, double> losses = LastLosses(store);
   std::vector<std::string> header = {"id",   "sweep",    "condition", "N",    "D",     "status",
                                      "attempt", "progress", "last_loss", "error"};
@@ -72,8 +74,8 @@ void RunStatus(const StatusOptions& o, const GlobalOptions& global, std::ostream
     nlohmann::json rows = nlohmann::json::array();
     for (const RunRow& r : runs) {
       nlohmann::json j = {{"id", r.id},           {"sweep", r.sweep},   {"condition", r.condition},
-                          {"n_params", r.n_params}, {"tokens", r.tokens}, {"status", r.status},
-                          {"attempt", r.attempt}, {"step", r.step},     {"steps", r.steps},
+                          {"n_params", r.n_params}, {"tokens", r.tokens}, {"status", ToString(r.status)},
+                          {"attempt", r.attempt}, {"step", r.last_step}, {"steps", r.total_steps},
                           {"flops", r.flops},     {"worker", r.worker}, {"error", r.error}};
       auto loss = losses.find(r.id);
       j["last_loss"] = loss == losses.end() ? nlohmann::json(nullptr) : nlohmann::json(loss->second);
@@ -88,8 +90,8 @@ void RunStatus(const StatusOptions& o, const GlobalOptions& global, std::ostream
     std::string error = r.error;
     if (o.format == Format::kTable && error.size() > 60) error = error.substr(0, 57) + "...";
     rows.push_back({r.id, r.sweep, r.condition, fmt::format("{:.3g}", double(r.n_params)),
-                    fmt::format("{:.3g}", double(r.tokens)), r.status, std::to_string(r.attempt),
-                    fmt::format("{}/{}", r.step, r.steps),
+                    fmt::format("{:.3g}", double(r.tokens)), ToString(r.status), std::to_string(r.attempt),
+                    fmt::format("{}/{}", r.last_step, r.total_steps),
                     loss == losses.end() ? "" : fmt::format("{:.4f}", loss->second), error});
   }
   if (o.format == Format::kCsv) {

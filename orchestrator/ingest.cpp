@@ -239,15 +239,15 @@ namespace {
 // dependencies done, so the caller repeats passes until nothing changes.
 bool ApplySummary(Store& store, const RunRow& row, const EventSummary& s, double now,
                   double lease_seconds, IngestSummary& out) {
-  if (!s.started || row.status == "done") return false;
-  if (row.status == "failed") {
+  if (!s.started || row.status == RunStatus::kDone) return false;
+  if (row.status == RunStatus::kFailed) {
     // A failed row with a later outcome in the file: the events are what happened, unless the
     // user cancelled the run (then their word stands).
     if (s.terminal != "done" || row.error == "cancelled by user") return false;
     store.RetryRun(row.id);
   }
   std::string worker = row.worker;
-  if (row.status != "running") {
+  if (row.status != RunStatus::kRunning) {
     std::string claimant = s.worker.empty() ? "slurm" : s.worker;
     if (!store.ClaimRun(claimant, now, lease_seconds, "", row.id)) return false;
     worker = claimant;
@@ -261,7 +261,7 @@ bool ApplySummary(Store& store, const RunRow& row, const EventSummary& s, double
     if (store.FailRun(row.id, worker, now, s.error)) ++out.runs_failed;
   } else {
     store.Heartbeat(row.id, worker, now, lease_seconds, s.step);
-    return row.status != "running";
+    return row.status != RunStatus::kRunning;
   }
   return true;
 }

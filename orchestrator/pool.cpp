@@ -95,14 +95,14 @@ SweepProgress ComputeProgress(const std::vector<RunRow>& runs) {
     auto& [done, total] = p.by_condition[r.condition];
     ++total;
     p.flops_total += r.flops;
-    if (r.status == "done") {
+    if (r.status == RunStatus::kDone) {
       ++p.done;
       ++done;
       p.flops_done += r.flops;
-    } else if (r.status == "running") {
+    } else if (r.status == RunStatus::kRunning) {
       ++p.running;
-      if (r.steps > 0) p.flops_done += r.flops * static_cast<double>(r.step) / r.steps;
-    } else if (r.status == "failed") {
+      if (r.total_steps > 0) p.flops_done += r.flops * double(r.last_step) / r.total_steps;
+    } else if (r.status == RunStatus::kFailed) {
       ++p.failed;
       p.flops_failed += r.flops;
     } else {
@@ -186,7 +186,7 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
       reap(true);
       // Their runs would otherwise wait for the lease to expire and count an attempt.
       for (const Child& c : killed) {
-        for (const RunRow& r : store.ListRuns({o.sweep, "", "running"})) {
+        for (const RunRow& r : store.ListRuns({o.sweep, "", RunStatus::kRunning})) {
           if (r.worker == c.worker) store.ReleaseRun(r.id, c.worker);
         }
       }
@@ -200,7 +200,7 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
     for (const std::string& id : store.FailOrphans()) {
       Log(LogLevel::kWarn, "sims run: run {} failed: a dependency failed", id);
     }
-    std::vector<RunRow> runs = store.ListRuns({o.sweep, "", ""});
+    std::vector<RunRow> runs = store.ListRuns({o.sweep, "", std::nullopt});
     SweepProgress p = ComputeProgress(runs);
     if (p.done + p.failed != last_settled) {
       fruitless_exits = 0;
@@ -249,7 +249,7 @@ PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
     std::this_thread::sleep_for(std::chrono::duration<double>(o.tick_seconds));
   }
   if (o.progress && tty) std::fprintf(stderr, "\n");
-  SweepProgress p = ComputeProgress(store.ListRuns({o.sweep, "", ""}));
+  SweepProgress p = ComputeProgress(store.ListRuns({o.sweep, "", std::nullopt}));
   summary.done = p.done;
   summary.failed = p.failed;
   summary.planned = p.planned;

@@ -149,7 +149,7 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
   std::string exe = o.exe.empty() ? fs::read_symlink("/proc/self/exe").string() : o.exe;
   std::string db_abs = fs::absolute(db_path).lexically_normal().string();
 
-  std::vector<RunRow> rows = store.ListRuns({sweep, "", ""});
+  std::vector<RunRow> rows = store.ListRuns({sweep, "", std::nullopt});
   std::map<std::string, std::string> job_of;  // run id -> "<job>_<task>" of its last submission
   std::vector<std::string> known_jobs;
   for (const RunRow& r : rows) {
@@ -168,7 +168,7 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
   for (const RunRow& r : rows) by_id[r.id] = &r;
   std::vector<const RunRow*> candidates;
   for (const RunRow& r : rows) {
-    if (r.status != "planned" && r.status != "running") continue;
+    if (r.status != RunStatus::kPlanned && r.status != RunStatus::kRunning) continue;
     if (job_of.count(r.id) && live.count(job_of[r.id])) {
       result.skipped.push_back(r.id);
       continue;

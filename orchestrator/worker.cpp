@@ -99,7 +99,7 @@ TrainEnvironment MakeEnvironment(const WorkerOptions& options, const Executor& e
   TrainEnvironment env;
   env.run_dir = RunDir(project_dir, run_id);
   env.corpus_dir = config.corpus;
-  if (config.init.kind == "text-lm") {
+  if (config.init.kind == InitKind::kTextLm) {
     env.init_weights = executor.final_weights_path(RunDir(project_dir, config.init.run_id));
   }
   env.device = options.device;
@@ -112,7 +112,7 @@ TrainEnvironment MakeEnvironment(const WorkerOptions& options, const Executor& e
 bool TrainClaimed(const WorkerOptions& options, const std::string& worker, Store& store,
                   const RunRow& row, const std::string& project_dir, const Executor& executor,
                   const std::atomic<bool>& stop, WorkerSummary& summary) {
-  std::atomic<int64_t> step{row.step};
+  std::atomic<int64_t> step{row.last_step};
   std::atomic<bool> lease_lost{false};
   TrainHooks hooks;
   hooks.emit = [&](const std::vector<MetricRow>& metrics, const std::vector<EvalRow>& evals) {
@@ -154,7 +154,7 @@ bool TrainClaimed(const WorkerOptions& options, const std::string& worker, Store
     return !stop;
   }
   if (outcome == TrainOutcome::kFinished) {
-    store.Heartbeat(row.id, worker, now, options.lease_seconds, row.steps);
+    store.Heartbeat(row.id, worker, now, options.lease_seconds, row.total_steps);
     store.FinishRun(row.id, worker, now);
     Log(LogLevel::kInfo, "worker {}: run {} done", worker, row.id);
     ++summary.finished;
@@ -187,15 +187,15 @@ WorkerSummary RunWorkerDatabase(const WorkerOptions& options, const Executor& ex
         if (!options.run_id.empty()) {
           auto r = store.GetRun(options.run_id);
           Log(LogLevel::kWarn, "worker {}: run {} is not claimable (status {})", worker,
-              options.run_id, r ? r.value().status : "?");
+              options.run_id, r ? ToString(r->status) : "?");
         }
         break;
       }
       // Nothing claimable now. Runs that wait on a running dependency become claimable later;
       // runs that wait on a failed one never do (FailOrphans settles them).
       store.FailOrphans();
-      RunFilter planned{options.sweep, "", "planned"};
-      RunFilter running{options.sweep, "", "running"};
+      RunFilter planned{options.sweep, "", RunStatus::kPlanned};
+      RunFilter running{options.sweep, "", RunStatus::kRunning};
       if (store.ListRuns(planned).empty() || store.ListRuns(running).empty()) break;
       std::this_thread::sleep_for(std::chrono::duration<double>(options.idle_poll_seconds));
       continue;

@@ -6,11 +6,18 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include "common/enum_names.h"
 #include "common/error.h"
 
 namespace sims {
 namespace {
+
+constexpr EnumNames<RunStatus, 4> kRunStatusNames{{{RunStatus::kPlanned, "planned"},
+                                                   {RunStatus::kRunning, "running"},
+                                                   {RunStatus::kDone, "done"},
+                                                   {RunStatus::kFailed, "failed"}}};
 
 // Migration i takes a database from schema version i to i+1. Append only; never edit one that
 // has shipped.
@@ -133,13 +140,23 @@ const char* const kRunColumns =
     "r.step, r.flops, r.flops_per_token, r.budget_flops, r.config_json, r.error, r.created_at, "
     "r.started_at, r.finished_at";
 
+// Q1 holds for every file sims wrote (a CHECK in the schema): a status outside it means the
+// file is damaged, and is reported the way SQLite reports damage (sims names the file).
+RunStatus StatusColumn(SQLite::Statement& st) {
+  try {
+    return RunStatusFromString(ColumnText(st, "status"));
+  } catch (const UserError& e) {
+    throw SQLite::Exception(std::string("runs.status: ") + e.what());
+  }
+}
+
 RunRow ReadRun(SQLite::Statement& st) {
   RunRow r;
   r.id = ColumnText(st, "id");
   r.sweep_id = st.getColumn("sweep_id").getInt64();
   r.sweep = ColumnText(st, "sweep");
   r.condition = ColumnText(st, "condition");
-  r.status = ColumnText(st, "status");
+  r.status = StatusColumn(st);
   r.attempt = st.getColumn("attempt").getInt64();
   r.worker = ColumnText(st, "worker");
   r.lease_until = ColumnDouble(st, "lease_until");
@@ -147,8 +164,8 @@ RunRow ReadRun(SQLite::Statement& st) {
   r.n_params = st.getColumn("n_params").getInt64();
   r.n_params_non_embedding = st.getColumn("n_params_non_embedding").getInt64();
   r.tokens = st.getColumn("tokens").getInt64();
-  r.steps = st.getColumn("steps").getInt64();
-  r.step = st.getColumn("step").getInt64();
+  r.total_steps = st.getColumn("steps").getInt64();
+  r.last_step = st.getColumn("step").getInt64();
   r.flops = st.getColumn("flops").getDouble();
   r.flops_per_token = st.getColumn("flops_per_token").getDouble();
   r.budget_flops = st.getColumn("budget_flops").getDouble();
@@ -168,6 +185,11 @@ int ReadSchemaVersion(SQLite::Database& db) {
 }
 
 }  // namespace
+
+std::string ToString(RunStatus status) { return std::string(NameOf(kRunStatusNames, status)); }
+RunStatus RunStatusFromString(std::string_view text) {
+  return ParseName(kRunStatusNames, text, "a run status");
+}
 
 double NowSeconds() {
   using namespace std::chrono;
@@ -237,8 +259,26 @@ Store Store::Open(const std::string& path, OpenMode mode) {
 
 int Store::SchemaVersion() { return ReadSchemaVersion(*db_); }
 
+namespace {
+
+// S1 of store.h.
+void CheckSweepFacts(const std::string& sweep, const SweepFacts& f) {
+  const std::string& c = f.flops_convention;
+  if (c != "" && c != "exact" && c != "6ND" && c != "6ND+attn" && c != "imported") {
+    throw UserError(fmt::format("sweep {}: flops_convention '{}' is not exact, 6ND, 6ND+attn or "
+                                "imported", sweep, c));
+  }
+  if (!f.planner_json.empty() &&
+      !nlohmann::json::parse(f.planner_json, nullptr, /*allow_exceptions=*/false).is_object()) {
+    throw UserError(fmt::format("sweep {}: planner_json is not a JSON object", sweep));
+  }
+}
+
+}  // namespace
+
 int64_t Store::UpsertSweep(const std::string& name, const std::string& spec_toml,
                            const SweepFacts& facts) {
+  CheckSweepFacts(name, facts);
   WriteTransaction tx(*db_);
   SQLite::Statement ins(*db_,
                         "INSERT INTO sweeps(name, spec_toml, flops_convention, "
@@ -272,7 +312,7 @@ SweepRow ReadSweep(SQLite::Statement& st) {
   return r;
 }
 
-// The invariant stated with NewRun in store.h; the message names the run and the rule.
+// R1-R4 of store.h (the dependencies' existence is the foreign key, checked on insert).
 void CheckRunInvariant(const NewRun& r) {
   auto fail = [&](const std::string& rule) {
     throw UserError(fmt::format("run {} ({}): {}; nothing of this batch was stored", r.id,
@@ -302,7 +342,14 @@ void CheckRunInvariant(const NewRun& r) {
                        r.flops, one_step, r.budget_flops));
     }
   }
+  if (!nlohmann::json::parse(r.config_json, nullptr, /*allow_exceptions=*/false).is_object()) {
+    fail("config_json is not a JSON object");
+  }
+  for (const std::string& d : r.depends_on) {
+    if (d == r.id) fail("the run depends on itself");
+  }
 }
+
 }  // namespace
 
 std::optional<SweepRow> Store::FindSweep(const std::string& name) {
@@ -536,7 +583,7 @@ std::vector<RunRow> Store::ListRuns(const RunFilter& filter) {
                                          kRunColumns));
   st.bind(1, filter.sweep);
   st.bind(2, filter.condition);
-  st.bind(3, filter.status);
+  st.bind(3, filter.status ? ToString(*filter.status) : std::string());
   std::vector<RunRow> out;
   while (st.executeStep()) out.push_back(ReadRun(st));
   return out;

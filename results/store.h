@@ -1,7 +1,22 @@
 #pragma once
 // The results store: one SQLite file per project, the single source of truth and the queue.
 // Open it with Store::Open(path); everything else is a method on Store. Not for: fitting or
-// printing (see fitting/ and orchestrator/).
+// printing (see fitting/ and orchestrator/). The schema: docs/layout.md "The database".
+//
+// Invariants. Every row written satisfies these; the insert that would break one is refused
+// whole (UserError naming the run or sweep and the rule), so readers may rely on them:
+//   R1  tokens > 0; steps >= 0 (0: imported, never trained); steps > 0 => tokens % steps == 0.
+//   R2  flops and flops_per_token are finite and > 0, and flops == flops_per_token * tokens
+//       (to 1e-9).
+//   R3  budget_flops is finite and >= 0 (0: not an IsoFLOP run); budget_flops > 0 and
+//       steps > 0 => |flops - budget_flops| <= one step's FLOPs (D is rounded to whole steps).
+//   R4  config_json is a JSON object; a run never depends on itself, and every run it depends
+//       on is in the store (or the same batch).
+//   S1  a sweep's flops_convention is exact, 6ND, 6ND+attn, imported, or "" (stored before
+//       schema 2); planner_json is "" or a JSON object. The first non-empty facts are kept.
+//   Q1  status is planned, running, done or failed (a CHECK in the schema); it changes only
+//       along the lifecycle below.
+//   M1  (run, step, name) is unique in metrics, (run, step, task) in evals: the first row kept.
 //
 // The run lifecycle (tests assert exactly these transitions):
 //
@@ -27,6 +42,8 @@
 #include <string>
 #include <vector>
 
+#include "results/rows.h"
+
 namespace SQLite {
 class Database;
 }
@@ -34,101 +51,6 @@ class Database;
 namespace sims {
 
 inline constexpr int kSchemaVersion = 2;
-
-// What the planner decided for a whole sweep, kept as columns so that no reader re-parses the
-// sweep file: the FLOP convention, what N counts, and (planner_json) the shape rule and the
-// cost curve per condition that fitting prices an unseen N with (sweeps/plan.h CostCurve).
-struct SweepFacts {
-  std::string flops_convention;       // exact | 6ND | 6ND+attn | imported | "" (before schema 2)
-  bool n_includes_embedding = false;  // N in 6ND and tokens per parameter counts embeddings
-  std::string planner_json;           // "" for imported sweeps
-  bool operator==(const SweepFacts&) const = default;
-};
-
-struct SweepRow {
-  int64_t id = 0;
-  std::string name;
-  std::string spec_toml;
-  std::string created_at;
-  SweepFacts facts;
-};
-
-// A run as the planner hands it to the store. InsertRuns checks, for every row, the invariant
-//   tokens > 0, steps >= 0 (0: imported, never trained), steps > 0 => tokens % steps == 0,
-//   flops == flops_per_token * tokens (to 1e-9),
-//   budget_flops > 0 => |flops - budget_flops| <= one step's FLOPs (D is rounded to whole steps)
-// and refuses the whole batch with the run id and the broken rule otherwise.
-struct NewRun {
-  std::string id;
-  std::string condition;
-  int64_t n_params = 0;
-  int64_t n_params_non_embedding = 0;
-  int64_t tokens = 0;
-  int64_t steps = 0;
-  double flops = 0;            // by the sweep's convention
-  double flops_per_token = 0;  // the same convention; > 0
-  double budget_flops = 0;     // the IsoFLOP budget the run was planned for; 0 = none (grid)
-  std::string config_json;
-  std::vector<std::string> depends_on;
-};
-
-struct RunRow {
-  std::string id;
-  int64_t sweep_id = 0;
-  std::string sweep;
-  std::string condition;
-  std::string status;  // planned | running | done | failed
-  int64_t attempt = 0;
-  std::string worker;
-  double lease_until = 0;   // unix seconds
-  double heartbeat_at = 0;  // unix seconds
-  int64_t n_params = 0;
-  int64_t n_params_non_embedding = 0;
-  int64_t tokens = 0;
-  int64_t steps = 0;
-  int64_t step = 0;  // last reported progress
-  double flops = 0;
-  double flops_per_token = 0;
-  double budget_flops = 0;  // 0: not an IsoFLOP run
-  std::string config_json;
-  std::string error;
-  std::string created_at, started_at, finished_at;
-};
-
-// The compute a run is grouped and plotted under: its IsoFLOP budget, or its own FLOPs when
-// the design has no budget (grid and text-LM runs).
-inline double BudgetOf(const RunRow& run) { return run.budget_flops > 0 ? run.budget_flops : run.flops; }
-
-struct MetricRow {
-  std::string run_id;
-  int64_t step = 0;
-  int64_t tokens = 0;
-  std::string name;
-  double value = 0;
-};
-
-struct EvalRow {
-  std::string run_id;
-  int64_t step = 0;
-  std::string task;  // e.g. "sblimp/speech"
-  double accuracy = 0;
-  int64_t n_pairs = 0;
-};
-
-struct FitRow {
-  int64_t id = 0;
-  std::string created_at;
-  std::string kind;
-  std::string condition;
-  std::string inputs_json;
-  std::string result_json;
-};
-
-struct RunFilter {
-  std::string sweep;      // empty = all sweeps
-  std::string condition;  // empty = all conditions
-  std::string status;     // empty = all
-};
 
 // kCreate: a missing file becomes a new database (plan, import, demo, storing a fit).
 // kExisting: a missing file is a UserError (every command that only reads or works a queue),
@@ -148,14 +70,14 @@ class Store {
   const std::string& path() const { return path_; }
   int SchemaVersion();
 
-  // Sweeps. UpsertSweep keeps the first spec text and facts of a name and returns its id.
+  // Sweeps. UpsertSweep keeps the first spec text and facts of a name (S1) and returns its id.
   int64_t UpsertSweep(const std::string& name, const std::string& spec_toml,
                       const SweepFacts& facts = {});
   std::optional<SweepRow> FindSweep(const std::string& name);
   std::vector<SweepRow> ListSweeps();
 
   // Inserts the runs that are not there yet (by id), with their dependencies, in one
-  // transaction. Returns how many were new.
+  // transaction, after checking R1-R4 for every run. Returns how many were new.
   int InsertRuns(int64_t sweep_id, const std::vector<NewRun>& runs);
 
   // Lifecycle (see the diagram above). `now` is unix seconds, passed in so tests control time.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/enum_names.h"
 #include "common/error.h"
 #include "common/sha256.h"
 
@@ -9,6 +10,16 @@ namespace sims {
 namespace {
 
 using nlohmann::json;
+
+constexpr EnumNames<Dtype, 3> kDtypeNames{
+    {{Dtype::kAuto, "auto"}, {Dtype::kFp32, "fp32"}, {Dtype::kBf16, "bf16"}}};
+constexpr EnumNames<InitKind, 3> kInitKindNames{{{InitKind::kScratch, "scratch"},
+                                                 {InitKind::kTextLm, "text-lm"},
+                                                 {InitKind::kCheckpoint, "checkpoint"}}};
+constexpr EnumNames<DesignKind, 4> kDesignKindNames{{{DesignKind::kGrid, "grid"},
+                                                     {DesignKind::kIsoflop, "isoflop"},
+                                                     {DesignKind::kTextLm, "text-lm"},
+                                                     {DesignKind::kImported, "imported"}}};
 
 template <typename T>
 void Read(const json& object, const char* key, T& out, const std::string& where) {
@@ -23,13 +34,40 @@ void Read(const json& object, const char* key, T& out, const std::string& where)
   }
 }
 
+// A typed value read from its name; a wrong name is a UserError naming the key.
+template <typename E>
+void ReadEnum(const json& object, const char* key, E& out, const std::string& where,
+              E (*from_string)(std::string_view)) {
+  std::string text;
+  Read(object, key, text, where);
+  try {
+    out = from_string(text);
+  } catch (const UserError& e) {
+    throw UserError(fmt::format("run config: key '{}{}': {}", where, key, e.what()));
+  }
+}
+
 }  // namespace
+
+std::string ToString(Dtype dtype) { return std::string(NameOf(kDtypeNames, dtype)); }
+std::string ToString(InitKind kind) { return std::string(NameOf(kInitKindNames, kind)); }
+std::string ToString(DesignKind kind) { return std::string(NameOf(kDesignKindNames, kind)); }
+Dtype DtypeFromString(std::string_view text) {
+  return ParseName(kDtypeNames, text,
+                   "a dtype the trainer trains (fp16 would need loss scaling, which it does not do)");
+}
+InitKind InitKindFromString(std::string_view text) {
+  return ParseName(kInitKindNames, text, "an init kind");
+}
+DesignKind DesignKindFromString(std::string_view text) {
+  return ParseName(kDesignKindNames, text, "a design kind");
+}
 
 json ToJson(const RunConfig& c) {
   json j;
   j["sweep"] = c.sweep;
   j["condition"] = c.condition;
-  j["design"] = c.design;
+  j["design"] = ToString(c.design);
   j["seed"] = c.seed;
   j["shape"] = {{"layers", c.shape.layers},     {"d_model", c.shape.d_model},
                 {"heads", c.shape.heads},       {"kv_heads", c.shape.kv_heads},
@@ -38,7 +76,7 @@ json ToJson(const RunConfig& c) {
   j["mixture"] = {{"text", c.mixture.text},
                   {"speech", c.mixture.speech},
                   {"interleaved", c.mixture.interleaved}};
-  j["init"] = {{"kind", c.init.kind},
+  j["init"] = {{"kind", ToString(c.init.kind)},
                {"run_id", c.init.run_id},
                {"checkpoint_path", c.init.checkpoint_path}};
   j["hp"] = {{"lr", c.hp.lr},
@@ -49,7 +87,7 @@ json ToJson(const RunConfig& c) {
              {"context", c.hp.context},
              {"clip", c.hp.clip},
              {"weight_decay", c.hp.weight_decay},
-             {"dtype", c.hp.dtype},
+             {"dtype", ToString(c.hp.dtype)},
              {"eval_every", c.hp.eval_every}};
   // Evaluation keys at their defaults are left out, so that the ids of runs planned before
   // these keys existed do not change.
@@ -74,7 +112,7 @@ RunConfig RunConfigFromJson(const json& j) {
   RunConfig c;
   Read(j, "sweep", c.sweep, "");
   Read(j, "condition", c.condition, "");
-  Read(j, "design", c.design, "");
+  ReadEnum(j, "design", c.design, "", DesignKindFromString);
   Read(j, "seed", c.seed, "");
   if (!j.contains("shape") || !j.contains("mixture") || !j.contains("init") || !j.contains("hp")) {
     throw UserError("run config: one of the objects shape, mixture, init, hp is missing");
@@ -93,7 +131,7 @@ RunConfig RunConfigFromJson(const json& j) {
   Read(m, "speech", c.mixture.speech, "mixture.");
   Read(m, "interleaved", c.mixture.interleaved, "mixture.");
   const json& i = j.at("init");
-  Read(i, "kind", c.init.kind, "init.");
+  ReadEnum(i, "kind", c.init.kind, "init.", InitKindFromString);
   Read(i, "run_id", c.init.run_id, "init.");
   Read(i, "checkpoint_path", c.init.checkpoint_path, "init.");
   const json& h = j.at("hp");
@@ -105,7 +143,7 @@ RunConfig RunConfigFromJson(const json& j) {
   Read(h, "context", c.hp.context, "hp.");
   Read(h, "clip", c.hp.clip, "hp.");
   Read(h, "weight_decay", c.hp.weight_decay, "hp.");
-  Read(h, "dtype", c.hp.dtype, "hp.");
+  ReadEnum(h, "dtype", c.hp.dtype, "hp.", DtypeFromString);
   Read(h, "eval_every", c.hp.eval_every, "hp.");
   if (h.contains("eval_pairs")) Read(h, "eval_pairs", c.hp.eval_pairs, "hp.");
   if (h.contains("eval_score")) Read(h, "eval_score", c.hp.eval_score, "hp.");
@@ -121,6 +159,55 @@ RunConfig RunConfigFromJson(const json& j) {
   Read(j, "corpus", c.corpus, "");
   Read(j, "depends_on", c.depends_on, "");
   return c;
+}
+
+void ValidateHyperparameters(const Hyperparameters& hp, const std::string& where) {
+  auto fail = [&](const char* field, const std::string& value, const std::string& rule) {
+    throw UserError(fmt::format("{}: {} = {} {}", where, field, value, rule));
+  };
+  if (!(hp.lr > 0 && hp.lr < 10)) fail("lr", fmt::format("{}", hp.lr), "must be in (0, 10)");
+  if (!(hp.warmup_fraction >= 0 && hp.warmup_fraction < 1)) {
+    fail("warmup_fraction", fmt::format("{}", hp.warmup_fraction), "must be in [0, 1)");
+  }
+  if (!(hp.min_lr_ratio >= 0 && hp.min_lr_ratio <= 1)) {
+    fail("min_lr_ratio", fmt::format("{}", hp.min_lr_ratio), "must be in [0, 1]");
+  }
+  if (!(hp.clip >= 0)) fail("clip", fmt::format("{}", hp.clip), "must be >= 0 (0 = no clipping)");
+  if (!(hp.weight_decay >= 0 && hp.weight_decay < 10)) {
+    fail("weight_decay", fmt::format("{}", hp.weight_decay), "must be in [0, 10)");
+  }
+  if (hp.context < 1 || hp.context > (1 << 20)) {
+    fail("context", std::to_string(hp.context),
+         "must be in [1, 1048576] (hint: set context in [sweep])");
+  }
+  if (hp.batch_tokens < 1 || hp.batch_tokens > (int64_t{1} << 32) ||
+      hp.batch_tokens % hp.context != 0) {
+    fail("batch_tokens", std::to_string(hp.batch_tokens),
+         fmt::format("must be a positive multiple of context = {} (whole sequences per step)",
+                     hp.context));
+  }
+  if (hp.micro_batch_tokens < 1 || hp.micro_batch_tokens % hp.context != 0 ||
+      hp.batch_tokens % hp.micro_batch_tokens != 0) {
+    fail("micro_batch_tokens", std::to_string(hp.micro_batch_tokens),
+         fmt::format("must be a multiple of context = {} that divides batch_tokens = {}",
+                     hp.context, hp.batch_tokens));
+  }
+  if (hp.eval_every < 0) fail("eval_every", std::to_string(hp.eval_every), "must be >= 0");
+  if (hp.eval_pairs < 0) {
+    fail("eval_pairs", std::to_string(hp.eval_pairs), "must be >= 0 (0 = every pair)");
+  }
+  if (hp.eval_score != "mean" && hp.eval_score != "sum") {
+    fail("eval_score", "'" + hp.eval_score + "'", "must be mean or sum");
+  }
+}
+
+void Validate(const RunConfig& c, const std::string& where) {
+  ValidateHyperparameters(c.hp, where);
+  if (c.steps < 1) throw UserError(fmt::format("{}: steps = {} must be >= 1", where, c.steps));
+  if (c.tokens != c.steps * c.hp.batch_tokens) {
+    throw UserError(fmt::format("{}: tokens = {} must be steps * batch_tokens = {} * {}", where,
+                                c.tokens, c.steps, c.hp.batch_tokens));
+  }
 }
 
 std::string RunId(const RunConfig& config) {

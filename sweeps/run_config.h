@@ -7,11 +7,28 @@
 // JSON so that the same resolved config always has the same id.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace sims {
+
+// The typed values of a config. Each is stored as its name (the same text as before they were
+// typed, so run ids do not change); XFromString throws a UserError listing the allowed names.
+enum class Dtype { kAuto, kFp32, kBf16 };  // auto = bf16 autocast on CUDA, fp32 on CPU
+// How a run's weights start: from scratch, from the text LM `init.run_id` (same shape, same
+// sweep), or from a Hugging Face checkpoint directory.
+enum class InitKind { kScratch, kTextLm, kCheckpoint };
+// Which design planned a run: a sweep file's grid or isoflop design, the text LMs the planner
+// adds for init = "text-lm", or `sims import`.
+enum class DesignKind { kGrid, kIsoflop, kTextLm, kImported };
+std::string ToString(Dtype dtype);
+std::string ToString(InitKind kind);
+std::string ToString(DesignKind kind);
+Dtype DtypeFromString(std::string_view text);
+InitKind InitKindFromString(std::string_view text);
+DesignKind DesignKindFromString(std::string_view text);
 
 // A Llama-style decoder shape. head_dim = d_model / heads.
 struct ModelShape {
@@ -34,10 +51,8 @@ struct DataMixture {
   bool operator==(const DataMixture&) const = default;
 };
 
-// How a run's weights start: "scratch", "text-lm" (the run `init_run_id` of the same shape,
-// trained on the text stream in the same sweep) or "checkpoint" (a Hugging Face directory).
 struct InitSpec {
-  std::string kind = "scratch";
+  InitKind kind = InitKind::kScratch;
   std::string run_id;           // for text-lm
   std::string checkpoint_path;  // for checkpoint
   bool operator==(const InitSpec&) const = default;
@@ -52,7 +67,7 @@ struct Hyperparameters {
   int64_t context = 0;          // tokens per sequence
   double clip = 0.5;            // global gradient-norm clip
   double weight_decay = 0.1;
-  std::string dtype = "auto";   // auto = bf16 autocast on CUDA, fp32 on CPU
+  Dtype dtype = Dtype::kAuto;
   int64_t eval_every = 0;       // steps between evaluations; 0 = only at the end
   // Pair evaluation: the first eval_pairs pairs of each task (0 = all), each member scored by
   // its "mean" or "sum" log-likelihood; eval_unit_only adds "<task>/unit-only" accuracies with
@@ -66,7 +81,7 @@ struct Hyperparameters {
 struct RunConfig {
   std::string sweep;
   std::string condition;
-  std::string design;  // "grid", "isoflop" or "text-lm"
+  DesignKind design = DesignKind::kGrid;
   uint64_t seed = 0;
   ModelShape shape;
   DataMixture mixture;
@@ -87,6 +102,12 @@ struct RunConfig {
 
 nlohmann::json ToJson(const RunConfig& config);
 RunConfig RunConfigFromJson(const nlohmann::json& json);  // throws UserError naming the key
+
+// The rules every run obeys, written once: the planner checks them (hyper-parameters as each
+// level is read, the whole config once a run is planned) and the trainer checks a config it
+// reads back before training. Throws UserError "<where>: <field> = <value> <rule>".
+void ValidateHyperparameters(const Hyperparameters& hp, const std::string& where);
+void Validate(const RunConfig& config, const std::string& where);  // hp, then steps and tokens
 
 // First 12 hex chars of SHA-256 over ToJson(config).dump() (keys sorted, so canonical).
 std::string RunId(const RunConfig& config);

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <optional>
 
+#include "common/enum_names.h"
 #include "common/error.h"
 
 namespace sims {
@@ -173,14 +174,56 @@ double Flops6NDAttn(const ModelShape& shape, int64_t n_params, int64_t context, 
   return per_token * static_cast<double>(tokens);
 }
 
-double TrainingFlopsPerToken(const ModelShape& shape, int64_t context, const std::string& convention,
+namespace {
+constexpr EnumNames<FlopConvention, 3> kFlopConventionNames{{{FlopConvention::k6ND, "6ND"},
+                                                           {FlopConvention::k6NDAttn, "6ND+attn"},
+                                                           {FlopConvention::kExact, "exact"}}};
+}  // namespace
+
+std::string ToString(FlopConvention convention) {
+  return std::string(NameOf(kFlopConventionNames, convention));
+}
+FlopConvention FlopConventionFromString(std::string_view text) {
+  return ParseName(kFlopConventionNames, text, "a FLOP convention");
+}
+
+nlohmann::json ToJson(const ShapeRule& r) {
+  return {{"head_dim", r.head_dim},         {"width_multiple", r.width_multiple},
+          {"ffn_ratio", r.ffn_ratio},       {"ffn_multiple", r.ffn_multiple},
+          {"aspect_ratio", r.aspect_ratio}, {"min_layers", r.min_layers},
+          {"max_layers", r.max_layers},     {"max_d_model", r.max_d_model},
+          {"tolerance", r.tolerance}};
+}
+
+ShapeRule ShapeRuleFromJson(const nlohmann::json& j) {
+  ShapeRule r;
+  try {
+    r.head_dim = j.at("head_dim").get<int64_t>();
+    r.width_multiple = j.at("width_multiple").get<int64_t>();
+    r.ffn_ratio = j.at("ffn_ratio").get<double>();
+    r.ffn_multiple = j.at("ffn_multiple").get<int64_t>();
+    r.aspect_ratio = j.at("aspect_ratio").get<double>();
+    r.min_layers = j.at("min_layers").get<int64_t>();
+    r.max_layers = j.at("max_layers").get<int64_t>();
+    r.max_d_model = j.at("max_d_model").get<int64_t>();
+    r.tolerance = j.at("tolerance").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("stored shape rule: {}", e.what()));
+  }
+  ValidateShapeRule(r);
+  return r;
+}
+
+double TrainingFlopsPerToken(const ModelShape& shape, int64_t context, FlopConvention convention,
                              bool n_includes_embedding) {
   const ParamCounts counts = CountParams(shape);
   const int64_t n = n_includes_embedding ? counts.total : counts.non_embedding;
-  if (convention == "exact") return 3.0 * ForwardFlopsPerToken(shape, context);
-  if (convention == "6ND+attn") return Flops6NDAttn(shape, n, context, 1);
-  if (convention == "6ND") return Flops6ND(n, 1);
-  throw UserError(fmt::format("FLOP convention '{}' is not one of 6ND, 6ND+attn, exact", convention));
+  switch (convention) {
+    case FlopConvention::kExact: return 3.0 * ForwardFlopsPerToken(shape, context);
+    case FlopConvention::k6NDAttn: return Flops6NDAttn(shape, n, context, 1);
+    case FlopConvention::k6ND: return Flops6ND(n, 1);
+  }
+  return 0;  // unreachable: the switch names every convention
 }
 
 }  // namespace sims

@@ -3,8 +3,8 @@
 // ways. Pure functions, no I/O; the planner, the trainer's tests and the docs all call these, so
 // "how many parameters / FLOPs does this run have" has exactly one answer in sims.
 //
-// Start with CountParams (the formula agreed in contracts.md, which the trainer's built module
-// must match) and ShapeForParams (the documented rule, docs/sweep-file.md "Shape rule").
+// Start with CountParams (the formula the trainer's built module must match; a trainer test
+// compares them) and ShapeForParams (the documented rule, docs/sweep-file.md "Shape rule").
 //
 // FLOP conventions (all are training FLOPs = forward + backward, backward = 2 x forward):
 //   Flops6ND        6 * N * D, N as the caller chooses (with or without embeddings).
@@ -19,6 +19,7 @@
 //     product, biases — each is O(d_model) per token, under 1% at every size sims plans.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "sweeps/run_config.h"
 
@@ -30,7 +31,7 @@ struct ParamCounts {
   int64_t total = 0;
 };
 
-// Exact counts of a Llama-style decoder (contracts.md "Parameter counting").
+// Exact counts of a Llama-style decoder (docs/sweep-file.md "Parameter counts").
 ParamCounts CountParams(const ModelShape& shape);
 
 // How ShapeForParams turns a target non-embedding count into a shape. Defaults are Llama/Qwen-
@@ -51,6 +52,9 @@ struct ShapeRule {
 
 // Throws UserError naming the broken field.
 void ValidateShapeRule(const ShapeRule& rule);
+// The rule as stored in a sweep's planner_json (for `sims recommend`'s nearest shape).
+nlohmann::json ToJson(const ShapeRule& rule);
+ShapeRule ShapeRuleFromJson(const nlohmann::json& json);  // throws UserError naming the key
 
 // SwiGLU width for d_model under `rule`: ceil(ffn_ratio * d_model / ffn_multiple) * ffn_multiple.
 int64_t FfnWidth(int64_t d_model, const ShapeRule& rule);
@@ -70,10 +74,15 @@ double ForwardFlopsPerToken(const ModelShape& shape, int64_t context);
 double TrainingFlopsExact(const ModelShape& shape, int64_t context, int64_t tokens);
 double Flops6ND(int64_t n_params, int64_t tokens);
 double Flops6NDAttn(const ModelShape& shape, int64_t n_params, int64_t context, int64_t tokens);
-// Training FLOPs per token of `shape` under a sweep's convention ("6ND", "6ND+attn" or "exact";
-// UserError otherwise), N with embeddings or without as the sweep counts it. The planner and
-// `sims recommend` both price a shape with this.
-double TrainingFlopsPerToken(const ModelShape& shape, int64_t context, const std::string& convention,
+// What a sweep's FLOP figures count (`[sweep] flops`): 6ND, 6ND plus attention, or the exact
+// forward+backward matmul FLOPs. Stored as its name ("6ND", "6ND+attn", "exact").
+enum class FlopConvention { k6ND, k6NDAttn, kExact };
+std::string ToString(FlopConvention convention);
+FlopConvention FlopConventionFromString(std::string_view text);  // UserError naming the three
+
+// Training FLOPs per token of `shape` under a sweep's convention, N with embeddings or without
+// as the sweep counts it. The planner and `sims recommend` both price a shape with this.
+double TrainingFlopsPerToken(const ModelShape& shape, int64_t context, FlopConvention convention,
                              bool n_includes_embedding);
 
 }  // namespace sims

@@ -196,18 +196,18 @@ TEST_CASE("corpus config errors name the file and the key", "[corpus]") {
   SECTION("wrong type") {
     WriteBytes(path, "[speech]\nnoise = \"loud\"\n");
     CHECK_THROWS_WITH(LoadCorpusConfig(path),
-                      Contains(path + ":2: speech.noise = 'loud' must be a finite number"));
+                      Contains(path + ":2: speech.noise: expected a number, found a string"));
   }
   SECTION("an integer too large for its key is refused, not wrapped") {
     // 4294967304 = 2^32 + 8 used to become 8 topics.
     WriteBytes(path, "[world]\ntopics = 4294967304\n");
     CHECK_THROWS_WITH(LoadCorpusConfig(path),
-                      Contains(path + ":2: world.topics = 4294967304 must be an integer in "
+                      Contains(path + ":2: world.topics: 4294967304 is not an integer in "
                                       "[-2147483648, 2147483647]"));
   }
   SECTION("a non-finite number is refused") {
     WriteBytes(path, "[interleave]\nlambda = nan\n");
-    CHECK_THROWS_WITH(LoadCorpusConfig(path), Contains(":2: interleave.lambda = nan"));
+    CHECK_THROWS_WITH(LoadCorpusConfig(path), Contains(":2: interleave.lambda: expected a finite number, found nan/inf"));
   }
   SECTION("a float with an integral value is an integer") {
     WriteBytes(path, "[size]\ntrain_tokens = 3e4\n");
@@ -223,7 +223,8 @@ TEST_CASE("corpus config errors name the file and the key", "[corpus]") {
   }
   SECTION("unknown table") {
     WriteBytes(path, "[sizes]\ntrain_tokens = 3\n");
-    CHECK_THROWS_WITH(LoadCorpusConfig(path), Contains("unknown table [sizes]"));
+    CHECK_THROWS_WITH(LoadCorpusConfig(path), Contains(path + ":1: sizes: unknown key (expected one of: seed, vocab_size, "
+                                                        "[world], [speech], [interleave], [size])"));
   }
 }
 

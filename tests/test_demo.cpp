@@ -58,12 +58,12 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
   REQUIRE(first.status == 0);
 
   Store store = Store::Open((out / "sims.db").string());
-  std::vector<RunRow> runs = store.ListRuns({"demo-cpu-tiny", "", ""});
+  std::vector<RunRow> runs = store.ListRuns({"demo-cpu-tiny", "", std::nullopt});
   REQUIRE(runs.size() >= 2 * 5 * 3 - 4);  // two conditions, 5 sizes x 3 budgets, few skipped
   int metric_rows = 0;
   for (const RunRow& run : runs) {
     CAPTURE(run.id, run.error);
-    CHECK(run.status == "done");
+    CHECK(run.status == RunStatus::kDone);
     metric_rows += store.Metrics(run.id).size();
   }
 
@@ -123,9 +123,9 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
   sims::ModelShape built;
   built.layers = shape["layers"], built.d_model = shape["d_model"], built.heads = shape["heads"];
   built.kv_heads = built.heads, built.d_ff = shape["d_ff"], built.vocab_size = shape["vocab_size"];
-  const int64_t context = nlohmann::json::parse(store.ListRuns({"demo-cpu-tiny", "textless", ""})[0].config_json)
+  const int64_t context = nlohmann::json::parse(store.ListRuns({"demo-cpu-tiny", "textless", std::nullopt})[0].config_json)
                               .at("hp").at("context");
-  const double shape_flops = sims::TrainingFlopsPerToken(built, context, "exact", false) *
+  const double shape_flops = sims::TrainingFlopsPerToken(built, context, sims::FlopConvention::kExact, false) *
                              shape["tokens"].get<double>();
   CHECK(shape_flops == Approx(budget).epsilon(0.05));
   CHECK(shape["loss"].get<double>() < nlohmann::json::parse(rec.output.substr(rec.output.find('{')))["loss"].get<double>() + 0.02);
@@ -156,7 +156,7 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
   REQUIRE(second.status == 0);
   CHECK(second.output.find("nothing to train") != std::string::npos);
   int metric_rows_after = 0;
-  for (const RunRow& run : store.ListRuns({"demo-cpu-tiny", "", ""})) {
+  for (const RunRow& run : store.ListRuns({"demo-cpu-tiny", "", std::nullopt})) {
     metric_rows_after += store.Metrics(run.id).size();
     for (const RunRow& before : runs) {
       if (before.id == run.id) CHECK(before.finished_at == run.finished_at);

@@ -61,7 +61,8 @@ std::vector<Point> IsoFlopStudy(const std::vector<double>& budgets, PerToken per
 }
 
 // Approach 3 at a budget inside the data and one beyond it; approach 2's vertices at every
-// budget, and (for a cost proportional to N, where N_opt is a power law of C) its power laws.
+// budget and its allocation law at both budgets (under a head cost only from the log N
+// parabola: a parabola in log D misplaces its vertex there).
 void CheckRecovers(const std::vector<Point>& points, const CostModel& cost, double inside,
                    double beyond, const Truth& truth_inside, const Truth& truth_beyond,
                    bool power_law_allocation) {
@@ -89,11 +90,15 @@ void CheckRecovers(const std::vector<Point>& points, const CostModel& cost, doub
       CHECK(v.n_opt == Approx(truth.n_opt).epsilon(0.03));
       CHECK(v.d_opt == Approx(truth.d_opt).epsilon(0.03));
     }
-    if (!power_law_allocation) continue;
+    if (!power_law_allocation && axis == ParabolaAxis::kTokens) continue;
+    // Carried to a budget by the allocation law: the power law when the cost is proportional
+    // to N, the cost curve's first-order condition otherwise.
+    CHECK(fit2.allocation.cost_aware == !power_law_allocation);
     for (const auto& [c, truth] : {std::pair{inside, truth_inside}, {beyond, truth_beyond}}) {
-      CAPTURE(c, axis == ParabolaAxis::kParams);
-      CHECK(Evaluate(fit2.n_opt, c) == Approx(truth.n_opt).epsilon(0.03));
-      CHECK(Evaluate(fit2.d_opt, c) == Approx(truth.d_opt).epsilon(0.03));
+      CAPTURE(c, axis == ParabolaAxis::kParams, fit2.allocation.method);
+      const Allocation x = AllocationAt(fit2.allocation, c);
+      CHECK(x.n_params == Approx(truth.n_opt).epsilon(0.03));
+      CHECK(x.tokens == Approx(truth.d_opt).epsilon(0.03));
     }
   }
 }
@@ -154,9 +159,47 @@ TEST_CASE("approaches 2 and 3 recover the optimum when each token also pays a si
   const std::vector<double> budgets = {1e13, 1e14, 1e15, 1e16, 1e17};
   const std::vector<Point> points = IsoFlopStudy(budgets, per_token);
   const CostModel cost = CostFromPoints(points, "exact");
-  // N_opt is no power law of C under this cost, so approach 2 is checked at its vertices.
+  // N_opt is no power law of C under this cost: approach 2 extrapolates the first-order condition.
   CheckRecovers(points, cost, 1e15, 1e18, BruteForceOptimum(1e15, per_token),
                 BruteForceOptimum(1e18, per_token), false);
+}
+
+TEST_CASE("approach 2 extrapolates a head cost from 3 budgets, and says when 2 cannot", "[fitting]") {
+  const double head = 6.0 * 512 * 256;
+  auto per_token = [head](double n) { return 6 * n + head; };
+  const std::vector<Point> points = IsoFlopStudy({1e13, 1e14, 1e15}, per_token);
+  Approach2Options a2;
+  a2.cost = CostFromPoints(points, "exact");
+  const Approach2Result fit = FitApproach2(points, a2);
+  REQUIRE(fit.allocation.cost_aware);
+  CHECK(fit.allocation.q > 0);  // the cost curve's term is used, not pinned at its bound
+  for (double c : {1e14, 1e16}) {
+    CAPTURE(c);
+    const Truth truth = BruteForceOptimum(c, per_token);
+    const Allocation x = AllocationAt(fit.allocation, c);
+    CHECK(x.n_params == Approx(truth.n_opt).epsilon(0.03));
+    CHECK(x.tokens == Approx(truth.d_opt).epsilon(0.03));
+  }
+  // The power law through the same vertices misses the budget 10x beyond by more than 10 %.
+  const Truth beyond = BruteForceOptimum(1e16, per_token);
+  CHECK(std::abs(Evaluate(fit.n_opt, 1e16) / beyond.n_opt - 1) > 0.1);
+
+  SECTION("held out, the largest budget is predicted by the law fitted to the other two") {
+    const std::vector<Point> four = IsoFlopStudy({1e13, 1e14, 1e15, 1e16}, per_token);
+    Approach2Options o;
+    o.cost = CostFromPoints(four, "exact");
+    const HoldoutResult h = HoldoutApproach2(four, 1, o);
+    REQUIRE(h.rows.size() == 1);
+    CHECK(h.rows[0].n_opt_predicted == Approx(h.rows[0].n_opt_observed).epsilon(0.03));
+  }
+  SECTION("two budgets cannot fit the first-order condition: the power law, named") {
+    const std::vector<Point> two = IsoFlopStudy({1e13, 1e14}, per_token);
+    Approach2Options o;
+    o.cost = CostFromPoints(two, "exact");
+    const Approach2Result f2 = FitApproach2(two, o);
+    CHECK_FALSE(f2.allocation.cost_aware);
+    CHECK_THAT(f2.allocation.method, Contains("3 budgets are needed"));
+  }
 }
 
 TEST_CASE("the compute multiplier prices each condition with its own cost model", "[fitting]") {

@@ -16,7 +16,7 @@
 #include "common/error.h"
 #include "tests/test_support.h"
 #include "trainer/checkpoint.h"
-#include "trainer/hf/hf_model.h"
+#include "trainer/hf_model.h"
 #include "trainer/hf/import_speech.h"
 #include "trainer/hf/safetensors.h"
 #include "trainer/hf/speech_vocab.h"
@@ -199,11 +199,11 @@ TEST_CASE("a run with init = checkpoint trains from the checkpoint on a corpus i
   sims::RunConfig config;
   config.sweep = "hf";
   config.condition = "interleaved";
-  config.design = "grid";
+  config.design = sims::DesignKind::kGrid;
   config.seed = 3;
   config.shape = ReadHfConfig(ckpt).shape;
   config.shape.vocab_size = vocab.vocab_size;
-  config.init.kind = "checkpoint";
+  config.init.kind = sims::InitKind::kCheckpoint;
   config.init.checkpoint_path = ckpt;
   config.mixture = {.text = 1, .speech = 1, .interleaved = 1};
   config.hp.lr = 1e-9;  // two steps that barely move: the final weights show where they began

@@ -320,7 +320,7 @@ TEST_CASE(
   CHECK(ReadFile(path) == events);  // read, never rewritten
   {
     Store store = Store::Open(dir.file("sims.db"));
-    CHECK(store.GetRun(id)->status == "done");
+    CHECK(store.GetRun(id)->status == RunStatus::kDone);
     CHECK(store.Metrics(id, "train/loss").size() == 1);
   }
   CHECK(Sims(dir.path(), {"status"}).code == 0);

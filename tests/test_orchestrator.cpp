@@ -34,7 +34,7 @@ sims::RunConfig Config(uint64_t seed, int64_t steps) {
   sims::RunConfig c;
   c.sweep = "s";
   c.condition = seed % 2 ? "textless" : "interleaved";
-  c.design = "grid";
+  c.design = sims::DesignKind::kGrid;
   c.seed = seed;
   c.steps = steps;
   c.corpus = "/nonexistent-corpus";
@@ -109,8 +109,8 @@ TEST_CASE("a worker trains every claimable run once and stores its metrics", "[o
   for (const std::string& id : ids) {
     auto row = store.GetRun(id);
     REQUIRE(row);
-    CHECK(row->status == "done");
-    CHECK(row->step == 3);
+    CHECK(row->status == sims::RunStatus::kDone);
+    CHECK(row->last_step == 3);
     CHECK(store.Metrics(id, "train/loss").size() == 3);
     CHECK(store.Evals(id).size() == 1);
     CHECK(fs::is_directory(dir.path() / "runs" / id));
@@ -131,10 +131,10 @@ TEST_CASE("a run whose trainer throws is failed with the error text and the loop
   sims::WorkerSummary s = sims::RunWorker(o, e, stop);
   CHECK(s.finished == 2);
   CHECK(s.failed == 1);
-  CHECK(store.GetRun(ids[0])->status == "done");
-  CHECK(store.GetRun(ids[1])->status == "failed");
+  CHECK(store.GetRun(ids[0])->status == sims::RunStatus::kDone);
+  CHECK(store.GetRun(ids[1])->status == sims::RunStatus::kFailed);
   CHECK(store.GetRun(ids[1])->error == "run " + ids[1] + ": step 2: loss is nan");
-  CHECK(store.GetRun(ids[2])->status == "done");
+  CHECK(store.GetRun(ids[2])->status == sims::RunStatus::kDone);
 }
 
 TEST_CASE("a stop request releases the run with its attempt kept", "[orchestrator]") {
@@ -151,11 +151,11 @@ TEST_CASE("a stop request releases the run with its attempt kept", "[orchestrato
   CHECK(s.released == 1);
   CHECK(s.finished == 0);
   auto row = store.GetRun(ids[0]);
-  CHECK(row->status == "planned");
+  CHECK(row->status == sims::RunStatus::kPlanned);
   CHECK(row->attempt == 0);
   CHECK(row->worker.empty());
-  CHECK(row->step == 4);
-  CHECK(store.GetRun(ids[1])->status == "planned");  // the worker did not go on
+  CHECK(row->last_step == 4);
+  CHECK(store.GetRun(ids[1])->status == sims::RunStatus::kPlanned);  // the worker did not go on
 }
 
 TEST_CASE("a run cancelled while it trains stops at the next heartbeat and stays cancelled",
@@ -172,9 +172,9 @@ TEST_CASE("a run cancelled while it trains stops at the next heartbeat and stays
   sims::WorkerSummary s = sims::RunWorker(o, e, stop);
   CHECK(s.lease_lost == 1);
   auto row = store.GetRun(ids[0]);
-  CHECK(row->status == "failed");
+  CHECK(row->status == sims::RunStatus::kFailed);
   CHECK(row->error == "cancelled by user");
-  CHECK(row->step < 1000000);
+  CHECK(row->last_step < 1000000);
 }
 
 TEST_CASE("8 worker processes on one database run each of 40 runs exactly once",
@@ -229,7 +229,7 @@ TEST_CASE("8 worker processes on one database run each of 40 runs exactly once",
   for (const std::string& id : ids) {
     CAPTURE(id);
     CHECK(executed[id] == 1);
-    CHECK(store.GetRun(id)->status == "done");
+    CHECK(store.GetRun(id)->status == sims::RunStatus::kDone);
     CHECK(store.Metrics(id, "train/loss").size() == 5);
   }
 }
@@ -251,7 +251,7 @@ TEST_CASE("an unwritable project directory is refused before any run is claimed"
   CHECK(calls == 0);
   for (const std::string& id : ids) {
     auto row = store.GetRun(id);
-    CHECK(row->status == "planned");
+    CHECK(row->status == sims::RunStatus::kPlanned);
     CHECK(row->attempt == 0);
     CHECK(row->started_at.empty());
   }
@@ -291,10 +291,10 @@ TEST_CASE("an events file ingested twice gives one row per metric and one finish
   CHECK(first.evals_inserted == 1);
   CHECK(first.runs_done == 1);
   auto row = store.GetRun(ids[0]);
-  CHECK(row->status == "done");
-  CHECK(row->step == 3);
+  CHECK(row->status == sims::RunStatus::kDone);
+  CHECK(row->last_step == 3);
   CHECK(row->worker == "slurm:7_0");
-  CHECK(store.GetRun(ids[1])->status == "planned");  // no events file: untouched
+  CHECK(store.GetRun(ids[1])->status == sims::RunStatus::kPlanned);  // no events file: untouched
 
   sims::IngestSummary again = sims::IngestEvents(store, dir.path().string(), "s", 300.0, 60);
   CHECK(again.metrics_inserted == 0);
@@ -324,13 +324,13 @@ TEST_CASE("ingest follows a started run, then fails it with the worker's error",
               {{"event", "progress"}, {"time", 105.0}, {"step", 4}}});
   sims::IngestEvents(store, dir.path().string(), "", 106.0, 60);
   auto row = store.GetRun(ids[0]);
-  CHECK(row->status == "running");
-  CHECK(row->step == 4);
+  CHECK(row->status == sims::RunStatus::kRunning);
+  CHECK(row->last_step == 4);
   CHECK(row->lease_until == Approx(166.0));
   log.Append({{{"event", "failed"}, {"time", 110.0}, {"error", "missing shard train/speech.bin"}}});
   sims::IngestSummary s = sims::IngestEvents(store, dir.path().string(), "", 111.0, 60);
   CHECK(s.runs_failed == 1);
-  CHECK(store.GetRun(ids[0])->status == "failed");
+  CHECK(store.GetRun(ids[0])->status == sims::RunStatus::kFailed);
   CHECK(store.GetRun(ids[0])->error == "missing shard train/speech.bin");
 }
 
@@ -339,7 +339,7 @@ TEST_CASE("an events-mode worker writes one start, its metrics and one done, and
   sims::testing::TempDir dir;
   sims::RunConfig text_lm = Config(1, 3);
   sims::RunConfig child = Config(2, 3);
-  child.init.kind = "text-lm";
+  child.init.kind = sims::InitKind::kTextLm;
   child.init.run_id = sims::RunId(text_lm);
   child.depends_on = {child.init.run_id};
   std::string project = dir.path().string();
@@ -393,9 +393,9 @@ TEST_CASE("the progress view counts runs, FLOPs and the ETA from the measured ra
   auto row = [](const char* condition, const char* status, int64_t step, double flops) {
     sims::RunRow r;
     r.condition = condition;
-    r.status = status;
-    r.steps = 10;
-    r.step = step;
+    r.status = sims::RunStatusFromString(status);
+    r.total_steps = 10;
+    r.last_step = step;
     r.flops = flops;
     return r;
   };

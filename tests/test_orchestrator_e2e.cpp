@@ -158,11 +158,11 @@ TEST_CASE("sims run trains a sweep with a pool: a run with a missing shard fails
   CHECK_THAT(out, Catch::Contains("3 runs done, 1 failed"));
   Store store = Store::Open(p.db);
   for (const std::string& id : ids) {
-    CHECK(store.GetRun(id)->status == "done");
+    CHECK(store.GetRun(id)->status == sims::RunStatus::kDone);
     CheckLossesComplete(store, id, 6);
   }
   auto failed = store.GetRun(broken_id);
-  CHECK(failed->status == "failed");
+  CHECK(failed->status == sims::RunStatus::kFailed);
   CHECK_THAT(failed->error, Catch::Contains("no-such-corpus"));
 
   auto [st, json_text] = Sims({"--db", p.db, "status", "--format", "json"}, p.dir.file("st.log"));
@@ -197,7 +197,7 @@ TEST_CASE("a worker killed with SIGKILL mid-run: the run is requeued after its l
         if (!p.HasCheckpoint(id)) return false;
         Store store = Store::Open(p.db);
         auto row = store.GetRun(id);
-        if (row->status != "running" || row->worker.empty()) return false;
+        if (row->status != sims::RunStatus::kRunning || row->worker.empty()) return false;
         victim = WorkerPid(*row);
         return true;
       },
@@ -211,7 +211,7 @@ TEST_CASE("a worker killed with SIGKILL mid-run: the run is requeued after its l
   CHECK_THAT(out, Catch::Contains("resuming at step"));
   Store store = Store::Open(p.db);
   auto row = store.GetRun(id);
-  CHECK(row->status == "done");
+  CHECK(row->status == sims::RunStatus::kDone);
   CHECK(row->attempt == 1);
   CheckLossesComplete(store, id, steps);
 }
@@ -227,7 +227,7 @@ TEST_CASE("killing the orchestrator with SIGKILL: workers release their runs, an
   pid_t pool = Spawn(args, p.dir.file("run1.log"));
   auto done_count = [&] {
     Store store = Store::Open(p.db);
-    return store.ListRuns({"tiny", "", "done"}).size();
+    return store.ListRuns({"tiny", "", sims::RunStatus::kDone}).size();
   };
   REQUIRE(WaitUntil([&] { return done_count() >= 2; }, 120));
   REQUIRE(::kill(pool, SIGKILL) == 0);
@@ -235,13 +235,13 @@ TEST_CASE("killing the orchestrator with SIGKILL: workers release their runs, an
   // Orphaned workers get SIGTERM (PR_SET_PDEATHSIG): they checkpoint and release.
   REQUIRE(WaitUntil([&] {
     Store store = Store::Open(p.db);
-    return store.ListRuns({"tiny", "", "running"}).empty();
+    return store.ListRuns({"tiny", "", sims::RunStatus::kRunning}).empty();
   }, 60));
   std::map<std::string, sims::RunRow> before;
   {
     Store store = Store::Open(p.db);
-    for (const auto& r : store.ListRuns({"tiny", "", "done"})) before[r.id] = r;
-    for (const auto& r : store.ListRuns({"tiny", "", "planned"})) CHECK(r.attempt == 0);
+    for (const auto& r : store.ListRuns({"tiny", "", sims::RunStatus::kDone})) before[r.id] = r;
+    for (const auto& r : store.ListRuns({"tiny", "", sims::RunStatus::kPlanned})) CHECK(r.attempt == 0);
   }
   REQUIRE(before.size() >= 2);
   REQUIRE(before.size() < ids.size());
@@ -252,7 +252,7 @@ TEST_CASE("killing the orchestrator with SIGKILL: workers release their runs, an
   Store store = Store::Open(p.db);
   for (const std::string& id : ids) {
     auto row = store.GetRun(id);
-    CHECK(row->status == "done");
+    CHECK(row->status == sims::RunStatus::kDone);
     CheckLossesComplete(store, id, 60);
     if (before.count(id)) {  // done before: untouched by the second command
       CHECK(row->finished_at == before[id].finished_at);
@@ -285,12 +285,12 @@ TEST_CASE("Ctrl-C on sims run: workers checkpoint and release, nothing is left r
   CHECK(status == 0);
   Store store = Store::Open(p.db);
   auto row = store.GetRun(id);
-  if (row->status != "done") {  // it may just have finished before the signal landed
-    CHECK(row->status == "planned");
+  if (row->status != sims::RunStatus::kDone) {  // it may just have finished before the signal landed
+    CHECK(row->status == sims::RunStatus::kPlanned);
     CHECK(row->attempt == 0);
     CHECK(row->worker.empty());
     if (!twice) {
-      CHECK(row->step > 0);
+      CHECK(row->last_step > 0);
       CHECK_THAT(out, Catch::Contains("stopped at step"));
     }
   }
@@ -300,7 +300,7 @@ TEST_CASE("Ctrl-C on sims run: workers checkpoint and release, nothing is left r
                             p.dir.file("run2.log"));
   CAPTURE(text);
   CHECK(again == 0);
-  CHECK(Store::Open(p.db).GetRun(id)->status == "done");
+  CHECK(Store::Open(p.db).GetRun(id)->status == sims::RunStatus::kDone);
   CheckLossesComplete(store, id, 400);
 }
 
@@ -315,7 +315,7 @@ TEST_CASE("an unwritable project directory: sims run stops with a clear error an
   CHECK_THAT(out, Catch::Contains("not writable") && Catch::Contains("database is unchanged"));
   Store store = Store::Open(p.db);
   auto row = store.GetRun(id);
-  CHECK(row->status == "planned");
+  CHECK(row->status == sims::RunStatus::kPlanned);
   CHECK(row->started_at.empty());
   CHECK(store.Metrics(id).empty());
 }
@@ -335,7 +335,7 @@ TEST_CASE("planned runs that wait on a run outside the sweep stop sims run with 
   CAPTURE(out);
   CHECK(status == 1);
   CHECK_THAT(out, Catch::Contains("1 planned runs cannot be claimed"));
-  CHECK(Store::Open(p.db).GetRun(id)->status == "planned");
+  CHECK(Store::Open(p.db).GetRun(id)->status == sims::RunStatus::kPlanned);
 }
 
 TEST_CASE("sims runs cancel, retry and reset change exactly the runs named", "[orchestrator]") {
@@ -347,17 +347,17 @@ TEST_CASE("sims runs cancel, retry and reset change exactly the runs named", "[o
   auto [refused, msg] = Sims({"--db", p.db, "runs", "cancel", a}, log);
   CHECK(refused == 1);
   CHECK_THAT(msg, Catch::Contains("--yes"));
-  CHECK(Store::Open(p.db).GetRun(a)->status == "planned");
+  CHECK(Store::Open(p.db).GetRun(a)->status == sims::RunStatus::kPlanned);
 
   CHECK(Sims({"--db", p.db, "runs", "cancel", a, "--yes"}, log).first == 0);
   {
     Store store = Store::Open(p.db);
-    CHECK(store.GetRun(a)->status == "failed");
+    CHECK(store.GetRun(a)->status == sims::RunStatus::kFailed);
     CHECK(store.GetRun(a)->error == "cancelled by user");
-    CHECK(store.GetRun(b)->status == "planned");
+    CHECK(store.GetRun(b)->status == sims::RunStatus::kPlanned);
   }
   CHECK(Sims({"--db", p.db, "runs", "retry", "--failed", "--yes"}, log).first == 0);
-  CHECK(Store::Open(p.db).GetRun(a)->status == "planned");
+  CHECK(Store::Open(p.db).GetRun(a)->status == sims::RunStatus::kPlanned);
 
   fs::create_directories(fs::path(p.RunDir(b)) / "checkpoints");
   {
@@ -427,7 +427,7 @@ TEST_CASE("on a real single-node Slurm every run completes exactly once, a reque
   const int64_t long_steps = 2000;  // far more steps than pass before the requeue lands
   std::string requeued = p.Add(p.Config(801, long_steps, 20));
   sims::RunConfig from_lm = p.Config(802, 6);
-  from_lm.init.kind = "text-lm";
+  from_lm.init.kind = sims::InitKind::kTextLm;
   from_lm.init.run_id = lm;
   from_lm.depends_on = {lm};
   std::string child = p.Add(from_lm);
@@ -473,10 +473,10 @@ TEST_CASE("on a real single-node Slurm every run completes exactly once, a reque
   Store store = Store::Open(p.db);
   for (const std::string& id : {lm, requeued, child}) {
     CAPTURE(id, store.GetRun(id)->error);
-    CHECK(store.GetRun(id)->status == "done");
+    CHECK(store.GetRun(id)->status == sims::RunStatus::kDone);
     CHECK(Events(p, id).done_events == 1);
   }
-  CHECK(store.GetRun(cancelled)->status == "failed");
+  CHECK(store.GetRun(cancelled)->status == sims::RunStatus::kFailed);
   CHECK(store.GetRun(cancelled)->error == "cancelled by user");
   CHECK(Events(p, cancelled).done_events == 0);
   CheckLossesComplete(store, requeued, long_steps);

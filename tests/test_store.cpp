@@ -123,7 +123,7 @@ TEST_CASE("the run lifecycle follows the state diagram", "[results]") {
     auto first = store.ClaimRun("w1", 100, 30);
     REQUIRE(first);
     CHECK(first->id == "lm");
-    CHECK(first->status == "running");
+    CHECK(first->status == sims::RunStatus::kRunning);
     CHECK_FALSE(store.ClaimRun("w2", 100, 30));  // child's dependency is not done
     CHECK(store.FinishRun("lm", "w1", 110));
     auto second = store.ClaimRun("w2", 111, 30);
@@ -135,20 +135,20 @@ TEST_CASE("the run lifecycle follows the state diagram", "[results]") {
     CHECK(store.RequeueExpired(120, 2).empty());  // lease still valid
     CHECK(store.RequeueExpired(131, 2) == std::vector<std::string>{"lm"});
     auto run = store.GetRun("lm");
-    CHECK(run->status == "planned");
+    CHECK(run->status == sims::RunStatus::kPlanned);
     CHECK(run->attempt == 1);
     CHECK_FALSE(store.Heartbeat("lm", "w1", 132, 30, 5));  // w1 lost the run
     REQUIRE(store.ClaimRun("w2", 140, 30));
     CHECK(store.RequeueExpired(200, 2) == std::vector<std::string>{"lm"});
     run = store.GetRun("lm");
-    CHECK(run->status == "failed");
+    CHECK(run->status == sims::RunStatus::kFailed);
     CHECK(run->attempt == 2);
     CHECK_THAT(run->error, Catch::Contains("lease expired"));
     SECTION("and the dependent run fails naming its dependency") {
       CHECK(store.FailOrphans() == std::vector<std::string>{"child"});
       CHECK_THAT(store.GetRun("child")->error, Catch::Contains("dependency lm failed"));
       CHECK(store.RetryRun("lm"));
-      CHECK(store.GetRun("lm")->status == "planned");
+      CHECK(store.GetRun("lm")->status == sims::RunStatus::kPlanned);
       CHECK(store.GetRun("lm")->attempt == 0);
     }
   }
@@ -156,15 +156,15 @@ TEST_CASE("the run lifecycle follows the state diagram", "[results]") {
     REQUIRE(store.ClaimRun("w1", 100, 30));
     CHECK(store.Heartbeat("lm", "w1", 125, 30, 7));
     CHECK(store.RequeueExpired(140, 3).empty());
-    CHECK(store.GetRun("lm")->step == 7);
+    CHECK(store.GetRun("lm")->last_step == 7);
     CHECK_FALSE(store.FinishRun("lm", "someone-else", 150));
     CHECK(store.FinishRun("lm", "w1", 150));
-    CHECK(store.GetRun("lm")->status == "done");
+    CHECK(store.GetRun("lm")->status == sims::RunStatus::kDone);
   }
   SECTION("release puts a run back without counting an attempt") {
     REQUIRE(store.ClaimRun("w1", 100, 30));
     CHECK(store.ReleaseRun("lm", "w1"));
-    CHECK(store.GetRun("lm")->status == "planned");
+    CHECK(store.GetRun("lm")->status == sims::RunStatus::kPlanned);
     CHECK(store.GetRun("lm")->attempt == 0);
   }
   SECTION("a failed run keeps its error; reset clears metrics") {
@@ -174,7 +174,7 @@ TEST_CASE("the run lifecycle follows the state diagram", "[results]") {
     CHECK(store.GetRun("lm")->error == "loss is NaN at step 1");
     CHECK(store.ResetRun("lm"));
     CHECK(store.Metrics("lm").empty());
-    CHECK(store.GetRun("lm")->status == "planned");
+    CHECK(store.GetRun("lm")->status == sims::RunStatus::kPlanned);
   }
   SECTION("cancel fails planned runs") {
     CHECK(store.CancelRun("child", 100));
@@ -267,6 +267,17 @@ TEST_CASE("a run whose tokens, steps, FLOPs and budget disagree is refused with 
     bad.budget_flops = 3 * bad.flops;
     CHECK_THROWS_WITH(store.InsertRuns(sweep, {good, bad}), Catch::Contains("more than one step"));
   }
+  SECTION("a config that is not a JSON object") {
+    NewRun bad = MakeRun("bad");
+    bad.config_json = "[1, 2]";
+    CHECK_THROWS_WITH(store.InsertRuns(sweep, {good, bad}),
+                      Catch::Contains("run bad") && Catch::Contains("config_json is not a JSON object"));
+  }
+  SECTION("a run that depends on itself (it could never be claimed)") {
+    NewRun bad = MakeRun("bad", {"bad"});
+    CHECK_THROWS_WITH(store.InsertRuns(sweep, {good, bad}),
+                      Catch::Contains("run bad") && Catch::Contains("depends on itself"));
+  }
   CHECK(store.ListRuns().empty());  // nothing of the batch, not even the good run
   CHECK(store.InsertRuns(sweep, {good}) == 1);
   const auto row = store.GetRun("good");
@@ -274,4 +285,14 @@ TEST_CASE("a run whose tokens, steps, FLOPs and budget disagree is refused with 
   CHECK(row->budget_flops == good.flops);
   CHECK(row->flops_per_token == 6000);
   CHECK(store.FindSweep("s")->facts == sims::SweepFacts{"exact", false, "{}"});
+}
+
+TEST_CASE("a sweep whose facts break S1 is refused and not stored", "[results]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  CHECK_THROWS_WITH(store.UpsertSweep("s", "", sims::SweepFacts{"6nd", false, ""}),
+                    "sweep s: flops_convention '6nd' is not exact, 6ND, 6ND+attn or imported");
+  CHECK_THROWS_WITH(store.UpsertSweep("s", "", sims::SweepFacts{"exact", false, "not json"}),
+                    "sweep s: planner_json is not a JSON object");
+  CHECK(store.ListSweeps().empty());
 }

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "results/store.h"
+#include "results/plan_store.h"
 #include "sweeps/plan.h"
 #include "test_support.h"
 
@@ -53,7 +54,9 @@ int64_t LineOf(const std::string& text, const std::string& needle) {
 
 std::string ErrorOf(const std::string& text, const std::string& path) {
   try {
-    PlanSweep(ParseSweep(text, path));
+    const SweepSpec spec = ParseSweep(text, path);
+    sims::CheckSweepFiles(spec);
+    PlanSweep(spec);
   } catch (const UserError& e) {
     return e.what();
   }
@@ -91,7 +94,7 @@ TEST_CASE("the CPU demo plans two IsoFLOP conditions and the text LMs they need"
     if (c.condition == "text-lm") {
       CHECK(i < first_dependent);  // text LMs come before every run that depends on them
       CHECK(c.mixture == DataMixture{1, 0, 0});
-      CHECK(c.init.kind == "scratch");
+      CHECK(c.init.kind == sims::InitKind::kScratch);
       text_lm_by_id[plan.runs[i].id] = &plan.runs[i];
     } else {
       first_dependent = std::min(first_dependent, i);
@@ -114,7 +117,7 @@ TEST_CASE("the CPU demo plans two IsoFLOP conditions and the text LMs they need"
   CHECK(text_lm_by_id.size() == spec.conditions[1].design.sizes.size());
   for (const ConditionSpec& cond : spec.conditions) {
     CAPTURE(cond.name);
-    CHECK(cond.design.kind == "isoflop");
+    CHECK(cond.design.kind == sims::DesignKind::kIsoflop);
     CHECK(cond.design.sizes.size() >= 5);
     CHECK(cond.design.budgets.size() >= 3);
     std::set<std::pair<int64_t, int64_t>> shapes;
@@ -127,13 +130,13 @@ TEST_CASE("the CPU demo plans two IsoFLOP conditions and the text LMs they need"
     CHECK(RunsOf(plan, cond.name).size() >= 12);
   }
   for (const PlannedRun* r : RunsOf(plan, "interleaved")) {
-    REQUIRE(r->config.init.kind == "text-lm");
+    REQUIRE(r->config.init.kind == sims::InitKind::kTextLm);
     REQUIRE(r->config.depends_on == std::vector<std::string>{r->config.init.run_id});
     REQUIRE(text_lm_by_id.count(r->config.init.run_id));
     CHECK(text_lm_by_id[r->config.init.run_id]->config.shape == r->config.shape);
   }
   for (const PlannedRun* r : RunsOf(plan, "textless")) {
-    CHECK(r->config.init.kind == "scratch");
+    CHECK(r->config.init.kind == sims::InitKind::kScratch);
     CHECK(r->config.depends_on.empty());
     CHECK(r->config.mixture == DataMixture{0, 1, 0});
   }
@@ -256,7 +259,7 @@ TEST_CASE("the paper example plans Qwen2.5 shapes with 6ND and checkpoint inits"
       CHECK(c.n_params == 494032768 + 256 * 896);
     }
     if (c.condition == "interleaved") {
-      CHECK(c.init.kind == "checkpoint");
+      CHECK(c.init.kind == sims::InitKind::kCheckpoint);
       CHECK(c.init.checkpoint_path == (dir.path() / "checkpoints" / r.size_label).string());
     }
   }
@@ -356,6 +359,54 @@ TEST_CASE("run ids are stable hashes of the resolved config", "[sweeps]") {
                     Catch::Contains("eval_score = 'max' must be mean or sum"));
 }
 
+TEST_CASE("typed values are stored by the names they had as text, and refused by name", "[sweeps]") {
+  const SweepPlan plan = PlanSweep(ParseSweep(Example("demo-cpu-tiny.toml"), "demo-cpu-tiny.toml"));
+  const RunConfig& lm = plan.runs.front().config;  // text LMs come first
+  const RunConfig& last = plan.runs.back().config;
+  // The JSON (and so every run id) is what it was when these were strings.
+  CHECK(ToJson(lm)["design"] == "text-lm");
+  CHECK(ToJson(last)["design"] == "isoflop");
+  CHECK(ToJson(last)["init"]["kind"] == "text-lm");
+  CHECK(ToJson(lm)["init"]["kind"] == "scratch");
+  CHECK(ToJson(last)["hp"]["dtype"] == "auto");
+  CHECK(sims::ToString(plan.flops) == "exact");  // the file says flops = "exact"
+  nlohmann::json j = ToJson(last);
+  j["hp"]["dtype"] = "fp16";
+  CHECK_THROWS_WITH(RunConfigFromJson(j),
+                    Catch::StartsWith("run config: key 'hp.dtype': 'fp16' is not a dtype") &&
+                        Catch::EndsWith("expected one of auto, fp32, bf16"));
+  j = ToJson(last);
+  j["init"]["kind"] = "warm";
+  CHECK_THROWS_WITH(RunConfigFromJson(j),
+                    Catch::Contains("'warm' is not an init kind; expected one of scratch, "
+                                    "text-lm, checkpoint"));
+  CHECK(sims::FlopConventionFromString("6ND+attn") == sims::FlopConvention::k6NDAttn);
+  CHECK_THROWS_WITH(sims::FlopConventionFromString("6nd"),
+                    Catch::Contains("expected one of 6ND, 6ND+attn, exact"));
+}
+
+// The planner and the trainer used to check a config with two different rule sets (the
+// trainer took lr = 20, clip = -1 or eval_score = "max"); both now call Validate.
+TEST_CASE("Validate(RunConfig) applies the planner's rules to a config read back", "[sweeps]") {
+  const SweepPlan plan = PlanSweep(ParseSweep(Example("demo-cpu-tiny.toml"), "demo-cpu-tiny.toml"));
+  RunConfig c = RunConfigFromJson(ToJson(plan.runs.back().config));
+  CHECK_NOTHROW(sims::Validate(c, "run x"));
+  c.hp.lr = 20;
+  CHECK_THROWS_WITH(sims::Validate(c, "run x"), "run x: lr = 20 must be in (0, 10)");
+  c = plan.runs.back().config;
+  c.hp.clip = -1;
+  CHECK_THROWS_WITH(sims::Validate(c, "run x"), "run x: clip = -1 must be >= 0 (0 = no clipping)");
+  c = plan.runs.back().config;
+  c.hp.eval_score = "max";
+  CHECK_THROWS_WITH(sims::Validate(c, "run x"), "run x: eval_score = 'max' must be mean or sum");
+  c = plan.runs.back().config;
+  c.tokens += 1;
+  CHECK_THROWS_WITH(sims::Validate(c, "run x"),
+                    Catch::StartsWith("run x: tokens = ") &&
+                        Catch::Contains(fmt::format("must be steps * batch_tokens = {} * {}",
+                                                    c.steps, c.hp.batch_tokens)));
+}
+
 // Bad input: each message names FILE:LINE: KEY.PATH, and is the first thing that goes wrong.
 TEST_CASE("bad sweep files are refused with the key path and line", "[sweeps]") {
   const std::string demo = Example("demo-cpu-tiny.toml");
@@ -385,12 +436,14 @@ TEST_CASE("bad sweep files are refused with the key path and line", "[sweeps]") 
       {"text-lm init without [text_lm]", "[text_lm]\ntokens = 16384\n", "", "init = \"text-lm\"",
        "condition[1].init", "needs a [text_lm] table"},
       {"unknown design kind", "kind = \"isoflop\"", "kind = \"isoflops\"", "kind = \"isoflops\"",
-       "condition[0].design.kind", "expected \"grid\" or \"isoflop\""},
+       "condition[0].design.kind", "'isoflops' is not a design; expected one of grid, isoflop"},
       {"batch not a multiple of the context", "batch_tokens = 1024", "batch_tokens = 1000",
        "[sweep]", "sweep", "batch_tokens = 1000 must be a positive multiple of context = 128"},
       {"TOML syntax error", "seed = 1", "seed = = 1", "seed = = 1", "", "TOML syntax error"},
-      {"a dtype the trainer cannot train", "dtype = \"auto\"", "dtype = \"fp16\"", "[sweep]",
-       "sweep", "dtype = 'fp16' must be one of auto, fp32, bf16"},
+      {"a dtype the trainer cannot train", "dtype = \"auto\"", "dtype = \"fp16\"",
+       "dtype = \"fp16\"", "sweep.dtype",
+       "'fp16' is not a dtype the trainer trains (fp16 would need loss scaling, which it does "
+       "not do); expected one of auto, fp32, bf16"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -509,6 +562,40 @@ TEST_CASE("sims plan writes nothing on bad input and is idempotent", "[sweeps][c
   for (const auto& r : second) CHECK(r["new"] == false);
   Store store = Store::Open(db);
   CHECK(store.ListRuns().size() == first.size());
+}
+
+// Previewing a sweep whose checkpoints are not downloaded yet (examples/sims-paper.toml as
+// shipped): --dry-run warns once per missing folder and still prints the plan; a real plan
+// refuses, writing nothing.
+TEST_CASE("sims plan --dry-run previews a sweep whose checkpoint folders do not exist yet",
+          "[sweeps][cli]") {
+  TempDir dir;
+  const std::string path = PaperFixture(dir);
+  fs::remove(dir.path() / "checkpoints" / "Qwen2.5-3B");
+  fs::remove(dir.path() / "checkpoints" / "Qwen2.5-7B");
+  const std::string db = dir.file("sims.db");
+  auto run = [&](const std::string& args, const std::string& out) {
+    return std::system((std::string(SIMS_BINARY) + " --db " + db + " " + args + " > " + out +
+                        " 2> " + out + ".err")
+                           .c_str());
+  };
+  REQUIRE(run("plan --dry-run " + path, dir.file("dry.txt")) == 0);
+  const std::string warnings = ReadText(dir.file("dry.txt.err"));
+  CHECK_THAT(warnings, Catch::Contains("Qwen2.5-3B' does not exist"));
+  CHECK_THAT(warnings, Catch::Contains("Qwen2.5-7B' does not exist"));
+  CHECK_FALSE(warnings.find("Qwen2.5-0.5B' does not exist") != std::string::npos);
+  const std::string text = ReadText(path);
+  CHECK_THAT(warnings, Catch::Contains(fmt::format(
+                           "{}:{}: condition[1].design.shapes[2]: ", path,
+                           LineOf(text, "checkpoint = \"checkpoints/Qwen2.5-3B\""))));
+  const std::string preview = ReadText(dir.file("dry.txt"));
+  CHECK_THAT(preview, Catch::Contains("Qwen2.5-3B"));  // the plan still has every size
+  CHECK_THAT(preview, Catch::Contains("6ND / exact FLOPs"));
+  CHECK_FALSE(fs::exists(db));
+
+  CHECK(run("plan " + path, dir.file("real.txt")) >> 8 == 1);
+  CHECK_THAT(ReadText(dir.file("real.txt.err")), Catch::Contains("Qwen2.5-3B' does not exist"));
+  CHECK_FALSE(fs::exists(db));
 }
 
 }  // namespace

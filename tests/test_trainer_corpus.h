@@ -89,7 +89,7 @@ inline RunConfig TinyRunConfig(const corpus::Vocabulary& vocab, const std::strin
   RunConfig c;
   c.sweep = "tiny";
   c.condition = "interleaved";
-  c.design = "grid";
+  c.design = sims::DesignKind::kGrid;
   c.seed = 11;
   c.shape = {.layers = 1, .d_model = 32, .heads = 2, .kv_heads = 2, .d_ff = 64,
              .vocab_size = vocab.vocab_size, .tied_embeddings = true, .qkv_bias = false};

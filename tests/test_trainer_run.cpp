@@ -202,7 +202,7 @@ TEST_CASE("a run starts from its text LM's final weights", "[trainer]") {
                    Recording(text_record)) == TrainOutcome::kFinished);
 
   RunConfig config = sims::testing::TinyRunConfig(vocab, corpus, 1);
-  config.init = {.kind = "text-lm", .run_id = "textlm", .checkpoint_path = ""};
+  config.init = {.kind = sims::InitKind::kTextLm, .run_id = "textlm", .checkpoint_path = ""};
   config.hp.lr = 1e-9;  // one step that barely moves: the evaluation sees the loaded weights
   TrainEnvironment env = Environment(dir.file("inter"), corpus);
   env.init_weights = FinalWeightsPath(dir.file("textlm"));
@@ -217,7 +217,7 @@ TEST_CASE("a run starts from its text LM's final weights", "[trainer]") {
   CHECK(text_lm_loss < from_scratch.metrics["val/loss/text"].at(1) - 1.0);
 
   env.init_weights = dir.file("nowhere.pt");
-  config.init = {.kind = "text-lm", .run_id = "textlm", .checkpoint_path = ""};
+  config.init = {.kind = sims::InitKind::kTextLm, .run_id = "textlm", .checkpoint_path = ""};
   env.run_dir = dir.file("inter2");
   CHECK_THROWS_WITH(TrainRun("inter2", config, env, Recording(from_text)),
                     Catch::Contains("nowhere.pt"));
@@ -237,7 +237,7 @@ TEST_CASE("a non-finite loss fails the run naming the run and the step", "[train
     poisoned->norm->weight[0] = std::numeric_limits<float>::quiet_NaN();
   }
   trainer::SaveWeights(dir.file("nan.pt"), "nan", poisoned);
-  config.init = {.kind = "text-lm", .run_id = "nan", .checkpoint_path = ""};
+  config.init = {.kind = sims::InitKind::kTextLm, .run_id = "nan", .checkpoint_path = ""};
   TrainEnvironment env = Environment(dir.file("run"), corpus);
   env.init_weights = dir.file("nan.pt");
   Recorded r;
@@ -257,8 +257,13 @@ TEST_CASE("a missing shard or a too-small vocabulary fails before training", "[t
   config.shape.vocab_size = vocab.vocab_size;
   config.tokens += 1;
   CHECK_THROWS_WITH(TrainRun("tok", config, Environment(dir.file("b"), corpus), Recording(r)),
-                    Catch::Contains("steps * hp.batch_tokens"));
+                    Catch::Contains("run tok: tokens = 769 must be steps * batch_tokens = 3 * 256"));
   config.tokens -= 1;
+  // The planner's rules, which the trainer did not apply before there was one Validate.
+  config.hp.lr = 20;
+  CHECK_THROWS_WITH(TrainRun("lr", config, Environment(dir.file("d"), corpus), Recording(r)),
+                    Catch::Contains("run lr: lr = 20 must be in (0, 10)"));
+  config.hp.lr = 3e-3;
   std::filesystem::remove(corpus::StreamShardPath(corpus, "train", "interleaved"));
   CHECK_THROWS_WITH(TrainRun("miss", config, Environment(dir.file("c"), corpus), Recording(r)),
                     Catch::Contains("interleaved.bin"));

@@ -1,4 +1,5 @@
-// TrainRun: one planned run, top to bottom (STYLE rule 9). The loop per optimizer step:
+// TrainRun: one planned run, top to bottom in one function, so the order of a step is visible
+// in one place. The loop per optimizer step:
 //   set lr -> forward/backward over the micro-batches -> non-finite guard -> clip -> step ->
 //   log -> evaluate (every eval_every steps and at the end) -> checkpoint -> stop check.
 #include "trainer/train.h"
@@ -14,7 +15,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/corpus/vocab.h"
 #include "trainer/data.h"
-#include "trainer/hf/hf_model.h"
+#include "trainer/hf_model.h"
 #include "trainer/model.h"
 #include "trainer/optim.h"
 #include "trainer/scoring.h"
@@ -29,40 +30,15 @@ constexpr int64_t kValidationTokens = 16384;
 // Rows of an evaluation forward pass.
 constexpr int64_t kEvalBatchRows = 16;
 
-void ValidateForTraining(const std::string& run_id, const RunConfig& c) {
-  auto fail = [&](const std::string& what) {
-    throw UserError(fmt::format("run {}: {}", run_id, what));
-  };
-  const Hyperparameters& hp = c.hp;
-  if (hp.context <= 0) fail(fmt::format("hp.context = {} must be positive", hp.context));
-  if (hp.micro_batch_tokens <= 0 || hp.micro_batch_tokens % hp.context != 0) {
-    fail(fmt::format("hp.micro_batch_tokens = {} must be a positive multiple of hp.context = {}",
-                     hp.micro_batch_tokens, hp.context));
-  }
-  if (hp.batch_tokens <= 0 || hp.batch_tokens % hp.micro_batch_tokens != 0) {
-    fail(fmt::format("hp.batch_tokens = {} must be a positive multiple of "
-                     "hp.micro_batch_tokens = {}", hp.batch_tokens, hp.micro_batch_tokens));
-  }
-  if (c.steps <= 0) fail(fmt::format("steps = {} must be positive", c.steps));
-  if (c.tokens != c.steps * hp.batch_tokens) {
-    fail(fmt::format("tokens = {} is not steps * hp.batch_tokens = {} * {}", c.tokens, c.steps,
-                     hp.batch_tokens));
-  }
-  if (!(hp.lr > 0) || hp.min_lr_ratio < 0 || hp.min_lr_ratio > 1 || hp.warmup_fraction < 0 ||
-      hp.warmup_fraction >= 1) {
-    fail("hp.lr must be positive, hp.min_lr_ratio in [0, 1], hp.warmup_fraction in [0, 1)");
-  }
-  if (hp.dtype != "auto" && hp.dtype != "fp32" && hp.dtype != "bf16") {
-    fail(fmt::format("hp.dtype = '{}' must be auto, fp32 or bf16", hp.dtype));
-  }
-}
-
 torch::Device ResolveDevice(const std::string& device) {
   if (device == "cpu") return torch::kCPU;
   if (device == "cuda") {
     if (!torch::cuda::is_available()) {
-      throw UserError("--device cuda: no CUDA device is visible (this LibTorch build: " +
-                      std::string(torch::cuda::is_available() ? "cuda" : "cpu-only") +
+      // Two different fixes: a CPU-only LibTorch needs another build, a CUDA one a visible GPU.
+      throw UserError(std::string("--device cuda: no CUDA device is visible (") +
+                      (at::hasCUDA() ? "this LibTorch has CUDA; CUDA_VISIBLE_DEVICES or the "
+                                       "driver hides every GPU"
+                                     : "this LibTorch build is CPU-only") +
                       "); hint: use --device cpu or auto");
     }
     return torch::kCUDA;
@@ -148,11 +124,13 @@ std::vector<corpus::PairSet> LoadPairSets(const std::string& corpus_dir, int64_t
 
 TrainOutcome Train(const std::string& run_id, const RunConfig& config, const TrainEnvironment& env,
                    const TrainHooks& hooks) {
-  ValidateForTraining(run_id, config);
+  Validate(config, "run " + run_id);
   const Hyperparameters& hp = config.hp;
   SetComputeThreads(env.threads);
   const torch::Device device = ResolveDevice(env.device);
-  const bool autocast = device.is_cuda() && hp.dtype != "fp32";
+  Log(LogLevel::kInfo, "run {}: training on {} ({})", run_id, device.str(),
+      device.is_cuda() && hp.dtype != Dtype::kFp32 ? "bf16 autocast" : "fp32");
+  const bool autocast = device.is_cuda() && hp.dtype != Dtype::kFp32;
   RunContext rc{run_id, config, hooks, device, autocast};
 
   const corpus::Vocabulary vocab = corpus::LoadVocabulary(env.corpus_dir);
@@ -169,7 +147,7 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
 
   DecoderOptions model_options;
   model_options.shape = config.shape;
-  if (config.init.kind == "checkpoint") {  // its rope and epsilon; its shape, checked
+  if (config.init.kind == InitKind::kCheckpoint) {  // its rope and epsilon; its shape, checked
     model_options = hf::CheckpointRunOptions(run_id, config.init.checkpoint_path, config.shape);
   }
   Decoder model = MakeDecoder(model_options, config.seed, device);
@@ -179,14 +157,11 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
   if (auto checkpoint = NewestCheckpoint(env.run_dir)) {
     state = LoadCheckpoint(*checkpoint, run_id, model, *optimizer);
     Log(LogLevel::kInfo, "run {}: resuming at step {} from {}", run_id, state.step, *checkpoint);
-  } else if (config.init.kind == "text-lm") {
+  } else if (config.init.kind == InitKind::kTextLm) {
     LoadWeights(env.init_weights, model);  // unit and marker rows included: see checkpoint.h
-  } else if (config.init.kind == "checkpoint") {  // a Hugging Face directory (trainer/hf)
+  } else if (config.init.kind == InitKind::kCheckpoint) {  // a Hugging Face directory (trainer/hf)
     hf::InitFromCheckpoint(config.init.checkpoint_path, vocab, *model, config.seed);
-  } else if (config.init.kind != "scratch") {
-    throw UserError(fmt::format("run {}: init.kind '{}' is not scratch, text-lm or checkpoint",
-                                run_id, config.init.kind));
-  }
+  }  // scratch: the model as built
 
   const int64_t rows_per_micro = hp.micro_batch_tokens / hp.context;
   const int64_t micro_steps = hp.batch_tokens / hp.micro_batch_tokens;

@@ -94,7 +94,7 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
   }
 
   for (const RunRow& run : runs) {
-    if (run.condition != c.condition || run.status != "done") continue;
+    if (run.condition != c.condition || run.status != RunStatus::kDone) continue;
     RunCurve curve;
     curve.run_id = run.id;
     curve.n_params = analysis.non_embedding ? run.n_params_non_embedding : run.n_params;
@@ -197,8 +197,8 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
   std::vector<std::string> conditions = options.conditions;
   for (const RunRow& run : runs) {
     ++analysis.runs_planned;
-    analysis.runs_done += run.status == "done";
-    analysis.runs_failed += run.status == "failed";
+    analysis.runs_done += run.status == RunStatus::kDone;
+    analysis.runs_failed += run.status == RunStatus::kFailed;
     if (run.condition == "text-lm") continue;
     budgets.insert(BudgetOf(run));
     if (options.conditions.empty() &&

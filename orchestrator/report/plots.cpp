@@ -334,7 +334,8 @@ Figure AllocationFigure(const Analysis& analysis, const std::string& dir, bool p
       const fitting::PowerLaw& law = params ? c.approach2->n_opt : c.approach2->d_opt;
       DataBlock fitted{fmt::format("l{}", k), {}};
       for (double x : xs) {
-        fitted.rows.push_back({x, fitting::Evaluate(law, x)});
+        const fitting::Allocation optimum = fitting::AllocationAt(c.approach2->allocation, x);
+        fitted.rows.push_back({x, params ? optimum.n_params : optimum.tokens});
         cover(fitted.rows.back()[1]);
       }
       spec.data.push_back(fitted);

@@ -120,15 +120,16 @@ Table Approach2Table(const ConditionAnalysis& c) {
   const fitting::Approach2Result& f = *c.approach2;
   // The laws' level at the pivot budget inside the data, not their coefficients (at C = 1 FLOP).
   const double pivot = fitting::Approach2Pivot(f.vertices);
+  const fitting::Allocation at_pivot = fitting::AllocationAt(f.allocation, pivot);
   Table t{{"power law",
            fmt::format("value at C = {} {}", FormatNumber(pivot), c.data.cost.Unit()), "exponent"},
           {}};
   t.rows.push_back({"N_opt = k C^a",
-                    FormatWithInterval(fitting::Evaluate(f.n_opt, pivot),
+                    FormatWithInterval(at_pivot.n_params,
                                        Find(boot, fitting::BudgetKey("n_opt", pivot))),
                     FormatWithInterval(f.n_opt.exponent, Find(boot, "n_opt.exponent"))});
   t.rows.push_back({"D_opt = k' C^b",
-                    FormatWithInterval(fitting::Evaluate(f.d_opt, pivot),
+                    FormatWithInterval(at_pivot.tokens,
                                        Find(boot, fitting::BudgetKey("d_opt", pivot))),
                     FormatWithInterval(f.d_opt.exponent, Find(boot, "d_opt.exponent"))});
   return t;

@@ -10,11 +10,12 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "common/checked.h"
 #include "common/error.h"
+#include "common/files.h"
 #include "common/log.h"
+#include "common/toml_reader.h"
 #include "trainer/corpus/atomic_file.h"
 #include "trainer/corpus/pairs.h"
 #include "trainer/corpus/shard.h"
@@ -34,62 +35,6 @@ const char* const kStreamNames[] = {"text", "speech", "interleaved"};
 constexpr int kStoriesPerChunk = 128;
 
 // ---- config ----
-
-// One TOML table's keys, each bound to a setter; unknown keys are errors that name the key.
-class TableReader {
- public:
-  TableReader(std::string file, std::string prefix) : file_(std::move(file)), prefix_(std::move(prefix)) {}
-
-  template <typename T>
-  void Bind(const std::string& key, T& target) {
-    setters_[key] = [this, key, &target](const toml::node& node) {
-      if constexpr (std::is_same_v<T, std::string>) {
-        if (auto v = node.value<std::string>()) { target = *v; return; }
-        Fail(node, key, "a string");
-      } else if constexpr (std::is_floating_point_v<T>) {
-        // No corpus knob means anything as inf or nan; refusing them here keeps every
-        // Validate() range check meaningful (NaN passes `x < 0` tests).
-        if (auto v = node.value<double>(); v && std::isfinite(*v)) { target = *v; return; }
-        Fail(node, key, "a finite number");
-      } else {
-        std::optional<T> fits;  // 3e6 is fine: a float with an integral value
-        if (node.is_integer()) fits = CheckedCast<T>(*node.value<int64_t>());
-        if (node.is_floating_point()) fits = CheckedCast<T>(*node.value<double>());
-        if (!fits) Fail(node, key, fmt::format("an integer in {}", RangeText<T>()));
-        target = *fits;
-      }
-    };
-  }
-
-  void Read(const toml::table& table) {
-    for (const auto& [key, node] : table) {
-      auto it = setters_.find(std::string(key.str()));
-      if (it == setters_.end()) {
-        if (node.is_table() && prefix_.empty()) continue;  // sections are read by their own reader
-        std::string known;
-        for (const auto& [name, setter] : setters_) known += (known.empty() ? "" : ", ") + name;
-        throw UserError(fmt::format("{}: unknown key {}{} (line {}); known keys here: {}", file_,
-                                    prefix_, key.str(), node.source().begin.line, known));
-      }
-      it->second(node);
-    }
-  }
-
- private:
-  [[noreturn]] void Fail(const toml::node& node, const std::string& key,
-                         const std::string& expected) {
-    std::ostringstream value;
-    if (node.is_value()) {
-      node.visit([&](const auto& v) { value << v; });
-    } else {
-      value << (node.is_table() ? "a table" : "an array");
-    }
-    throw UserError(fmt::format("{}:{}: {}{} = {} must be {}", file_, node.source().begin.line,
-                                prefix_, key, value.str(), expected));
-  }
-  std::string file_, prefix_;
-  std::map<std::string, std::function<void(const toml::node&)>> setters_;
-};
 
 // ---- generation ----
 
@@ -325,75 +270,82 @@ void CorpusConfig::Validate() const {
   }
 }
 
+namespace {
+
+void ReadWorld(TomlTable& r, WorldOptions& w) {
+  r.Read("topics", w.topics);
+  r.Read("nouns_per_topic", w.nouns_per_topic);
+  r.Read("verbs_per_topic", w.verbs_per_topic);
+  r.Read("adjectives_per_topic", w.adjectives_per_topic);
+  r.Read("names", w.names);
+  r.Read("animals", w.animals);
+  r.Read("intransitive_verbs", w.intransitive_verbs);
+  r.Read("transitive_verbs", w.transitive_verbs);
+  r.Read("adjectives", w.adjectives);
+  r.Read("zipf_exponent", w.zipf_exponent);
+  r.Read("grammar_depth", w.grammar_depth);
+  r.Read("story_sentences_min", w.story_sentences_min);
+  r.Read("story_sentences_max", w.story_sentences_max);
+  r.Read("reversal_probability", w.reversal_probability);
+  r.Read("heldout_plot_fraction", w.heldout_plot_fraction);
+  r.RejectUnknown(
+      "topics, nouns_per_topic, verbs_per_topic, adjectives_per_topic, names, animals, "
+      "intransitive_verbs, transitive_verbs, adjectives, zipf_exponent, grammar_depth, "
+      "story_sentences_min, story_sentences_max, reversal_probability, heldout_plot_fraction");
+}
+
+void ReadSpeech(TomlTable& r, SpeechOptions& s) {
+  r.Read("speakers", s.speakers);
+  r.Read("heldout_speakers", s.heldout_speakers);
+  r.Read("noise", s.noise);
+  r.Read("speaker_shift", s.speaker_shift);
+  r.Read("mean_phone_frames", s.mean_phone_frames);
+  r.Read("max_phone_frames", s.max_phone_frames);
+  r.Read("stay_probability", s.stay_probability);
+  r.Read("synthetic_fraction", s.synthetic_fraction);
+  r.RejectUnknown(
+      "speakers, heldout_speakers, noise, speaker_shift, mean_phone_frames, max_phone_frames, "
+      "stay_probability, synthetic_fraction");
+}
+
+void ReadInterleave(TomlTable& r, InterleaveOptions& i) {
+  if (auto method = r.String("method")) {
+    try {
+      i.method = ParseInterleaveMethod(*method);
+    } catch (const UserError& e) {
+      r.Fail("method", e.what());
+    }
+  }
+  r.Read("lambda", i.lambda);
+  r.Read("speech_fraction", i.speech_fraction);
+  r.RejectUnknown("method, lambda, speech_fraction");
+}
+
+void ReadSize(TomlTable& r, SizeOptions& z) {
+  r.Read("train_tokens", z.train_tokens);
+  r.Read("valid_tokens", z.valid_tokens);
+  r.Read("test_tokens", z.test_tokens);
+  r.Read("eval_pairs", z.eval_pairs);
+  r.Read("eval_story_sentences", z.eval_story_sentences);
+  r.Read("sblimp_max_words", z.sblimp_max_words);
+  r.RejectUnknown(
+      "train_tokens, valid_tokens, test_tokens, eval_pairs, eval_story_sentences, "
+      "sblimp_max_words");
+}
+
+}  // namespace
+
 CorpusConfig LoadCorpusConfig(const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    throw UserError(fmt::format("{}:{}: {}", path, e.source().begin.line, e.description()));
-  }
+  const toml::table root = ParseToml(ReadWholeFile(path), path);
   CorpusConfig c;
-  TableReader top(path, "");
-  top.Bind("seed", c.seed);
-  top.Bind("vocab_size", c.vocab_size);
-  top.Read(root);
-  for (const auto& [key, node] : root) {
-    if (!node.is_table()) continue;
-    const std::string section(key.str());
-    TableReader r(path, section + ".");
-    WorldOptions& w = c.world;
-    SpeechOptions& s = c.speech;
-    SizeOptions& z = c.size;
-    std::string method = InterleaveMethodName(c.interleave.method);
-    if (section == "world") {
-      r.Bind("topics", w.topics);
-      r.Bind("nouns_per_topic", w.nouns_per_topic);
-      r.Bind("verbs_per_topic", w.verbs_per_topic);
-      r.Bind("adjectives_per_topic", w.adjectives_per_topic);
-      r.Bind("names", w.names);
-      r.Bind("animals", w.animals);
-      r.Bind("intransitive_verbs", w.intransitive_verbs);
-      r.Bind("transitive_verbs", w.transitive_verbs);
-      r.Bind("adjectives", w.adjectives);
-      r.Bind("zipf_exponent", w.zipf_exponent);
-      r.Bind("grammar_depth", w.grammar_depth);
-      r.Bind("story_sentences_min", w.story_sentences_min);
-      r.Bind("story_sentences_max", w.story_sentences_max);
-      r.Bind("reversal_probability", w.reversal_probability);
-      r.Bind("heldout_plot_fraction", w.heldout_plot_fraction);
-    } else if (section == "speech") {
-      r.Bind("speakers", s.speakers);
-      r.Bind("heldout_speakers", s.heldout_speakers);
-      r.Bind("noise", s.noise);
-      r.Bind("speaker_shift", s.speaker_shift);
-      r.Bind("mean_phone_frames", s.mean_phone_frames);
-      r.Bind("max_phone_frames", s.max_phone_frames);
-      r.Bind("stay_probability", s.stay_probability);
-      r.Bind("synthetic_fraction", s.synthetic_fraction);
-    } else if (section == "interleave") {
-      r.Bind("method", method);
-      r.Bind("lambda", c.interleave.lambda);
-      r.Bind("speech_fraction", c.interleave.speech_fraction);
-    } else if (section == "size") {
-      r.Bind("train_tokens", z.train_tokens);
-      r.Bind("valid_tokens", z.valid_tokens);
-      r.Bind("test_tokens", z.test_tokens);
-      r.Bind("eval_pairs", z.eval_pairs);
-      r.Bind("eval_story_sentences", z.eval_story_sentences);
-      r.Bind("sblimp_max_words", z.sblimp_max_words);
-    } else {
-      throw UserError(fmt::format("{}: unknown table [{}]; expected [world], [speech], [interleave] or [size]",
-                                  path, section));
-    }
-    r.Read(*node.as_table());
-    if (section == "interleave") {
-      try {
-        c.interleave.method = ParseInterleaveMethod(method);
-      } catch (const UserError& e) {
-        throw UserError(fmt::format("{}: {}", path, e.what()));
-      }
-    }
-  }
+  TomlTable top(root, "", path);
+  top.Read("seed", c.seed);
+  top.Read("vocab_size", c.vocab_size);
+  if (auto t = top.Sub("world")) ReadWorld(*t, c.world);
+  if (auto t = top.Sub("speech")) ReadSpeech(*t, c.speech);
+  if (auto t = top.Sub("interleave")) ReadInterleave(*t, c.interleave);
+  if (auto t = top.Sub("size")) ReadSize(*t, c.size);
+  top.RejectUnknown("seed, vocab_size, [world], [speech], [interleave], [size]");
   try {
     c.Validate();
   } catch (const UserError& e) {

@@ -1,5 +1,5 @@
 #pragma once
-// Generating a synthetic corpus directory (contracts.md layout) from one config: the world
+// Generating a synthetic corpus directory (docs/corpus.md "File formats") from one config: the world
 // (world.h), its speech (speech.h), the three streams per split, the ten eval pair sets, and
 // vocab.json / corpus.json. Call LoadCorpusConfig (or fill a CorpusConfig), then GenerateCorpus.
 //

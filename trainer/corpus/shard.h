@@ -13,7 +13,7 @@
 //   index:  (document_count + 1) * u64 token offsets; document i is [index[i], index[i+1])
 // The file size is fully determined by the header, so truncation is always detected.
 //
-// Stream shards: every document starts with vocab.bos and ends with vocab.eos (contracts.md).
+// Stream shards: every document starts with vocab.bos and ends with vocab.eos (docs/corpus.md "File formats").
 #include <cstdint>
 #include <cstdio>
 #include <span>

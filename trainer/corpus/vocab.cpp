@@ -88,7 +88,7 @@ void FinalizeVocabulary(Vocabulary& v) {
       }
     }
   };
-  // A Hugging Face checkpoint's pad/bos/eos are tokens of its own text vocabulary (contracts.md:
+  // A Hugging Face checkpoint's pad/bos/eos are tokens of its own text vocabulary (docs/corpus.md "File formats":
   // its text ids come first), and may coincide (Qwen2.5 uses <|endoftext|> for all three): such
   // a special claims no id of its own. Elsewhere each special needs a distinct id.
   std::vector<int32_t> own_specials;

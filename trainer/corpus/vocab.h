@@ -31,9 +31,6 @@ struct Vocabulary {
 
   bool IsUnit(int32_t id) const { return id >= unit_begin && id < unit_begin + unit_count; }
   bool IsText(int32_t id) const { return id >= text_begin && id < text_begin + text_count; }
-  bool IsSpecial(int32_t id) const {
-    return id == pad || id == bos || id == eos || id == speech_marker || id == text_marker;
-  }
   int32_t Unit(int32_t k) const { return unit_begin + k; }
   int32_t Text(int32_t j) const { return text_begin + j; }
   // Ids that occur: the specials, the units and the text tokens (max id + 1).

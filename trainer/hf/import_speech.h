@@ -1,6 +1,6 @@
 #pragma once
 // Importing slamkit-prepared speech and raw text for a Hugging Face checkpoint (torch-free,
-// sims_hf_io): the same corpus layout as the synthetic generator (contracts.md: vocab.json,
+// sims_hf_io): the same corpus layout as the synthetic generator (docs/corpus.md "File formats": vocab.json,
 // corpus.json, {train,valid,test}/{text,speech,interleaved}.bin), but tokenised with the
 // checkpoint's tokenizer.json and with the checkpoint's vocabulary layout (speech_vocab.h).
 // Call ImportSpeechForCheckpoint. (corpus/import.h is the same for the synthetic word

@@ -2,7 +2,7 @@
 // The sims vocabulary of a Hugging Face checkpoint extended for speech (torch-free, sims_hf_io).
 // Call CheckpointVocabulary(tokenizer, config); write it with corpus::SaveVocabulary.
 //
-// Layout (contracts.md; the same ids as slamkit's `tokeniser.add_tokens`, so exported models
+// Layout (docs/corpus.md "File formats"; the same ids as slamkit's `tokeniser.add_tokens`, so exported models
 // read slamkit's "<Un12><Un7>..." strings): text ids are the tokenizer's, [0, len(tokenizer));
 // units <Un0>..<Un{n-1}> follow at len(tokenizer), then <speech>, then <text>; vocab_size is
 // the larger of the checkpoint's embedding rows and the ids in use, rounded up to a multiple of

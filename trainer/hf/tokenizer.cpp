@@ -12,6 +12,7 @@
 
 #include "common/checked.h"
 #include "common/error.h"
+#include "common/files.h"
 
 namespace sims::hf {
 namespace {
@@ -181,14 +182,12 @@ size_t MatchAt(const std::vector<char32_t>& cps, size_t i, PretokenizerPattern p
 }
 
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  try {
+    return ReadWholeFile(path);
+  } catch (const UserError&) {
     throw UserError(fmt::format("{}: cannot read the tokenizer file\nhint: pass the "
                                 "tokenizer.json of the Hugging Face checkpoint", path));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace

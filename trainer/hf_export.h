@@ -1,6 +1,6 @@
 #pragma once
 // Writing Hugging Face model directories, behind a torch-free header so that the CLI
-// (`sims export-hf`, orchestrator/cmd_hf.cpp) needs no torch headers; implemented in sims_hf.
+// (`sims export-hf`, orchestrator/cmd_hf.cpp) needs no torch headers; implemented in sims_trainer.
 // A directory holds model.safetensors, config.json and, when the source checkpoint has one, its
 // tokenizer.json with the units and markers added (plus tokenizer_config.json,
 // special_tokens_map.json and generation_config.json copied as they are).

@@ -1,11 +1,11 @@
-#include "trainer/hf/export.h"
+#include "trainer/hf_export.h"
 
 #include <filesystem>
 
 #include "common/files.h"
 #include "trainer/checkpoint.h"
 #include "trainer/corpus/vocab.h"
-#include "trainer/hf/hf_model.h"
+#include "trainer/hf_model.h"
 #include "trainer/hf/speech_vocab.h"
 #include "trainer/hf/tokenizer.h"
 
@@ -46,7 +46,7 @@ void ExportExtendedCheckpoint(const std::string& checkpoint_dir, const std::stri
 void ExportRunWeights(const std::string& run_id, const RunConfig& config,
                       const std::string& weights, const std::string& out_dir,
                       const std::string& dtype) {
-  const bool from_checkpoint = config.init.kind == "checkpoint";
+  const bool from_checkpoint = config.init.kind == InitKind::kCheckpoint;
   trainer::DecoderOptions options;
   options.shape = config.shape;
   if (from_checkpoint) {

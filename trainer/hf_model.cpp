@@ -1,4 +1,4 @@
-#include "trainer/hf/hf_model.h"
+#include "trainer/hf_model.h"
 
 #include <filesystem>
 #include <set>

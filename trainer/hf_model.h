@@ -1,8 +1,8 @@
 #pragma once
-// Hugging Face Llama / Qwen2 checkpoints <-> the sims decoder (torch; library sims_hf).
+// Hugging Face Llama / Qwen2 checkpoints <-> the sims decoder (torch; library sims_trainer).
 // Call LoadHfModel(dir, vocab_size) to start a run from a checkpoint, ExportHfModel to hand a
 // trained model back to transformers. The torch-free pieces (safetensors, config.json,
-// tokenizer, the extended vocabulary) are in safetensors.h, hf_config.h, tokenizer.h, vocab.h.
+// tokenizer, the extended vocabulary) are in trainer/hf/ (sims_hf_io).
 //
 // Weights map by name: Hugging Face `model.<name>` is the decoder's `<name>` (see
 // trainer/model.h) and `lm_head.weight` is `lm_head.weight`. A tied checkpoint has no

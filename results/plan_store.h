@@ -1,0 +1,28 @@
+#pragma once
+// Writing a sweep plan into the store: the one place where the planner's output meets SQLite.
+// It lives here, on the results side of "sweeps -> results", so that sims_sweeps (and the corpus
+// and tokenizer libraries that link it) never link SQLite; the planner stays pure, the store
+// knows nothing of sweep files, and this small library links both.
+//
+//   StoreResult r = PlanIntoStore(store, PlanSweep(LoadSweepFile(path)), /*dry_run=*/false);
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "results/store.h"
+#include "sweeps/plan.h"
+
+namespace sims {
+
+struct StoreResult {
+  int64_t sweep_id = 0;                   // 0 on a dry run of a sweep not yet stored
+  std::vector<std::string> new_ids;       // in plan order
+  std::vector<std::string> existing_ids;  // already in the database
+};
+
+// Upserts the sweep (by name) with what the planner decided, then inserts the new runs with
+// their dependencies in one transaction; runs already there (same id) are left as they are,
+// whatever their status. With dry_run nothing is written (the store is only read).
+StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run);
+
+}  // namespace sims
