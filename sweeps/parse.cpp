@@ -8,6 +8,7 @@
 
 #include "common/enum_names.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "common/files.h"
 #include "common/names.h"
 #include "common/toml_reader.h"

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace sims {
 namespace {
@@ -16,19 +17,6 @@ namespace {
 constexpr double kMaxTokens = 1e16;
 
 }  // namespace
-
-// Short, exact-enough labels: 1e+11 -> "1e11", 20 -> "20", 2.5e+19 -> "2.5e19".
-std::string FormatNumber(double v) {
-  std::string s = fmt::format("{:.3g}", v);
-  const size_t e = s.find('e');
-  if (e == std::string::npos) return s;
-  std::string mantissa = s.substr(0, e);
-  std::string exponent = s.substr(e + 1);
-  bool negative = exponent[0] == '-';
-  size_t first = exponent.find_first_not_of("+-0");
-  exponent = first == std::string::npos ? "0" : exponent.substr(first);
-  return mantissa + "e" + (negative ? "-" : "") + exponent;
-}
 
 // 200000 -> "200k", 1543714304 -> "1.54B".
 int64_t ConventionParams(const SweepSpec& spec, const ModelShape& shape) {

@@ -95,9 +95,6 @@ struct SweepSpec {
   std::string source_toml;  // its text, stored with the sweep
 };
 
-// Short labels for design columns and messages: 1e+11 -> "1e11", 20 -> "20", 2.5e+19 -> "2.5e19".
-std::string FormatNumber(double v);
-
 // N by the sweep's convention (for 6ND and tokens per parameter).
 int64_t ConventionParams(const SweepSpec& spec, const ModelShape& shape);
 

@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "fitting/data.h"
 #include "orchestrator/report/gnuplot.h"
 #include "orchestrator/report/plots.h"
@@ -38,8 +39,10 @@ std::string ReadFile(const fs::path& path) {
 // val/loss/speech is the published loss; two train/loss points make a curve; one eval task
 // gets an accuracy that falls with the loss (0.5 + (4 - loss) / 4), so the best run per budget
 // is the lowest-loss one and its accuracy is known.
+// With `imported`, each run has only its final loss, as `sims import` stores it.
 void AddDataset(Store& store, int64_t sweep_id, const std::string& dataset,
-                const std::string& condition, double non_embedding_fraction = 1.0) {
+                const std::string& condition, double non_embedding_fraction = 1.0,
+                bool imported = false) {
   fitting::CsvOptions csv;
   csv.drop_outliers = true;
   csv.where.push_back({"dataset", dataset});
@@ -67,6 +70,11 @@ void AddDataset(Store& store, int64_t sweep_id, const std::string& dataset,
   for (size_t i = 0; i < runs.size(); ++i) {
     const fitting::Point& p = data.points[i];
     REQUIRE(store.ClaimRun("test", 0, 60, "", runs[i].id));
+    if (imported) {
+      store.InsertMetrics({{runs[i].id, 100, runs[i].tokens, "val/loss/speech", p.loss}});
+      REQUIRE(store.FinishRun(runs[i].id, "test", 1));
+      continue;
+    }
     store.InsertMetrics({{runs[i].id, 50, runs[i].tokens / 2, "train/loss", p.loss * 1.2},
                          {runs[i].id, 100, runs[i].tokens, "train/loss", p.loss * 1.01},
                          {runs[i].id, 100, runs[i].tokens, "val/loss/speech", p.loss}});
@@ -114,13 +122,6 @@ TEST_CASE("gnuplot draws a plot spec into an SVG and a PNG next to its script", 
     CHECK_THROWS_WITH(report::RenderPlot(spec, dir.path().string()),
                       Catch::Contains("gnuplot failed") && Catch::Contains("missing"));
   }
-}
-
-TEST_CASE("compact numbers drop the exponent's plus sign and leading zeros", "[report]") {
-  CHECK(report::Num(1.2e15) == "1.2e15");
-  CHECK(report::Num(3e-5) == "3e-5");
-  CHECK(report::Num(0.512345) == "0.512");
-  CHECK(report::Num(20) == "20");
 }
 
 // One store, analysis and report shared by the cases below: the fits take seconds, so they
@@ -183,7 +184,7 @@ TEST_CASE("a report of real IsoFLOP points: fits with bootstraps, every plot, fi
   CHECK(first.holdout3->rows[0].budget == analysis.budgets.back());
   CHECK(first.holdout3->n_points_fitted < static_cast<int>(first.data.points.size()));
   CHECK(m.md.find("## Extrapolation check") != std::string::npos);
-  CHECK(m.md.find(report::Num(*first.holdout3->rows[0].loss_predicted, 4)) != std::string::npos);
+  CHECK(m.md.find(FormatNumber(*first.holdout3->rows[0].loss_predicted, 4)) != std::string::npos);
 
   // The IsoFLOP plot draws each budget's fitted parabola through its vertex.
   const fitting::Vertex& vertex = analysis.conditions[0].approach2->vertices.front();
@@ -205,9 +206,9 @@ TEST_CASE("a report of real IsoFLOP points: fits with bootstraps, every plot, fi
 
   // The tables show the fitted numbers, not typed-in ones.
   const report::ConditionAnalysis& comma = analysis.conditions[0];
-  CHECK(m.md.find("| alpha | size exponent | " + report::Num(comma.approach3->params.alpha, 4)) !=
+  CHECK(m.md.find("| alpha | size exponent | " + FormatNumber(comma.approach3->params.alpha, 4)) !=
         std::string::npos);
-  CHECK(m.md.find(report::Num(analysis.comparison->first.a)) != std::string::npos);
+  CHECK(m.md.find(FormatNumber(analysis.comparison->first.a)) != std::string::npos);
   // Downstream: the best run at the largest budget is the lowest-loss one (see AddDataset).
   double best = 0;
   for (const fitting::MetricPoint& p : comma.evals.at("sblimp/speech")) {
@@ -218,22 +219,199 @@ TEST_CASE("a report of real IsoFLOP points: fits with bootstraps, every plot, fi
   CHECK(m.md.find("| tsc/text | 0.750 | 0.750 |") != std::string::npos);
 }
 
-TEST_CASE("the verdict follows the data: the steeper condition wins in either order",
+namespace {
+
+// Facts as a comparison of "text" (first) against "speech" (second) at 95% would give them;
+// each case below changes what it tests.
+report::VerdictFacts Facts() {
+  report::VerdictFacts f;
+  f.conditions_fitted = 2;
+  f.compared = true;
+  f.first = "text";
+  f.second = "speech";
+  f.level = 0.95;
+  f.flops_unit = "exact FLOPs";
+  report::VerdictFacts::Multiplier m;
+  m.budget = 1e12;
+  m.value = 0.5;
+  m.interval = fitting::Interval{0.4, 0.6};
+  m.favours = report::Favoured::kSecond;
+  m.at_smallest_budget = 0.8;
+  f.multiplier = m;
+  f.exponent_first = 0.2;
+  f.exponent_second = 0.3;
+  f.steeper = report::Favoured::kSecond;
+  f.irreducible_first = 1.8;
+  f.irreducible_second = 1.9;
+  f.p_exponents_equal = 0.01;
+  f.exponents_differ = true;
+  f.smallest_budget = 2e11;
+  f.largest_budget = 1e12;
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("the verdict words the facts it is given, and only those", "[report]") {
+  report::VerdictFacts f = Facts();
+  SECTION("both measures favour the second condition, and the test rejects") {
+    const std::string v = report::WordVerdict(f);
+    CHECK_THAT(v, Catch::Contains("At the sweep's largest budget (1e12 exact FLOPs) speech "
+                                  "reaches text's optimal loss with 0.5× the compute (95% "
+                                  "interval [0.4, 0.6]): it is 2× more compute-efficient."));
+    CHECK_THAT(v, Catch::Contains("The multiplier falls from 0.8 to 0.5 across the sweep's "
+                                  "budgets: as compute grows, speech gets relatively more "
+                                  "efficient."));
+    CHECK_THAT(v, Catch::Contains("so speech scales better than text (Wald test on bootstrap "
+                                  "standard errors: p = 0.01 that the exponents are equal, below "
+                                  "0.05)."));
+    CHECK_THAT(v, !Catch::Contains("Read together") && !Catch::Contains("Caution"));
+  }
+  SECTION("the level is the bootstrap's, not 95%") {
+    f.level = 0.9;
+    f.exponents_differ = false;
+    f.p_exponents_equal = 0.2;
+    const std::string v = report::WordVerdict(f);
+    CHECK_THAT(v, Catch::Contains("(90% interval [0.4, 0.6])"));
+    CHECK_THAT(v, Catch::Contains("speech's is steeper, but the difference is not resolved at "
+                                  "the 90% level (Wald test on bootstrap standard errors: p = "
+                                  "0.2 that the exponents are equal), so neither condition is "
+                                  "shown to scale better."));
+  }
+  SECTION("an interval that includes 1 leaves the multiplier undecided") {
+    f.multiplier->favours = report::Favoured::kUnresolved;
+    f.multiplier->interval = fitting::Interval{0.4, 1.3};
+    CHECK_THAT(report::WordVerdict(f),
+               Catch::Contains("the sweep cannot tell which condition is more compute-efficient: "
+                               "speech would need 0.5× the compute to match text's optimal loss, "
+                               "but the 95% interval [0.4, 1.3] includes 1."));
+  }
+  SECTION("multiplier and exponent favour different conditions: the verdict says how to read "
+          "both") {
+    f.multiplier->value = 2;
+    f.multiplier->interval = fitting::Interval{1.5, 2.5};
+    f.multiplier->favours = report::Favoured::kFirst;
+    f.multiplier_and_exponent_disagree = true;
+    f.crossing_flops = 5e11;
+    const std::string v = report::WordVerdict(f);
+    CHECK_THAT(v, Catch::Contains("speech needs 2× the compute (95% interval [1.5, 2.5]) to "
+                                  "match text's optimal loss: here speech does not beat text."));
+    CHECK_THAT(v, Catch::Contains("Read together: text is ahead at the budgets measured, while "
+                                  "speech's loss falls faster with compute, so text's lead "
+                                  "shrinks as compute grows; the frontiers cross at about C ≈ "
+                                  "5e11 exact FLOPs, below which text is the better choice and "
+                                  "above which speech is."));
+    f.crossing_flops = 3e14;
+    CHECK_THAT(report::WordVerdict(f),
+               Catch::Contains("cross at about C ≈ 3e14 exact FLOPs, beyond the sweep's largest "
+                               "budget (both laws extrapolated), below which text"));
+    f.crossing_flops.reset();
+    f.exponents_differ = false;
+    CHECK_THAT(report::WordVerdict(f),
+               Catch::Contains("but the frontiers do not cross in the range searched, so text "
+                               "stays the better choice there (if the steeper exponent is real: "
+                               "it is not resolved)."));
+  }
+  SECTION("the multiplier's trend and the exponent favour different conditions: E explains it") {
+    f.multiplier->at_smallest_budget = 0.3;  // rising: text gains with compute
+    f.trend_and_exponent_disagree = true;
+    f.crossing_flops = 1e9;
+    const std::string v = report::WordVerdict(f);
+    CHECK_THAT(v, Catch::Contains("Read together: the multiplier's trend favours text, the "
+                                  "exponent speech, because the exponent describes only the "
+                                  "reducible loss L − E, and speech's irreducible loss E is "
+                                  "higher (1.9 against 1.8): its loss falls faster towards a "
+                                  "higher floor; at the sweep's budgets, the multiplier, which "
+                                  "compares the losses themselves, is the better guide."));
+    CHECK_THAT(v, Catch::Contains("The frontiers cross at about 1e9 exact FLOPs, below the "
+                                  "sweep's smallest budget (both laws extrapolated)."));
+  }
+  SECTION("without a bootstrap there is no interval and no test") {
+    f.level.reset();
+    f.multiplier->interval.reset();
+    f.p_exponents_equal.reset();
+    f.exponents_differ = false;
+    const std::string v = report::WordVerdict(f);
+    CHECK_THAT(v, Catch::Contains("with 0.5× the compute: it is 2× more compute-efficient."));
+    CHECK_THAT(v, Catch::Contains("so speech scales better (no bootstrap, so no test of the "
+                                  "difference)."));
+  }
+  SECTION("a degenerate fit is a caution first") {
+    f.unsound.push_back({"speech", 1.4, 2e9, 1e6, 1e7, 2.5});
+    CHECK_THAT(report::WordVerdict(f),
+               Catch::StartsWith("Caution: the approach-3 fit of speech is degenerate (allocation "
+                                 "exponent a = 1.4, optimal N at the largest budget 2e9 against "
+                                 "trained sizes 1e6–1e7, predicted optimal loss 2.5)"));
+  }
+  SECTION("no comparison says how many conditions were fitted") {
+    report::VerdictFacts none;
+    none.conditions_fitted = 1;
+    CHECK(report::WordVerdict(none) ==
+          "No comparison: 1 condition(s) have an approach-3 fit and a comparison needs two. See "
+          "the notes below for what could not be fitted.");
+  }
+}
+
+TEST_CASE("the verdict's facts follow the fits: swapping the conditions swaps every decision",
           "[report]") {
   MarinReport& m = Marin();
+  const report::VerdictFacts& f = m.analysis.verdict;
   const fitting::Comparison& cmp = *m.analysis.comparison;
-  const bool dclm_better = cmp.second.loss_exponent > cmp.first.loss_exponent;
-  const std::string winner = dclm_better ? "dclm" : "comma";
-  const std::string loser = dclm_better ? "comma" : "dclm";
-  REQUIRE(cmp.p_loss_exponent);
-  const bool resolved = *cmp.p_loss_exponent < 0.05;
-  const std::string claim =
-      resolved ? winner + " scales better than " + loser : winner + "'s is steeper, but the difference is not resolved";
-  std::string verdict = report::Verdict(m.analysis);
-  CHECK_THAT(verdict, Catch::Matchers::Contains(claim));
-  CHECK(m.md.find(verdict) != std::string::npos);
+  REQUIRE(f.compared);
+  REQUIRE(f.level);
+  CHECK(*f.level == 0.95);  // BootstrapOptions' default, read from the bootstrap
+  CHECK(f.first == "comma");
+  CHECK(f.exponent_first == cmp.first.loss_exponent);
+  // The published data: dclm's loss falls faster (exponents about 0.234 and 0.251) and it
+  // needs less compute, but the exponents' difference is inside the bootstrap's noise.
+  CHECK(f.steeper == report::Favoured::kSecond);
+  REQUIRE(f.multiplier);
+  CHECK(f.multiplier->value < 1);
+  CHECK(f.multiplier->favours == report::Favoured::kSecond);
+  REQUIRE(f.p_exponents_equal);
+  CHECK(*f.p_exponents_equal > 0.05);
+  CHECK_FALSE(f.exponents_differ);
+  CHECK_FALSE(f.multiplier_and_exponent_disagree);
+  // The multiplier falls across the budgets (dclm gains), and dclm is the steeper: they agree.
+  CHECK_FALSE(f.trend_and_exponent_disagree);
+  CHECK(m.md.find(report::Verdict(m.analysis)) != std::string::npos);
+
   report::Analysis swapped = report::Analyze(m.store, Options({"dclm", "comma"}));
-  CHECK_THAT(report::Verdict(swapped), Catch::Matchers::Contains(claim));
+  const report::VerdictFacts& g = swapped.verdict;
+  CHECK(g.first == "dclm");
+  CHECK(g.steeper == report::Favoured::kFirst);
+  REQUIRE(g.multiplier);
+  CHECK(g.multiplier->value > 1);
+  CHECK(g.multiplier->favours == report::Favoured::kFirst);
+  CHECK(g.best->condition == f.best->condition);
+}
+
+TEST_CASE("a report of an imported sweep leaves out what it has no data for, one line each",
+          "[report]") {
+  testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  const int64_t sweep_id =
+      store.UpsertSweep("marin", "# imported", SweepFacts{"imported", true, ""});
+  AddDataset(store, sweep_id, "comma", "comma", 1.0, /*imported=*/true);
+  AddDataset(store, sweep_id, "dclm", "dclm", 1.0, /*imported=*/true);
+  report::ReportOptions o = Options({});
+  o.bootstrap = 0;
+  const report::Analysis analysis = report::Analyze(store, o);
+  const report::ReportFiles files = report::WriteReport(analysis, dir.file("report"));
+  const std::string md = ReadFile(files.markdown);
+  CHECK_THAT(md, Catch::Contains("\n*Training curves — left out: no run has a train/loss curve "
+                                 "(imported runs have none).*\n"));
+  CHECK_THAT(md, Catch::Contains("\n*Downstream tasks — left out: no run has an evaluation.*\n"));
+  CHECK_THAT(md, !Catch::Contains("## Training curves") && !Catch::Contains("## Downstream"));
+  CHECK_THAT(md, Catch::Contains("No bootstrap was run (--bootstrap 0)"));
+  CHECK_THAT(md, !Catch::Contains("nan") && !Catch::Contains("95%"));
+  CHECK(fs::exists(fs::path(dir.file("report")) / "plots" / "loss_vs_compute.svg"));
+  CHECK(fs::exists(fs::path(dir.file("report")) / "plots" / "isoflop_dclm.svg"));
+  CHECK_FALSE(fs::exists(fs::path(dir.file("report")) / "plots" / "curves_comma.svg"));
+  // The printed command makes this report again: conditions and factor included.
+  CHECK_THAT(md, Catch::Contains("sims report --sweep marin --condition comma,dclm --metric "
+                                 "val/loss/speech \\\n    --params total --bootstrap 0 --seed 7 "
+                                 "--recommend-factor 10 --out DIR"));
 }
 
 TEST_CASE("N counts what the sweep file says unless --params overrides it", "[report]") {
@@ -381,4 +559,43 @@ TEST_CASE("a report never replaces a folder with files it did not write, and the
   CHECK(files.markdown == dir.file("r") + "/report.md");
   CHECK(fs::exists(files.markdown));
   for (const std::string& plot : files.plots) CHECK(fs::exists(plot));
+}
+
+TEST_CASE("curves are smoothed from their first point, without lag from a starting value",
+          "[report]") {
+  // Weights decay^(t-i) over the points so far: (0.9 * 10 + 1 * 0) / 1.9 at the second point.
+  const auto smoothed = report::SmoothedCurve({{1, 10}, {2, 0}, {3, 0}}, 0.9);
+  REQUIRE(smoothed.size() == 3);
+  CHECK(smoothed[0].second == Approx(10));
+  CHECK(smoothed[1].second == Approx(9.0 / 1.9));
+  CHECK(smoothed[2].second == Approx(8.1 / 2.71));
+  CHECK(smoothed[2].first == 3);
+  for (const auto& [x, y] : report::SmoothedCurve({{1, 4}, {2, 4}, {3, 4}}, 0.9)) CHECK(y == Approx(4));
+}
+
+TEST_CASE("figures: colour-blind-safe colours, a marker per condition, the data's end marked",
+          "[report]") {
+  MarinReport& m = Marin();
+  const fs::path plots = fs::path(m.dir.file("report")) / "plots";
+  const std::string frontier = ReadFile(plots / "loss_vs_compute.gp");
+  // Okabe-Ito blue and vermillion; open circle (6) and open square (4) for the two conditions.
+  CHECK_THAT(frontier, Catch::Contains("pt 6 ps 1.3 lw 1.5 lc rgb '#0072B2' title 'comma runs'"));
+  CHECK_THAT(frontier, Catch::Contains("pt 4 ps 1.3 lw 1.5 lc rgb '#D55E00' title 'dclm runs'"));
+  // The range past the largest run (3e20) is shaded; the axis names the convention.
+  CHECK_THAT(frontier, Catch::Contains("set object 1 rect from 3e+20, graph 0"));
+  CHECK_THAT(frontier, Catch::Contains("training compute C (FLOPs as imported)"));
+  for (const char* name : {"loss_vs_compute.gp", "n_opt.gp", "isoflop_comma.gp", "downstream.gp",
+                           "curves_comma.gp"}) {
+    CAPTURE(name);
+    // Viridis' and plasma's pale yellows, unreadable on white.
+    const std::string script = ReadFile(plots / name);
+    CHECK_THAT(script, !Catch::Contains("#bddf26") && !Catch::Contains("#fde725") &&
+                           !Catch::Contains("#f0f921"));
+  }
+  // N_opt: the y range is set by the fitted values, so the bands are cut at it.
+  CHECK_THAT(ReadFile(plots / "n_opt.gp"), Catch::Contains("set yrange ["));
+  // Downstream: the chance line and a legend entry per condition and task.
+  const std::string downstream = ReadFile(plots / "downstream.gp");
+  CHECK_THAT(downstream, Catch::Contains("0.5 with lines lw 3 lc rgb '#bbbbbb' title 'chance (0.5)'"));
+  CHECK_THAT(downstream, Catch::Contains("title 'dclm sblimp/speech'"));
 }

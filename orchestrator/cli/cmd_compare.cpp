@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/log.h"
 #include "fitting/json.h"
 #include "orchestrator/cli/commands.h"
@@ -88,9 +89,9 @@ nlohmann::json RunCompare(const CompareOptions& o, const GlobalOptions& global, 
     return result;
   }
   auto with = [](double v, const std::optional<fitting::Interval>& iv) {
-    return iv ? fmt::format("{} [{}, {}]", Fmt(v), Fmt(iv->lo), Fmt(iv->hi)) : Fmt(v);
+    return FormatWithInterval(v, iv, 4);
   };
-  auto p = [](const std::optional<double>& v) { return v ? Fmt(*v) : std::string("-"); };
+  auto p = [](const std::optional<double>& v) { return v ? FormatNumber(*v, 4) : std::string("-"); };
   PrintTable(out, {"condition", "a (N_opt ~ C^a)", "b (D_opt ~ C^b)", "loss exponent"},
              {{c.first.condition, with(c.first.a, c.first.a_interval), with(c.first.b, c.first.b_interval),
                with(c.first.loss_exponent, c.first.loss_exponent_interval)},
@@ -100,14 +101,14 @@ nlohmann::json RunCompare(const CompareOptions& o, const GlobalOptions& global, 
   std::vector<std::vector<std::string>> rows;
   for (size_t i = 0; i < c.multipliers.size(); ++i) {
     const auto& m = c.multipliers[i];
-    rows.push_back({Fmt(m.budget), Fmt(m.loss_first), with(m.multiplier, m.interval),
-                    Fmt(c.first.tokens_per_param[i]), Fmt(c.second.tokens_per_param[i])});
+    rows.push_back({FormatNumber(m.budget, 4), FormatNumber(m.loss_first, 4), with(m.multiplier, m.interval),
+                    FormatNumber(c.first.tokens_per_param[i], 4), FormatNumber(c.second.tokens_per_param[i], 4)});
   }
   out << '\n';
   PrintTable(out, {"budget", "loss " + c.first.condition, "compute multiplier (" + c.second.condition + ")",
                    "D/N " + c.first.condition, "D/N " + c.second.condition},
              rows);
-  out << (c.crossing_flops ? fmt::format("\noptimal-loss frontiers cross at C = {}\n", Fmt(*c.crossing_flops))
+  out << (c.crossing_flops ? fmt::format("\noptimal-loss frontiers cross at C = {}\n", FormatNumber(*c.crossing_flops, 4))
                            : std::string("\noptimal-loss frontiers do not cross between 1e12 and 1e30 FLOPs\n"));
   return result;
 }

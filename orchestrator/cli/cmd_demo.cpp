@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "fitting/json.h"
@@ -113,14 +114,12 @@ void StoreFits(Store& store, const report::Analysis& analysis) {
 }
 
 void PrintRecommendation(const report::Analysis& analysis, std::ostream& out) {
-  out << "\nRecommendation for C = " << report::Num(analysis.recommend_budget)
-      << " FLOPs (" << report::Num(analysis.options.recommend_factor)
+  out << "\nRecommendation for C = " << FormatNumber(analysis.recommend_budget)
+      << " FLOPs (" << FormatNumber(analysis.options.recommend_factor)
       << "x the sweep's largest budget), by each condition's fitted law:\n";
   std::vector<std::vector<std::string>> rows;
   auto with = [](double v, const std::optional<fitting::Interval>& i, int digits = 3) {
-    return i ? fmt::format("{} [{}, {}]", report::Num(v, digits), report::Num(i->lo, digits),
-                           report::Num(i->hi, digits))
-             : report::Num(v, digits);
+    return FormatWithInterval(v, i, digits);
   };
   for (const report::ConditionAnalysis& c : analysis.conditions) {
     if (!c.recommendation) continue;

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/log.h"
 #include "fitting/json.h"
 #include "orchestrator/cli/commands.h"
@@ -67,10 +68,10 @@ void PrintIntervalsTable(std::ostream& out, const std::vector<std::pair<std::str
     std::string lo, hi;
     if (intervals.contains(name)) {
       const auto& iv = intervals.at(name);
-      lo = iv.at(0).is_null() ? "inf" : Fmt(iv.at(0).get<double>());
-      hi = iv.at(1).is_null() ? "inf" : Fmt(iv.at(1).get<double>());
+      lo = iv.at(0).is_null() ? "inf" : FormatNumber(iv.at(0).get<double>(), 4);
+      hi = iv.at(1).is_null() ? "inf" : FormatNumber(iv.at(1).get<double>(), 4);
     }
-    rows.push_back({name, Fmt(v), lo, hi});
+    rows.push_back({name, FormatNumber(v, 4), lo, hi});
   }
   PrintTable(out, {"quantity", "estimate", "lo", "hi"}, rows);
 }
@@ -109,16 +110,16 @@ std::string HoldoutLine(const nlohmann::json& h) {
   std::vector<std::string> parts;
   for (const auto& [key, label] : {std::pair{"loss_rel_error", "loss"}, {"n_opt_rel_error", "N_opt"},
                                    {"d_opt_rel_error", "D_opt"}}) {
-    if (h.contains(key)) parts.push_back(fmt::format("{} rel. error {}", label, Fmt(h[key].get<double>())));
+    if (h.contains(key)) parts.push_back(fmt::format("{} rel. error {}", label, FormatNumber(h[key].get<double>(), 4)));
   }
   std::string line = fmt::format("holdout of the {} largest budgets: {}\n", h["held_out_budgets"].get<int>(),
                                  parts.empty() ? "nothing to compare" : fmt::format("{}", fmt::join(parts, ", ")));
   for (const auto& row : h["rows"]) {
     line += fmt::format("  budget {}: N_opt predicted {} vs {} {}, D_opt predicted {} vs {}\n",
-                        Fmt(row["budget"].get<double>()), Fmt(row["n_opt_predicted"].get<double>()),
+                        FormatNumber(row["budget"].get<double>(), 4), FormatNumber(row["n_opt_predicted"].get<double>(), 4),
                         row.contains("loss_predicted") ? "best run" : "vertex",
-                        Fmt(row["n_opt_observed"].get<double>()), Fmt(row["d_opt_predicted"].get<double>()),
-                        Fmt(row["d_opt_observed"].get<double>()));
+                        FormatNumber(row["n_opt_observed"].get<double>(), 4), FormatNumber(row["d_opt_predicted"].get<double>(), 4),
+                        FormatNumber(row["d_opt_observed"].get<double>(), 4));
   }
   return line;
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "fitting/json.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/fit_inputs.h"
@@ -155,7 +156,7 @@ nlohmann::json RunRecommend(const RecommendOptions& o, const GlobalOptions& glob
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> notes;
   auto with = [](double v, const std::optional<fitting::Interval>& iv) {
-    return iv ? fmt::format("{} [{}, {}]", Fmt(v), Fmt(iv->lo), Fmt(iv->hi)) : Fmt(v);
+    return FormatWithInterval(v, iv, 4);
   };
   for (double budget : o.budgets) {
     const fitting::Recommendation r = fitting::Recommend(fit, boot, budget);
@@ -175,12 +176,12 @@ nlohmann::json RunRecommend(const RecommendOptions& o, const GlobalOptions& glob
                     {"n_params_non_embedding", counts.non_embedding}, {"tokens", choice->tokens},
                     {"loss", choice->loss}, {"priced_by", facts.known ? "the sweep's planner" : fit.cost.source}};
       shape_cell = fmt::format("{}L x {}d ({} heads): N {}, D {}, loss {}", shape.layers, shape.d_model,
-                               shape.heads, Fmt(choice->n_params), Fmt(choice->tokens), Fmt(choice->loss));
+                               shape.heads, FormatNumber(choice->n_params, 4), FormatNumber(choice->tokens, 4), FormatNumber(choice->loss, 4));
     } else {
       j["shape_note"] = why;
-      notes.push_back(fmt::format("budget {}: {}", Fmt(budget), why));
+      notes.push_back(fmt::format("budget {}: {}", FormatNumber(budget, 4), why));
     }
-    rows.push_back({Fmt(budget), with(r.n_params, r.n_params_interval), with(r.tokens, r.tokens_interval),
+    rows.push_back({FormatNumber(budget, 4), with(r.n_params, r.n_params_interval), with(r.tokens, r.tokens_interval),
                     with(r.tokens_per_param, r.tokens_per_param_interval), with(r.loss, r.loss_interval),
                     shape_cell});
     all.push_back(j);

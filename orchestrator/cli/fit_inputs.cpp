@@ -73,9 +73,4 @@ nlohmann::json FitInputsJson(const fitting::Dataset& dataset, const nlohmann::js
   return j;
 }
 
-std::string Fmt(double value) {
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  return fmt::format("{:.4g}", value);
-}
-
 }  // namespace sims

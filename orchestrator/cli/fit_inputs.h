@@ -49,7 +49,4 @@ int RunImport(const ImportOptions& options, const GlobalOptions& global, std::os
 // provenance + {"options": options, "sims_version": kVersion}: the inputs_json of a stored fit.
 nlohmann::json FitInputsJson(const fitting::Dataset& dataset, const nlohmann::json& options);
 
-// "%.4g"-style text for tables.
-std::string Fmt(double value);
-
 }  // namespace sims

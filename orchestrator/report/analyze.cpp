@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "orchestrator/report/report.h"
@@ -55,18 +56,26 @@ std::vector<std::pair<double, double>> CurveOf(Store& store, const std::string& 
   return curve;
 }
 
-// Final accuracy per task of one run: the row with the largest step of each task.
-std::map<std::string, double> FinalEvals(Store& store, const std::string& run_id) {
-  std::map<std::string, std::pair<int64_t, double>> last;
+// Final evaluation per task of one run: the row with the largest step of each task.
+std::map<std::string, EvalRow> FinalEvals(Store& store, const std::string& run_id) {
+  std::map<std::string, EvalRow> last;
   for (const EvalRow& row : store.Evals(run_id)) {
     auto it = last.find(row.task);
-    if (it == last.end() || row.step >= it->second.first) {
-      last[row.task] = {row.step, row.accuracy};
+    if (it == last.end() || row.step >= it->second.step) last[row.task] = row;
+  }
+  return last;
+}
+
+// The report's level: the first bootstrap's (every condition is resampled at the same one),
+// or nullopt when the report has no bootstrap.
+std::optional<double> ReportLevel(const Analysis& a) {
+  for (const ConditionAnalysis& c : a.conditions) {
+    if (c.approach3_bootstrap.resamples > 0) return c.approach3_bootstrap.level;
+    if (c.approach2_bootstrap && c.approach2_bootstrap->resamples > 0) {
+      return c.approach2_bootstrap->level;
     }
   }
-  std::map<std::string, double> out;
-  for (const auto& [task, step_value] : last) out[task] = step_value.second;
-  return out;
+  return std::nullopt;
 }
 
 void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<RunRow>& runs,
@@ -93,8 +102,14 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
     curve.train_loss = CurveOf(store, run.id, "train/loss");
     curve.val_loss = CurveOf(store, run.id, o.metric);
     c.curves.push_back(std::move(curve));
-    for (const auto& [task, accuracy] : FinalEvals(store, run.id)) {
-      c.evals[task].push_back({run.flops, BudgetOf(run), accuracy});
+    for (const auto& [task, eval] : FinalEvals(store, run.id)) {
+      c.evals[task].push_back({run.flops, BudgetOf(run), eval.accuracy});
+      if (BudgetOf(run) != analysis.budgets.back()) continue;
+      TaskAtLargestBudget& best = c.at_largest_budget[task];
+      if (best.n_pairs == 0 || eval.accuracy > best.accuracy) {
+        best.accuracy = eval.accuracy;
+        best.n_pairs = eval.n_pairs;
+      }
     }
   }
 
@@ -110,11 +125,13 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
   try {
     c.approach2 = fitting::FitApproach2(c.data.points, fit2);
     for (const fitting::SkippedBudget& s : c.approach2->skipped) {
-      c.notes.push_back(fmt::format("approach 2 skipped budget {:.3g} FLOPs ({} points): {}",
-                                    s.budget, s.n_points, s.reason));
+      c.notes.push_back(fmt::format("approach 2 skipped budget {} {} ({} points): {}",
+                                    FormatNumber(s.budget), analysis.flops_unit, s.n_points,
+                                    s.reason));
     }
     if (o.bootstrap > 0) c.approach2_bootstrap = fitting::BootstrapApproach2(c.data.points, fit2, boot);
   } catch (const UserError& e) {
+    c.approach2_error = e.what();
     c.notes.push_back(fmt::format("approach 2 not fitted: {}", e.what()));
   }
 
@@ -171,7 +188,7 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
   analysis.non_embedding = options.params == "sweep" ? SweepCountsNonEmbedding(*sweep)
                                                     : options.params == "non-embedding";
   const std::string& convention = sweep->facts.flops_convention;
-  analysis.flops_unit = convention.empty() || convention == "imported" ? "FLOPs (as imported)"
+  analysis.flops_unit = convention.empty() || convention == "imported" ? "FLOPs as imported"
                                                                       : convention + " FLOPs";
   RunFilter filter;
   filter.sweep = options.sweep;
@@ -227,7 +244,118 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
                                  fitted[1]->approach3_bootstrap};
     analysis.comparison = fitting::CompareConditions(first, second, analysis.budgets);
   }
+  // A pair task's accuracy against chance, at the report's level (95% without a bootstrap).
+  const double z = fitting::NormalQuantile(0.5 + ReportLevel(analysis).value_or(0.95) / 2);
+  for (ConditionAnalysis& c : analysis.conditions) {
+    for (auto& [task, best] : c.at_largest_budget) {
+      best.chance_half_width = best.n_pairs > 0 ? z * std::sqrt(0.25 / best.n_pairs) : 0.5;
+      best.indistinguishable_from_chance = std::abs(best.accuracy - 0.5) <= best.chance_half_width;
+    }
+  }
+  analysis.verdict = MakeVerdictFacts(analysis);
   return analysis;
+}
+
+namespace {
+
+// The smallest and largest N among a condition's fitted runs.
+std::pair<double, double> SizeRange(const ConditionAnalysis& c) {
+  double smallest = HUGE_VAL, largest = 0;
+  for (const fitting::Point& p : c.data.points) {
+    smallest = std::min(smallest, p.n_params);
+    largest = std::max(largest, p.n_params);
+  }
+  return {smallest, largest};
+}
+
+}  // namespace
+
+bool SoundFit(const Analysis& a, const ConditionAnalysis& c) {
+  if (!c.approach3) return false;
+  const fitting::Frontier& f = c.approach3->frontier;
+  const fitting::Allocation optimum =
+      fitting::OptimalAllocation(c.approach3->params, c.approach3->cost, a.budgets.back());
+  if (!(f.a > 0 && f.a < 1 && f.b > 0 && f.b < 1 && std::isfinite(f.G) &&
+        std::isfinite(optimum.loss))) {
+    return false;
+  }
+  // The optimum at the sweep's largest budget must lie near the sizes that were trained: a
+  // law whose optimum is far outside them is extrapolating its own shape, not the data.
+  const auto [smallest, largest] = SizeRange(c);
+  return optimum.n_params > smallest / 10 && optimum.n_params < largest * 10;
+}
+
+VerdictFacts MakeVerdictFacts(const Analysis& a) {
+  VerdictFacts facts;
+  facts.level = ReportLevel(a);
+  facts.flops_unit = a.flops_unit;
+  for (const ConditionAnalysis& c : a.conditions) facts.conditions_fitted += c.approach3.has_value();
+  if (!a.comparison) return facts;
+  const fitting::Comparison& cmp = *a.comparison;
+  facts.compared = true;
+  facts.first = cmp.first.condition;
+  facts.second = cmp.second.condition;
+  for (const ConditionAnalysis& c : a.conditions) {
+    if (!c.approach3 || SoundFit(a, c)) continue;
+    const auto [smallest, largest] = SizeRange(c);
+    const fitting::Allocation optimum =
+        fitting::OptimalAllocation(c.approach3->params, c.approach3->cost, a.budgets.back());
+    facts.unsound.push_back(
+        {c.condition, c.approach3->frontier.a, optimum.n_params, smallest, largest, optimum.loss});
+  }
+
+  if (!cmp.multipliers.empty()) {
+    const fitting::MultiplierRow& last = cmp.multipliers.back();
+    VerdictFacts::Multiplier m;
+    m.budget = last.budget;
+    m.value = last.multiplier;
+    m.interval = last.interval;
+    if (!std::isfinite(last.multiplier)) {
+      m.favours = Favoured::kFirst;  // the second never reaches the first's loss
+    } else if (last.interval && last.interval->lo <= 1 && last.interval->hi >= 1) {
+      m.favours = Favoured::kUnresolved;
+    } else {
+      m.favours = last.multiplier < 1 ? Favoured::kSecond : Favoured::kFirst;
+    }
+    const double smallest = cmp.multipliers.front().multiplier;
+    if (cmp.multipliers.size() >= 2 && std::isfinite(smallest) && std::isfinite(m.value)) {
+      m.at_smallest_budget = smallest;
+    }
+    facts.multiplier = m;
+  }
+
+  facts.exponent_first = cmp.first.loss_exponent;
+  facts.exponent_second = cmp.second.loss_exponent;
+  for (const ConditionAnalysis& c : a.conditions) {
+    if (c.condition == facts.first && c.approach3) facts.irreducible_first = c.approach3->params.E;
+    if (c.condition == facts.second && c.approach3) facts.irreducible_second = c.approach3->params.E;
+  }
+  facts.steeper = facts.exponent_second > facts.exponent_first ? Favoured::kSecond : Favoured::kFirst;
+  facts.p_exponents_equal = cmp.p_loss_exponent;
+  facts.exponents_differ =
+      facts.level && cmp.p_loss_exponent && *cmp.p_loss_exponent < 1 - *facts.level;
+  facts.multiplier_and_exponent_disagree = facts.multiplier &&
+                                           facts.multiplier->favours != Favoured::kUnresolved &&
+                                           facts.multiplier->favours != facts.steeper;
+  if (facts.multiplier && facts.multiplier->at_smallest_budget &&
+      facts.multiplier->value != *facts.multiplier->at_smallest_budget) {
+    // A falling multiplier: the second gets relatively cheaper as compute grows.
+    const Favoured gaining = facts.multiplier->value < *facts.multiplier->at_smallest_budget
+                                 ? Favoured::kSecond
+                                 : Favoured::kFirst;
+    facts.trend_and_exponent_disagree =
+        !facts.multiplier_and_exponent_disagree && gaining != facts.steeper;
+  }
+  facts.crossing_flops = cmp.crossing_flops;
+  facts.smallest_budget = a.budgets.front();
+  facts.largest_budget = a.budgets.back();
+
+  for (const ConditionAnalysis& c : a.conditions) {
+    if (c.recommendation && (!facts.best || c.recommendation->loss < facts.best->recommendation.loss)) {
+      facts.best = VerdictFacts::Best{c.condition, *c.recommendation};
+    }
+  }
+  return facts;
 }
 
 }  // namespace sims::report

@@ -57,7 +57,7 @@ std::string GnuplotScript(const PlotSpec& spec) {
   s << "set key below horizontal maxrows 4 Left reverse noenhanced nobox samplen 2 spacing 1.1 "
        "width 1\n";
   if (spec.log_x) s << "set logscale x 10\nset format x '10^{%L}'\n";
-  if (spec.log_y) s << "set logscale y\nset format y '%g'\n";
+  if (spec.log_y) s << "set logscale y 10\nset format y '10^{%L}'\n";
   for (const std::string& line : spec.setup) s << line << "\n";
   s << "set terminal svg size 900,600 dynamic enhanced font 'Sans,13' background '#ffffff'\n";
   s << "set output " << GnuplotQuote(spec.stem + ".svg") << "\n";

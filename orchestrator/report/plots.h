@@ -9,10 +9,13 @@
 
 namespace sims::report {
 
+// The report section a figure belongs to.
+enum class Section { kFrontier, kIsoFlop, kAllocation, kDownstream, kCurves };
+
 struct Figure {
-  std::string section;  // "isoflop", "frontier", "allocation", "downstream", "curves"
+  Section section = Section::kFrontier;
   std::string title;
-  std::string caption;  // one or two sentences saying how to read it
+  std::string caption;  // how to read it, and what is missing from it and why
   PlotFiles files;      // empty when left out
   // Why the figure was not drawn ("no run has a training curve"), or "" when it was: a plot
   // with no data is a gnuplot error, so the report says what is missing instead.
@@ -21,7 +24,15 @@ struct Figure {
 
 std::vector<Figure> DrawFigures(const Analysis& analysis, const std::string& plot_dir);
 
-// "1.2e15"-style compact numbers shared by plots and tables.
-std::string Num(double value, int digits = 3);
+// Colour-blind-safe colours (Okabe & Ito 2008, without its yellow, which is unreadable on
+// white) and a filled gnuplot point type per condition, the same in every plot.
+std::string ConditionColor(size_t index);
+int ConditionPointType(size_t index);
+
+// Bias-corrected exponential moving average (Adam's correction): point t is the weighted mean
+// of points 1..t with weights decay^(t-i), so the first point is itself and the curve follows
+// the data from its start instead of lagging from (or towards) a starting value.
+std::vector<std::pair<double, double>> SmoothedCurve(
+    const std::vector<std::pair<double, double>>& curve, double decay);
 
 }  // namespace sims::report

@@ -22,6 +22,7 @@
 #include "fitting/data.h"
 #include "fitting/downstream.h"
 #include "fitting/holdout.h"
+#include "orchestrator/report/verdict.h"
 
 namespace sims {
 class Store;
@@ -60,11 +61,21 @@ struct RunCurve {
   std::vector<std::pair<double, double>> val_loss;    // (tokens, metric)
 };
 
+struct TaskAtLargestBudget {
+  double accuracy = 0;  // the best run's final accuracy
+  int64_t n_pairs = 0;  // pairs it was measured on
+  // Half-width of chance's binomial interval at the report's level: z * sqrt(0.25 / n_pairs).
+  double chance_half_width = 0;
+  // |accuracy - 0.5| <= chance_half_width: the task cannot tell this model from a coin.
+  bool indistinguishable_from_chance = false;
+};
+
 struct ConditionAnalysis {
   std::string condition;
   fitting::Dataset data;                      // final metric of every done run
   std::vector<RunCurve> curves;
   std::optional<fitting::Approach2Result> approach2;
+  std::string approach2_error;  // why approach 2 was not fitted ("" when it was)
   std::optional<fitting::BootstrapResult> approach2_bootstrap;
   std::optional<fitting::Approach3Result> approach3;
   fitting::BootstrapResult approach3_bootstrap;  // resamples == 0 when not run
@@ -74,6 +85,8 @@ struct ConditionAnalysis {
   // Final accuracy of every done run per eval task, and the fit of the best run per budget.
   std::map<std::string, std::vector<fitting::MetricPoint>> evals;
   std::map<std::string, fitting::DownstreamResult> downstream;
+  // Per task, the best run at the sweep's largest budget against chance (0.5 for a pair task).
+  std::map<std::string, TaskAtLargestBudget> at_largest_budget;
   std::optional<fitting::Recommendation> recommendation;  // at Analysis::recommend_budget
   std::vector<std::string> notes;  // what could not be fitted and why
 };
@@ -87,6 +100,7 @@ struct Analysis {
   double recommend_budget = 0;  // recommend_factor * largest budget
   std::vector<ConditionAnalysis> conditions;
   std::optional<fitting::Comparison> comparison;  // first two conditions with approach-3 fits
+  VerdictFacts verdict;
 };
 
 // Reads the sweep's runs and runs approaches 2 and 3 (with bootstrap), the downstream fits,
@@ -99,7 +113,10 @@ Analysis Analyze(Store& store, const ReportOptions& options);
 // The verdict warns about fits that are not.
 bool SoundFit(const Analysis& analysis, const ConditionAnalysis& condition);
 
-// The conclusion in words, from the comparison (or why there is none).
+// The verdict's decisions from the fits (Analyze stores them in Analysis::verdict).
+VerdictFacts MakeVerdictFacts(const Analysis& analysis);
+
+// WordVerdict(analysis.verdict) (verdict.h).
 std::string Verdict(const Analysis& analysis);
 
 struct ReportFiles {
