@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include <Eigen/Dense>
 #include <fmt/format.h>
 
 #include "common/error.h"
@@ -103,6 +104,51 @@ CostModel CostFromTable(std::vector<double> n_params, std::vector<double> flops_
     c.flops_per_token.push_back(f);
   }
   return c;
+}
+
+CostModel SmoothedCost(const CostModel& table) {
+  if (table.n_params.size() < 3 || table.ProportionalToN()) return table;
+  static constexpr double kPowers[] = {1, 2.0 / 3, 1.0 / 2, 1.0 / 3, 0};
+  constexpr int kTerms = 5;
+  const int rows = static_cast<int>(table.n_params.size());
+  // Least squares in relative error: every row divided by its f, target 1.
+  Eigen::MatrixXd X(rows, kTerms);
+  for (int i = 0; i < rows; ++i) {
+    for (int k = 0; k < kTerms; ++k) {
+      X(i, k) = std::pow(table.n_params[i], kPowers[k]) / table.flops_per_token[i];
+    }
+  }
+  const Eigen::VectorXd ones = Eigen::VectorXd::Ones(rows);
+  // Nonnegative least squares by trying every subset of the 5 terms (31 small solves): the
+  // best subset whose coefficients are all >= 0 is the NNLS optimum.
+  double best_error = HUGE_VAL;
+  Eigen::VectorXd best = Eigen::VectorXd::Zero(kTerms);
+  for (int mask = 1; mask < (1 << kTerms); ++mask) {
+    std::vector<int> columns;
+    for (int k = 0; k < kTerms; ++k) {
+      if (mask & (1 << k)) columns.push_back(k);
+    }
+    if (static_cast<int>(columns.size()) > rows) continue;
+    Eigen::MatrixXd sub(rows, columns.size());
+    for (size_t j = 0; j < columns.size(); ++j) sub.col(j) = X.col(columns[j]);
+    const Eigen::VectorXd c = sub.colPivHouseholderQr().solve(ones);
+    if ((c.array() < 0).any() || !c.allFinite()) continue;
+    const double error = (sub * c - ones).squaredNorm();
+    if (error < best_error) {
+      best_error = error;
+      best.setZero();
+      for (size_t j = 0; j < columns.size(); ++j) best(columns[j]) = c(j);
+    }
+  }
+  if (!(best(0) > 0)) return table;  // no term grows like N: keep the table as it is
+  CostModel smooth = table;
+  for (int i = 0; i < rows; ++i) {
+    double f = 0;
+    for (int k = 0; k < kTerms; ++k) f += best(k) * std::pow(table.n_params[i], kPowers[k]);
+    smooth.flops_per_token[i] = f;
+  }
+  smooth.source = table.source + ", smoothed (nonnegative N, N^2/3, N^1/2, N^1/3, 1 terms)";
+  return smooth;
 }
 
 CostModel CostFromPoints(std::span<const Point> points, const std::string& convention) {

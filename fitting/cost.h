@@ -48,6 +48,12 @@ CostModel SixNDCost(const std::string& source = "6ND");
 // the knots are positive, finite and N strictly ascending after sorting.
 CostModel CostFromTable(std::vector<double> n_params, std::vector<double> flops_per_token,
                         const std::string& convention, const std::string& source);
+// The table's knots moved onto the closest f(N) = sum c_k N^p_k, p in {1, 2/3, 1/2, 1/3, 0},
+// c_k >= 0 (least squares in relative error), so the cost is increasing and smooth in N and an
+// optimum along a budget moves continuously with C: a shape rule's cost per token jumps by up to
+// +-20 % between neighbouring toy shapes, which made N_opt(C) jump. 6N + h is kept exactly.
+// Tables of fewer than 3 knots or proportional to N are returned as they are.
+CostModel SmoothedCost(const CostModel& table);
 // The data's own cost: C / D of every point (FLOPs column over tokens), averaged in log over
 // points with the same N. Points whose C / D is 6 N to 1e-6 give SixNDCost.
 CostModel CostFromPoints(std::span<const Point> points, const std::string& convention);

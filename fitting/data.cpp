@@ -283,10 +283,10 @@ CostModel SweepCost(const SweepRow& sweep, const StoreSelection& s, std::span<co
       const auto curves = nlohmann::json::parse(sweep.facts.planner_json).at("cost_curves");
       if (curves.contains(condition)) {
         const auto& c = curves.at(condition);
-        return CostFromTable(
+        return SmoothedCost(CostFromTable(
             c.at(s.non_embedding ? "n_params_non_embedding" : "n_params").get<std::vector<double>>(),
             c.at("flops_per_token").get<std::vector<double>>(), convention,
-            fmt::format("the sweep's shape rule at context {}", c.at("context").get<int64_t>()));
+            fmt::format("the sweep's shape rule at context {}", c.at("context").get<int64_t>())));
       }
     } catch (const nlohmann::json::exception& e) {
       throw UserError(fmt::format("sweep '{}': its stored cost curves cannot be read ({}); hint: "

@@ -202,6 +202,39 @@ TEST_CASE("approach 2 extrapolates a head cost from 3 budgets, and says when 2 c
   }
 }
 
+TEST_CASE("a shape rule's jumpy cost is smoothed, so N_opt moves continuously with C", "[fitting]") {
+  const double head = 6.0 * 512 * 256;
+  // 6N + head at 8 knots per decade, each knot off by +-20 % in turn, as toy shapes are.
+  std::vector<double> n, jumpy, exact;
+  for (int i = 0; i <= 32; ++i) {
+    n.push_back(std::pow(10.0, 3 + i / 8.0));
+    exact.push_back(6 * n.back() + head);
+    jumpy.push_back(exact.back() * (i % 2 ? 1.2 : 0.8));
+  }
+  SECTION("a cost of 6N plus a head is kept exactly") {
+    const CostModel smooth = SmoothedCost(CostFromTable(n, exact, "exact", "test"));
+    for (double x : {2e3, 3e5, 7e6}) CHECK(smooth.FlopsPerToken(x) == Approx(6 * x + head).epsilon(1e-9));
+  }
+  const CostModel table = CostFromTable(n, jumpy, "exact", "test");
+  const CostModel smooth = SmoothedCost(table);
+  CHECK_THAT(smooth.source, Contains("smoothed"));
+  for (size_t i = 0; i < n.size(); ++i) {
+    CHECK(smooth.flops_per_token[i] == Approx(exact[i]).epsilon(0.1));  // the trend, not the jumps
+  }
+  // Budgets 5 % apart: N_opt of the smoothed cost never moves by more than 10 %; the jumpy
+  // table's does (it sits on one knot, then leaps to another).
+  double largest_jumpy_step = 1, largest_smooth_step = 1;
+  Allocation last_jumpy = OptimalAllocation(kLaw, table, 1e13), last_smooth = OptimalAllocation(kLaw, smooth, 1e13);
+  for (double c = 1e13 * 1.05; c < 1e16; c *= 1.05) {
+    const Allocation j = OptimalAllocation(kLaw, table, c), sm = OptimalAllocation(kLaw, smooth, c);
+    largest_jumpy_step = std::max(largest_jumpy_step, j.n_params / last_jumpy.n_params);
+    largest_smooth_step = std::max(largest_smooth_step, sm.n_params / last_smooth.n_params);
+    last_jumpy = j, last_smooth = sm;
+  }
+  CHECK(largest_smooth_step < 1.1);
+  CHECK(largest_jumpy_step > 1.2);
+}
+
 TEST_CASE("the compute multiplier prices each condition with its own cost model", "[fitting]") {
   // The same law twice; the second condition's runs cost 3x as much per token, so it needs
   // exactly 3x the compute for any loss.
