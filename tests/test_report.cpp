@@ -312,6 +312,25 @@ TEST_CASE("the verdict words the facts it is given, and only those", "[report]")
                                "stays the better choice there (if the steeper exponent is real: "
                                "it is not resolved)."));
   }
+  SECTION("the multiplier and its trend both go against the exponent: no 'lead shrinks'") {
+    f.multiplier->value = 3;
+    f.multiplier->interval = fitting::Interval{1.3, 5};
+    f.multiplier->favours = report::Favoured::kFirst;
+    f.multiplier->at_smallest_budget = 1.4;  // rising: text's lead grows across the budgets
+    f.multiplier_and_exponent_disagree = true;
+    f.trend_and_exponent_disagree = true;
+    f.exponents_differ = false;
+    const std::string v = report::WordVerdict(f);
+    CHECK_THAT(v, Catch::Contains("Read together: text is ahead at the budgets measured and its "
+                                  "lead grows across them, while speech's loss falls faster with "
+                                  "compute: the exponent describes only the reducible loss L − E, "
+                                  "and speech's irreducible loss E is higher (1.9 against 1.8): "
+                                  "its loss falls faster towards a higher floor, but the "
+                                  "frontiers do not cross in the range searched, so text stays "
+                                  "the better choice there (if the steeper exponent is real: it "
+                                  "is not resolved)."));
+    CHECK_THAT(v, !Catch::Contains("lead shrinks") && !Catch::Contains("multiplier's trend favours"));
+  }
   SECTION("the multiplier's trend and the exponent favour different conditions: E explains it") {
     f.multiplier->at_smallest_budget = 0.3;  // rising: text gains with compute
     f.trend_and_exponent_disagree = true;

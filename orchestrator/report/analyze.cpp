@@ -343,8 +343,7 @@ VerdictFacts MakeVerdictFacts(const Analysis& a) {
     const Favoured gaining = facts.multiplier->value < *facts.multiplier->at_smallest_budget
                                  ? Favoured::kSecond
                                  : Favoured::kFirst;
-    facts.trend_and_exponent_disagree =
-        !facts.multiplier_and_exponent_disagree && gaining != facts.steeper;
+    facts.trend_and_exponent_disagree = gaining != facts.steeper;
   }
   facts.crossing_flops = cmp.crossing_flops;
   facts.smallest_budget = a.budgets.front();

@@ -116,16 +116,38 @@ std::string CrossingText(const VerdictFacts& f) {
   return at;
 }
 
+// Why a steeper exponent need not win at the budgets measured: ", and speech's irreducible loss
+// E is higher (1.9 against 1.8): its loss falls faster towards a higher floor", or "".
+std::string HigherFloorClause(const VerdictFacts& f) {
+  const std::string& steeper = Name(f, f.steeper);
+  const double e_steeper = f.steeper == Favoured::kSecond ? f.irreducible_second : f.irreducible_first;
+  const double e_other = f.steeper == Favoured::kSecond ? f.irreducible_first : f.irreducible_second;
+  if (!(e_steeper > e_other)) return "";
+  return fmt::format(", and {}'s irreducible loss E is higher ({} against {}): its loss falls "
+                     "faster towards a higher floor",
+                     steeper, FormatNumber(e_steeper, 4), FormatNumber(e_other, 4));
+}
+
 // The multiplier says which condition is cheaper at the budgets measured; the exponent says
-// which one gains with compute. When they point at different conditions, say how to read both.
+// which one gains with compute. When they point at different conditions, say how to read both
+// (and, when the multiplier's own trend also goes against the exponent, why).
 std::string ReadingTogether(const VerdictFacts& f) {
   if (!f.multiplier_and_exponent_disagree) return "";
   const std::string& ahead = Name(f, f.multiplier->favours);
   const std::string& gaining = Name(f, f.steeper);
-  std::string text = fmt::format(
-      " Read together: {} is ahead at the budgets measured, while {}'s loss falls faster with "
-      "compute, so {}'s lead shrinks as compute grows",
-      ahead, gaining, ahead);
+  std::string text;
+  if (f.trend_and_exponent_disagree) {
+    text = fmt::format(
+        " Read together: {} is ahead at the budgets measured and its lead grows across them, "
+        "while {}'s loss falls faster with compute: the exponent describes only the reducible "
+        "loss L − E{}",
+        ahead, gaining, HigherFloorClause(f));
+  } else {
+    text = fmt::format(
+        " Read together: {} is ahead at the budgets measured, while {}'s loss falls faster with "
+        "compute, so {}'s lead shrinks as compute grows",
+        ahead, gaining, ahead);
+  }
   if (f.crossing_flops) {
     text += fmt::format("; the frontiers cross at about C ≈ {}, below which {} is the better "
                         "choice and above which {} is",
@@ -140,24 +162,15 @@ std::string ReadingTogether(const VerdictFacts& f) {
 }
 
 // The multiplier's trend says one condition gains with compute over the sweep's budgets, the
-// exponent the other: the exponent describes only the reducible part L - E.
+// exponent the other: the exponent describes only the reducible part L - E. (When the
+// multiplier itself also disagrees with the exponent, ReadingTogether says this.)
 std::string TrendAgainstExponent(const VerdictFacts& f) {
-  if (!f.trend_and_exponent_disagree) return "";
-  const std::string& steeper = Name(f, f.steeper);
-  const std::string& other = Other(f, f.steeper);
-  const double e_steeper = f.steeper == Favoured::kSecond ? f.irreducible_second : f.irreducible_first;
-  const double e_other = f.steeper == Favoured::kSecond ? f.irreducible_first : f.irreducible_second;
-  std::string text = fmt::format(
-      " Read together: the multiplier's trend favours {}, the exponent {}, because the exponent "
-      "describes only the reducible loss L − E",
-      other, steeper);
-  if (e_steeper > e_other) {
-    text += fmt::format(", and {}'s irreducible loss E is higher ({} against {}): its loss falls "
-                        "faster towards a higher floor",
-                        steeper, FormatNumber(e_steeper, 4), FormatNumber(e_other, 4));
-  }
-  return text + "; at the sweep's budgets, the multiplier, which compares the losses "
-                "themselves, is the better guide.";
+  if (!f.trend_and_exponent_disagree || f.multiplier_and_exponent_disagree) return "";
+  return fmt::format(" Read together: the multiplier's trend favours {}, the exponent {}, because "
+                     "the exponent describes only the reducible loss L − E{}; at the sweep's "
+                     "budgets, the multiplier, which compares the losses themselves, is the "
+                     "better guide.",
+                     Other(f, f.steeper), Name(f, f.steeper), HigherFloorClause(f));
 }
 
 std::string BestSentence(const VerdictFacts& f) {

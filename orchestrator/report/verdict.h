@@ -52,7 +52,8 @@ struct VerdictFacts {
   bool multiplier_and_exponent_disagree = false;
   // The multiplier's trend across the budgets favours one condition (it gets relatively
   // cheaper as compute grows) and the steeper exponent the other: the exponent is of L - E,
-  // and the steeper condition falls towards a higher E.
+  // and the steeper condition falls towards a higher E. Independent of the flag above: both
+  // can hold (the demo: textless ahead, its lead growing, interleaved steeper).
   bool trend_and_exponent_disagree = false;
   std::optional<double> crossing_flops;  // where the two optimal-loss frontiers cross
   double smallest_budget = 0, largest_budget = 0;  // the sweep's, to place the crossing
