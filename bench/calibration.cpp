@@ -149,7 +149,7 @@ Outcome Analyse(const Design& d, const LawParams& law, uint64_t seed, int resamp
         both(p ? kParPct : kResPct, p ? kParStr : kResStr, "n_pivot", at, b->stretch_df);
       }
       o.intervals["n_exp"][kCases] = cas.intervals.at("n_opt.exponent");
-      o.intervals["n_pivot"][kCases] = cas.intervals.at(BudgetKey("n_opt", pivot));
+      o.intervals["n_pivot"][kCases] = cas.at_budget.at({AtBudget::kNOpt, pivot});
       o.failed["2 " + std::string(kCases)] = double(cas.failed) / resamples;
       o.failed["2 parametric"] = double(par.failed) / resamples;
       o.failed["2 residuals"] = double(res.failed) / resamples;

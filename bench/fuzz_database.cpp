@@ -31,7 +31,7 @@ std::string Bytes(const fs::path& path) {
 // 40 done runs of two conditions with 20 metric rows each, and one stored fit.
 void MakeDatabase(const fs::path& path) {
   sims::Store store = sims::Store::Open(path.string());
-  const int64_t sweep = store.UpsertSweep("fuzz", "# fuzz", {"exact", false, "{}"});
+  const int64_t sweep = store.UpsertSweep("fuzz", "# fuzz", {sims::SweepFlops::kExact, false, "{}"});
   std::vector<sims::NewRun> runs;
   for (int i = 0; i < 40; ++i) {
     sims::NewRun r;

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <variant>
 
 #include <fmt/format.h>
 
+#include "common/enum_names.h"
 #include "common/error.h"
 #include "fitting/parallel.h"
 
@@ -40,7 +43,7 @@ SplitMix64 ResampleRng(uint64_t seed, int i) {
 
 // One reported quantity: its full-data estimate and its value in every successful resample.
 struct Named {
-  std::string name;
+  std::variant<std::string, BudgetQuantity> name;
   double estimate = 0;
   std::vector<double> values;
   // A size, a token count or a coefficient: > 0 by nature, so a stretched interval is
@@ -66,15 +69,21 @@ void AddIntervals(BootstrapResult& r, const std::vector<Named>& named) {
   const double k = r.stretch_df > 0 ? StretchFactor(r.level, r.stretch_df) : 1.0;
   for (const Named& q : named) {
     if (q.values.empty()) continue;
+    Interval interval;
     if (r.stretch_df == 0) {
-      r.intervals[q.name] = PercentileInterval(q.values, r.level);
+      interval = PercentileInterval(q.values, r.level);
     } else if (q.positive) {
       std::vector<double> logs;
       for (double v : q.values) logs.push_back(std::log(v));
       const Interval in_logs = Stretched(logs, std::log(q.estimate), r.level, k);
-      r.intervals[q.name] = {std::exp(in_logs.lo), std::exp(in_logs.hi)};
+      interval = {std::exp(in_logs.lo), std::exp(in_logs.hi)};
     } else {
-      r.intervals[q.name] = Stretched(q.values, q.estimate, r.level, k);
+      interval = Stretched(q.values, q.estimate, r.level, k);
+    }
+    if (const auto* key = std::get_if<BudgetQuantity>(&q.name)) {
+      r.at_budget[*key] = interval;
+    } else {
+      r.intervals[std::get<std::string>(q.name)] = interval;
     }
   }
 }
@@ -128,7 +137,43 @@ double Approach2Pivot(std::span<const Vertex> vertices) {
   return std::exp(mean_log_c);
 }
 
-std::string BudgetKey(const std::string& name, double flops) { return fmt::format("{}@{:g}", name, flops); }
+namespace {
+constexpr EnumNames<AtBudget, 4> kAtBudgetNames{{{AtBudget::kNOpt, "n_opt"},
+                                                {AtBudget::kDOpt, "d_opt"},
+                                                {AtBudget::kTokensPerParam, "tokens_per_param"},
+                                                {AtBudget::kLoss, "loss"}}};
+}  // namespace
+
+std::string ToString(const BudgetQuantity& key) {
+  // %g's 6 digits would merge budgets that differ in the 7th digit; the shortest %g that reads
+  // back exactly keeps "1e+21" for round budgets and never merges two.
+  std::string flops;
+  for (int digits = 1; digits <= 17; ++digits) {
+    flops = fmt::format("{:.{}g}", key.flops, digits);
+    if (std::strtod(flops.c_str(), nullptr) == key.flops) break;
+  }
+  return fmt::format("{}@{}", NameOf(kAtBudgetNames, key.quantity), flops);
+}
+
+std::optional<BudgetQuantity> BudgetQuantityFromString(std::string_view name) {
+  const size_t at = name.find('@');
+  if (at == std::string_view::npos) return std::nullopt;
+  BudgetQuantity key;
+  key.quantity = ParseName(kAtBudgetNames, name.substr(0, at), "a quantity at a budget");
+  const std::string flops(name.substr(at + 1));
+  char* end = nullptr;
+  key.flops = std::strtod(flops.c_str(), &end);
+  if (flops.empty() || *end != '\0' || !std::isfinite(key.flops) || key.flops <= 0) {
+    throw UserError(fmt::format("interval '{}': '{}' is not a positive budget", name, flops));
+  }
+  return key;
+}
+
+std::optional<Interval> BootstrapResult::At(AtBudget quantity, double flops) const {
+  auto it = at_budget.find({quantity, flops});
+  if (it == at_budget.end()) return std::nullopt;
+  return it->second;
+}
 
 uint64_t ConditionSeed(uint64_t seed, std::string_view condition) {
   uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a of the name
@@ -266,10 +311,10 @@ BootstrapResult BootstrapApproach3(std::span<const Point> points, const Approach
                               {"loss_exponent", LossComputeExponent(fit), {}}};
   for (double c : options.budgets) {
     const Allocation x = OptimalAllocation(fit, full_fit.cost, c);
-    named.push_back({BudgetKey("n_opt", c), x.n_params, {}});
-    named.push_back({BudgetKey("d_opt", c), x.tokens, {}});
-    named.push_back({BudgetKey("tokens_per_param", c), x.tokens / x.n_params, {}});
-    named.push_back({BudgetKey("loss", c), x.loss, {}});
+    named.push_back({BudgetQuantity{AtBudget::kNOpt, c}, x.n_params, {}});
+    named.push_back({BudgetQuantity{AtBudget::kDOpt, c}, x.tokens, {}});
+    named.push_back({BudgetQuantity{AtBudget::kTokensPerParam, c}, x.tokens / x.n_params, {}});
+    named.push_back({BudgetQuantity{AtBudget::kLoss, c}, x.loss, {}});
   }
   for (int i = 0; i < options.resamples; ++i) {
     if (!ok[i]) {
@@ -427,8 +472,8 @@ BootstrapResult BootstrapApproach2(std::span<const Point> points, const Approach
   if (std::find(at.begin(), at.end(), r.pivot_flops) == at.end()) at.push_back(r.pivot_flops);
   for (double c : at) {
     const Allocation x = AllocationAt(fit.allocation, c);
-    named.push_back({BudgetKey("n_opt", c), x.n_params, {}, true});
-    named.push_back({BudgetKey("d_opt", c), x.tokens, {}, true});
+    named.push_back({BudgetQuantity{AtBudget::kNOpt, c}, x.n_params, {}, true});
+    named.push_back({BudgetQuantity{AtBudget::kDOpt, c}, x.tokens, {}, true});
   }
   for (const Approach2Sample& sample : samples) {
     r.n_opt_samples.push_back(sample.n_opt);

@@ -18,8 +18,10 @@
 // 3: the nearly-L1 fit leaves several residuals at 0). kCases is the earlier method (resample
 // points, or whole vertices for approach 2), kept for data whose residuals are not
 // exchangeable (the law misfits some region) and for the calibration benchmark.
+#include <compare>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +39,19 @@ struct Interval {
 
 enum class BootstrapMethod { kResiduals, kParametric, kCases };
 
+// A quantity derived at one budget C, e.g. {kNOpt, 1e21}; in JSON and tables it is named
+// "n_opt@1e+21" (the shortest %g that reads back as the same double, so it round-trips).
+enum class AtBudget { kNOpt, kDOpt, kTokensPerParam, kLoss };
+struct BudgetQuantity {
+  AtBudget quantity = AtBudget::kNOpt;
+  double flops = 0;
+  auto operator<=>(const BudgetQuantity&) const = default;
+};
+std::string ToString(const BudgetQuantity& key);
+// "n_opt@1e+21" -> {kNOpt, 1e21}; nullopt for a name without '@' (a parameter's name); a
+// UserError for an '@' name that is not one of the four quantities at a positive budget.
+std::optional<BudgetQuantity> BudgetQuantityFromString(std::string_view name);
+
 struct BootstrapOptions {
   int resamples = 0;               // 0 = no bootstrap
   uint64_t seed = 0;
@@ -49,11 +64,11 @@ struct BootstrapOptions {
 
 void Validate(const BootstrapOptions& options);
 
-// Names: "E","A","B","alpha","beta","a","b","G","loss_exponent", and per budget C (formatted
-// with %g, e.g. "1e+21"): "n_opt@1e+21", "d_opt@1e+21", "tokens_per_param@1e+21", "loss@1e+21".
-// Approach 2: "n_opt.exponent", "d_opt.exponent", "n_opt@C", "d_opt@C" for the options' budgets
-// and for pivot_flops (the power laws' coefficients are N_opt at C = 1 FLOP, far outside any
-// data, so their intervals say nothing; the laws at the pivot, inside the data, do).
+// Approach 3: `intervals` names "E","A","B","alpha","beta","a","b","G","loss_exponent";
+// `at_budget` holds N_opt, D_opt, tokens per parameter and loss at each of the options' budgets.
+// Approach 2: `intervals` names "n_opt.exponent", "d_opt.exponent"; `at_budget` holds N_opt and
+// D_opt at the options' budgets and at pivot_flops (the power laws' coefficients are N_opt at
+// C = 1 FLOP, far outside any data, so their intervals say nothing; the laws at the pivot do).
 struct BootstrapResult {
   int resamples = 0;
   int failed = 0;  // resamples whose refit failed (a budget lost its vertex, no convergence)
@@ -62,7 +77,9 @@ struct BootstrapResult {
   std::string method;        // how the intervals were made, in words (stored with the fit)
   int stretch_df = 0;        // intervals stretched by t(stretch_df)/z about the estimate; 0: none
   double pivot_flops = 0;    // approach 2: geometric mean of the fitted budgets
-  std::map<std::string, Interval> intervals;
+  std::map<std::string, Interval> intervals;            // the law's parameters and exponents
+  std::map<BudgetQuantity, Interval> at_budget;          // derived quantities, budget by budget
+  std::optional<Interval> At(AtBudget quantity, double flops) const;
   std::vector<LawParams> law_samples;      // approach 3: one per successful resample
   std::vector<PowerLaw> n_opt_samples;     // approach 2
   std::vector<PowerLaw> d_opt_samples;     // approach 2
@@ -86,8 +103,6 @@ double StudentQuantile(double p, int df);
 // Where approach 2's power laws are reported with intervals: the geometric mean of the
 // vertices' budgets (inside the data, where the laws' level is best determined).
 double Approach2Pivot(std::span<const Vertex> vertices);
-// Key for a per-budget quantity: BudgetKey("n_opt", 1e21) == "n_opt@1e+21".
-std::string BudgetKey(const std::string& name, double flops);
 // A condition's own seed from the user's seed and the condition's name (deterministic, and
 // different per name, so two conditions never share resample draws).
 uint64_t ConditionSeed(uint64_t seed, std::string_view condition);

@@ -273,10 +273,8 @@ namespace {
 // runs' own C/D when the sweep has none (imported, or planned before schema 2).
 CostModel SweepCost(const SweepRow& sweep, const StoreSelection& s, std::span<const Point> points,
                     const std::vector<RunRow>& runs) {
-  const std::string convention =
-      sweep.facts.flops_convention.empty() || sweep.facts.flops_convention == "imported"
-          ? "data"
-          : sweep.facts.flops_convention;
+  const std::optional<FlopConvention> planned = PlannerConvention(sweep.facts.flops_convention);
+  const std::string convention = planned ? ToString(*planned) : "data";
   if (!sweep.facts.planner_json.empty() && !runs.empty()) {
     const std::string& condition = s.condition.empty() ? runs.front().condition : s.condition;
     try {

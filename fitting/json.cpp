@@ -20,6 +20,7 @@ json IntervalsJson(const BootstrapResult* b) {
   json out = json::object();
   if (b == nullptr) return out;
   for (const auto& [name, interval] : b->intervals) out[name] = ToJson(interval);
+  for (const auto& [key, interval] : b->at_budget) out[ToString(key)] = ToJson(interval);
   return out;
 }
 
@@ -212,7 +213,12 @@ BootstrapResult BootstrapFromJson(const json& j) {
   if (j.contains("intervals")) {
     for (const auto& [name, iv] : j.at("intervals").items()) {
       auto num = [](const json& x) { return x.is_null() ? INFINITY : x.get<double>(); };
-      r.intervals[name] = {num(iv.at(0)), num(iv.at(1))};
+      const Interval interval{num(iv.at(0)), num(iv.at(1))};
+      if (const std::optional<BudgetQuantity> key = BudgetQuantityFromString(name)) {
+        r.at_budget[*key] = interval;
+      } else {
+        r.intervals[name] = interval;
+      }
     }
   }
   if (!j.contains("bootstrap")) return r;

@@ -13,7 +13,7 @@ StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run) {
   }
   result.sweep_id = store.UpsertSweep(
       plan.sweep, plan.spec_toml,
-      SweepFacts{ToString(plan.flops), plan.n_includes_embedding, plan.planner_json});
+      SweepFacts{SweepFlopsOf(plan.flops), plan.n_includes_embedding, plan.planner_json});
   std::vector<NewRun> runs;
   for (const PlannedRun& r : plan.runs) {
     NewRun n;

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sweeps/shape.h"
+
 namespace sims {
 
 // Where a run stands in the lifecycle (results/store.h); the `status` column holds its name.
@@ -16,11 +18,21 @@ enum class RunStatus { kPlanned, kRunning, kDone, kFailed };
 std::string ToString(RunStatus status);
 RunStatus RunStatusFromString(std::string_view text);  // UserError naming the four
 
+// What a sweep's FLOPs count, as stored in the sweeps.flops_convention column: one of the
+// planner's conventions (sweeps/shape.h FlopConvention), the imported file's own budgets, or
+// unknown for a sweep stored before schema 2 (column "").
+enum class SweepFlops { kUnknown, kImported, k6ND, k6NDAttn, kExact };
+std::string ToString(SweepFlops flops);                 // "", imported, 6ND, 6ND+attn, exact
+SweepFlops SweepFlopsFromString(std::string_view text);  // UserError naming the five
+SweepFlops SweepFlopsOf(FlopConvention planned);
+// The planner's convention, or nothing when the sweep's FLOPs are imported or unknown.
+std::optional<FlopConvention> PlannerConvention(SweepFlops flops);
+
 // What the planner decided for a whole sweep, kept as columns so that no reader re-parses the
 // sweep file: the FLOP convention, what N counts, and (planner_json) the shape rule and the
 // cost curve per condition that fitting prices an unseen N with (sweeps/plan.h CostCurve).
 struct SweepFacts {
-  std::string flops_convention;       // exact | 6ND | 6ND+attn | imported | "" (before schema 2)
+  SweepFlops flops_convention = SweepFlops::kUnknown;
   bool n_includes_embedding = false;  // N in 6ND and tokens per parameter counts embeddings
   std::string planner_json;           // "" for imported sweeps
   bool operator==(const SweepFacts&) const = default;

@@ -187,6 +187,37 @@ int ReadSchemaVersion(SQLite::Database& db) {
 
 }  // namespace
 
+namespace {
+constexpr EnumNames<SweepFlops, 5> kSweepFlopsNames{{{SweepFlops::kUnknown, ""},
+                                                    {SweepFlops::kImported, "imported"},
+                                                    {SweepFlops::k6ND, "6ND"},
+                                                    {SweepFlops::k6NDAttn, "6ND+attn"},
+                                                    {SweepFlops::kExact, "exact"}}};
+}  // namespace
+
+std::string ToString(SweepFlops flops) { return std::string(NameOf(kSweepFlopsNames, flops)); }
+SweepFlops SweepFlopsFromString(std::string_view text) {
+  return ParseName(kSweepFlopsNames, text, "a sweep FLOP convention");
+}
+SweepFlops SweepFlopsOf(FlopConvention planned) {
+  switch (planned) {
+    case FlopConvention::k6ND: return SweepFlops::k6ND;
+    case FlopConvention::k6NDAttn: return SweepFlops::k6NDAttn;
+    case FlopConvention::kExact: return SweepFlops::kExact;
+  }
+  return SweepFlops::kUnknown;  // unreachable: every convention is listed
+}
+std::optional<FlopConvention> PlannerConvention(SweepFlops flops) {
+  switch (flops) {
+    case SweepFlops::k6ND: return FlopConvention::k6ND;
+    case SweepFlops::k6NDAttn: return FlopConvention::k6NDAttn;
+    case SweepFlops::kExact: return FlopConvention::kExact;
+    case SweepFlops::kUnknown:
+    case SweepFlops::kImported: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 std::string ToString(RunStatus status) { return std::string(NameOf(kRunStatusNames, status)); }
 RunStatus RunStatusFromString(std::string_view text) {
   return ParseName(kRunStatusNames, text, "a run status");
@@ -280,13 +311,8 @@ int Store::SchemaVersion() { return ReadSchemaVersion(*db_); }
 
 namespace {
 
-// S1 of store.h.
+// S1 of store.h (the convention is typed, so only the JSON is left to check).
 void CheckSweepFacts(const std::string& sweep, const SweepFacts& f) {
-  const std::string& c = f.flops_convention;
-  if (c != "" && c != "exact" && c != "6ND" && c != "6ND+attn" && c != "imported") {
-    throw UserError(fmt::format("sweep {}: flops_convention '{}' is not exact, 6ND, 6ND+attn or "
-                                "imported", sweep, c));
-  }
   if (!f.planner_json.empty() &&
       !nlohmann::json::parse(f.planner_json, nullptr, /*allow_exceptions=*/false).is_object()) {
     throw UserError(fmt::format("sweep {}: planner_json is not a JSON object", sweep));
@@ -309,7 +335,7 @@ int64_t Store::UpsertSweep(const std::string& name, const std::string& spec_toml
                         "WHERE sweeps.flops_convention = '' AND excluded.flops_convention != ''");
   ins.bind(1, name);
   ins.bind(2, spec_toml);
-  ins.bind(3, facts.flops_convention);
+  ins.bind(3, ToString(facts.flops_convention));
   ins.bind(4, facts.n_includes_embedding ? 1 : 0);
   ins.bind(5, facts.planner_json);
   ins.exec();
@@ -327,7 +353,8 @@ const char* const kSweepColumns =
 SweepRow ReadSweep(SQLite::Statement& st) {
   SweepRow r{st.getColumn(0).getInt64(), st.getColumn(1).getString(), st.getColumn(2).getString(),
              st.getColumn(3).getString(), {}};
-  r.facts = {st.getColumn(4).getString(), st.getColumn(5).getInt() != 0, st.getColumn(6).getString()};
+  r.facts = {SweepFlopsFromString(st.getColumn(4).getString()), st.getColumn(5).getInt() != 0,
+             st.getColumn(6).getString()};
   return r;
 }
 

@@ -12,8 +12,9 @@
 //       steps > 0 => |flops - budget_flops| <= one step's FLOPs (D is rounded to whole steps).
 //   R4  config_json is a JSON object; a run never depends on itself, and every run it depends
 //       on is in the store (or the same batch).
-//   S1  a sweep's flops_convention is exact, 6ND, 6ND+attn, imported, or "" (stored before
-//       schema 2); planner_json is "" or a JSON object. The first non-empty facts are kept.
+//   S1  a sweep's flops_convention is a SweepFlops name (rows.h: "" only for sweeps stored
+//       before schema 2); planner_json is "" or a JSON object. The first non-empty facts are
+//       kept.
 //   Q1  status is planned, running, done or failed (a CHECK in the schema); it changes only
 //       along the lifecycle below.
 //   M1  (run, step, name) is unique in metrics, (run, step, task) in evals: the first row kept.

@@ -52,7 +52,7 @@ HpPatch ReadHp(Table& t) {
   p.eval_every = t.Integer("eval_every");
   p.eval_pairs = t.Integer("eval_pairs");
   p.dtype = Choice(t, "dtype", DtypeFromString);
-  p.eval_score = t.String("eval_score");
+  p.eval_score = Choice(t, "eval_score", EvalScoreFromString);
   p.eval_unit_only = t.Bool("eval_unit_only");
   return p;
 }

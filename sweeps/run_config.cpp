@@ -20,6 +20,8 @@ constexpr EnumNames<DesignKind, 4> kDesignKindNames{{{DesignKind::kGrid, "grid"}
                                                      {DesignKind::kIsoflop, "isoflop"},
                                                      {DesignKind::kTextLm, "text-lm"},
                                                      {DesignKind::kImported, "imported"}}};
+constexpr EnumNames<EvalScore, 2> kEvalScoreNames{
+    {{EvalScore::kMean, "mean"}, {EvalScore::kSum, "sum"}}};
 
 template <typename T>
 void Read(const json& object, const char* key, T& out, const std::string& where) {
@@ -52,6 +54,10 @@ void ReadEnum(const json& object, const char* key, E& out, const std::string& wh
 std::string ToString(Dtype dtype) { return std::string(NameOf(kDtypeNames, dtype)); }
 std::string ToString(InitKind kind) { return std::string(NameOf(kInitKindNames, kind)); }
 std::string ToString(DesignKind kind) { return std::string(NameOf(kDesignKindNames, kind)); }
+std::string ToString(EvalScore score) { return std::string(NameOf(kEvalScoreNames, score)); }
+EvalScore EvalScoreFromString(std::string_view text) {
+  return ParseName(kEvalScoreNames, text, "an eval score");
+}
 Dtype DtypeFromString(std::string_view text) {
   return ParseName(kDtypeNames, text,
                    "a dtype the trainer trains (fp16 would need loss scaling, which it does not do)");
@@ -93,7 +99,7 @@ json ToJson(const RunConfig& c) {
   // these keys existed do not change.
   const Hyperparameters defaults;
   if (c.hp.eval_pairs != defaults.eval_pairs) j["hp"]["eval_pairs"] = c.hp.eval_pairs;
-  if (c.hp.eval_score != defaults.eval_score) j["hp"]["eval_score"] = c.hp.eval_score;
+  if (c.hp.eval_score != defaults.eval_score) j["hp"]["eval_score"] = ToString(c.hp.eval_score);
   if (c.hp.eval_unit_only != defaults.eval_unit_only) j["hp"]["eval_unit_only"] = c.hp.eval_unit_only;
   j["tokens"] = c.tokens;
   j["steps"] = c.steps;
@@ -146,7 +152,7 @@ RunConfig RunConfigFromJson(const json& j) {
   ReadEnum(h, "dtype", c.hp.dtype, "hp.", DtypeFromString);
   Read(h, "eval_every", c.hp.eval_every, "hp.");
   if (h.contains("eval_pairs")) Read(h, "eval_pairs", c.hp.eval_pairs, "hp.");
-  if (h.contains("eval_score")) Read(h, "eval_score", c.hp.eval_score, "hp.");
+  if (h.contains("eval_score")) ReadEnum(h, "eval_score", c.hp.eval_score, "hp.", EvalScoreFromString);
   if (h.contains("eval_unit_only")) Read(h, "eval_unit_only", c.hp.eval_unit_only, "hp.");
   Read(j, "tokens", c.tokens, "");
   Read(j, "steps", c.steps, "");
@@ -195,9 +201,6 @@ void ValidateHyperparameters(const Hyperparameters& hp, const std::string& where
   if (hp.eval_every < 0) fail("eval_every", std::to_string(hp.eval_every), "must be >= 0");
   if (hp.eval_pairs < 0) {
     fail("eval_pairs", std::to_string(hp.eval_pairs), "must be >= 0 (0 = every pair)");
-  }
-  if (hp.eval_score != "mean" && hp.eval_score != "sum") {
-    fail("eval_score", "'" + hp.eval_score + "'", "must be mean or sum");
   }
 }
 

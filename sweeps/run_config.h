@@ -23,12 +23,16 @@ enum class InitKind { kScratch, kTextLm, kCheckpoint };
 // Which design planned a run: a sweep file's grid or isoflop design, the text LMs the planner
 // adds for init = "text-lm", or `sims import`.
 enum class DesignKind { kGrid, kIsoflop, kTextLm, kImported };
+// How a pair evaluation scores a continuation: its mean or its summed log-likelihood.
+enum class EvalScore { kMean, kSum };
 std::string ToString(Dtype dtype);
 std::string ToString(InitKind kind);
 std::string ToString(DesignKind kind);
+std::string ToString(EvalScore score);
 Dtype DtypeFromString(std::string_view text);
 InitKind InitKindFromString(std::string_view text);
 DesignKind DesignKindFromString(std::string_view text);
+EvalScore EvalScoreFromString(std::string_view text);
 
 // A Llama-style decoder shape. head_dim = d_model / heads.
 struct ModelShape {
@@ -70,10 +74,10 @@ struct Hyperparameters {
   Dtype dtype = Dtype::kAuto;
   int64_t eval_every = 0;       // steps between evaluations; 0 = only at the end
   // Pair evaluation: the first eval_pairs pairs of each task (0 = all), each member scored by
-  // its "mean" or "sum" log-likelihood; eval_unit_only adds "<task>/unit-only" accuracies with
+  // its mean or summed log-likelihood; eval_unit_only adds "<task>/unit-only" accuracies with
   // the likelihood renormalised over speech units (for tasks whose continuations are speech).
   int64_t eval_pairs = 200;
-  std::string eval_score = "mean";
+  EvalScore eval_score = EvalScore::kMean;
   bool eval_unit_only = false;
   bool operator==(const Hyperparameters&) const = default;
 };

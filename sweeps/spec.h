@@ -19,7 +19,7 @@ struct HpPatch {
   std::optional<double> lr, warmup_fraction, min_lr_ratio, clip, weight_decay;
   std::optional<int64_t> batch_tokens, micro_batch_tokens, context, eval_every, eval_pairs;
   std::optional<Dtype> dtype;
-  std::optional<std::string> eval_score;
+  std::optional<EvalScore> eval_score;
   std::optional<bool> eval_unit_only;
 };
 Hyperparameters Apply(Hyperparameters hp, const HpPatch& patch);

@@ -198,9 +198,34 @@ TEST_CASE("the bootstrap gives the same intervals for a seed on any number of th
     CHECK(iv.lo == b.intervals.at(name).lo);
     CHECK(iv.hi == b.intervals.at(name).hi);
   }
-  CHECK(a.intervals.count("n_opt@1e+20") == 1);
+  REQUIRE(a.at_budget.size() == 4);  // N_opt, D_opt, D/N and loss at 1e20
+  REQUIRE(a.At(AtBudget::kNOpt, 1e20));
+  CHECK(a.At(AtBudget::kNOpt, 1e20)->lo == b.At(AtBudget::kNOpt, 1e20)->lo);
+  CHECK(a.At(AtBudget::kLoss, 1e20)->hi == b.At(AtBudget::kLoss, 1e20)->hi);
   one.seed = 43;
   CHECK(BootstrapApproach3(points, fit, {}, one).intervals.at("alpha").lo != a.intervals.at("alpha").lo);
+}
+
+// Budgets used to be keys formatted with %g: 6 digits, so 1234567e15 and 1234568e15 shared a key
+// and a stored budget read back as a different double.
+TEST_CASE("a quantity at a budget is named so that it reads back as the same budget", "[fitting]") {
+  for (double flops : {1e21, 2e11, 3.7e11, 1.234567e21, 1.234568e21, 5.000000000000001e14,
+                       1.0 / 3.0 * 1e18}) {
+    const BudgetQuantity key{AtBudget::kDOpt, flops};
+    CAPTURE(ToString(key));
+    CHECK(BudgetQuantityFromString(ToString(key)) == key);
+  }
+  CHECK(ToString(BudgetQuantity{AtBudget::kNOpt, 1e21}) == "n_opt@1e+21");
+  CHECK(ToString(BudgetQuantity{AtBudget::kTokensPerParam, 3.7e11}) == "tokens_per_param@3.7e+11");
+  CHECK(ToString(BudgetQuantity{AtBudget::kLoss, 1.234567e21}) !=
+        ToString(BudgetQuantity{AtBudget::kLoss, 1.234568e21}));
+  CHECK_FALSE(BudgetQuantityFromString("alpha"));
+  CHECK_THROWS_WITH(BudgetQuantityFromString("width@1e21"),
+                    Contains("'width' is not a quantity at a budget; expected one of n_opt, d_opt, "
+                             "tokens_per_param, loss"));
+  CHECK_THROWS_WITH(BudgetQuantityFromString("loss@-1e21"),
+                    "interval 'loss@-1e21': '-1e21' is not a positive budget");
+  CHECK_THROWS_WITH(BudgetQuantityFromString("loss@1e21x"), Contains("not a positive budget"));
 }
 
 TEST_CASE("percentile intervals interpolate between order statistics", "[fitting]") {
@@ -410,7 +435,9 @@ TEST_CASE("fit results survive the JSON round trip the fits table uses", "[fitti
   CHECK(back.objective == fit.objective);
   const BootstrapResult boot_back = BootstrapFromJson(j);
   CHECK(boot_back.law_samples.size() == boot.law_samples.size());
-  CHECK(boot_back.intervals.at("n_opt@1e+21").hi == boot.intervals.at("n_opt@1e+21").hi);
+  CHECK(j["intervals"].contains("n_opt@1e+21"));  // the stored name, unchanged by typing
+  CHECK(boot_back.At(AtBudget::kNOpt, 1e21)->hi == boot.At(AtBudget::kNOpt, 1e21)->hi);
+  CHECK(boot_back.intervals.at("alpha").lo == boot.intervals.at("alpha").lo);
   CHECK_THROWS_WITH(Approach3FromJson(nlohmann::json{{"approach", 3}}), Contains("params"));
 }
 

@@ -142,7 +142,7 @@ TEST_CASE("approach 2 reports its laws at the pivot budget, and resamples vertic
   const auto points = Study(kLaw, 7);
   const BootstrapResult boot = BootstrapApproach2(points, {}, Boot(7, "first", 100));
   CHECK(boot.pivot_flops == Approx(1e18).epsilon(1e-12));  // geometric mean of 1e17..1e19
-  CHECK(boot.intervals.count(BudgetKey("n_opt", boot.pivot_flops)) == 1);
+  CHECK(boot.At(AtBudget::kNOpt, boot.pivot_flops));
   CHECK(boot.intervals.count("n_opt.coefficient") == 0);
   CHECK(boot.stretch_df == 45 - 15);
   CHECK_THAT(boot.method, Catch::Matchers::StartsWith("parametric"));

@@ -134,7 +134,7 @@ struct MarinReport {
   std::string md, html;
   MarinReport() {
     int64_t sweep_id = store.UpsertSweep("marin", "# two Marin datasets as conditions",
-                                         SweepFacts{"imported", true, ""});  // as sims import
+                                         SweepFacts{sims::SweepFlops::kImported, true, ""});  // as sims import
     AddDataset(store, sweep_id, "comma", "comma");
     AddDataset(store, sweep_id, "dclm", "dclm");
     analysis = report::Analyze(store, Options({"comma", "dclm"}));
@@ -410,7 +410,7 @@ TEST_CASE("a report of an imported sweep leaves out what it has no data for, one
   testing::TempDir dir;
   Store store = Store::Open(dir.file("sims.db"));
   const int64_t sweep_id =
-      store.UpsertSweep("marin", "# imported", SweepFacts{"imported", true, ""});
+      store.UpsertSweep("marin", "# imported", SweepFacts{sims::SweepFlops::kImported, true, ""});
   AddDataset(store, sweep_id, "comma", "comma", 1.0, /*imported=*/true);
   AddDataset(store, sweep_id, "dclm", "dclm", 1.0, /*imported=*/true);
   report::ReportOptions o = Options({});

@@ -310,7 +310,7 @@ TEST_CASE("opening a missing database for reading refuses instead of creating it
 TEST_CASE("a run whose tokens, steps, FLOPs and budget disagree is refused with the batch", "[results]") {
   sims::testing::TempDir dir;
   Store store = Store::Open(dir.file("sims.db"));
-  const int64_t sweep = store.UpsertSweep("s", "", sims::SweepFacts{"exact", false, "{}"});
+  const int64_t sweep = store.UpsertSweep("s", "", sims::SweepFacts{sims::SweepFlops::kExact, false, "{}"});
   NewRun good = MakeRun("good");  // 20000 tokens in 10 steps at 6000 FLOPs per token
   good.budget_flops = good.flops;
   SECTION("tokens not a whole number of steps") {
@@ -346,15 +346,20 @@ TEST_CASE("a run whose tokens, steps, FLOPs and budget disagree is refused with 
   REQUIRE(row);
   CHECK(row->budget_flops == good.flops);
   CHECK(row->flops_per_token == 6000);
-  CHECK(store.FindSweep("s")->facts == sims::SweepFacts{"exact", false, "{}"});
+  CHECK(store.FindSweep("s")->facts == sims::SweepFacts{sims::SweepFlops::kExact, false, "{}"});
 }
 
 TEST_CASE("a sweep whose facts break S1 is refused and not stored", "[results]") {
   sims::testing::TempDir dir;
   Store store = Store::Open(dir.file("sims.db"));
-  CHECK_THROWS_WITH(store.UpsertSweep("s", "", sims::SweepFacts{"6nd", false, ""}),
-                    "sweep s: flops_convention '6nd' is not exact, 6ND, 6ND+attn or imported");
-  CHECK_THROWS_WITH(store.UpsertSweep("s", "", sims::SweepFacts{"exact", false, "not json"}),
+  // The convention is typed: a wrong name cannot reach the store, it is refused as it is read.
+  CHECK_THROWS_WITH(sims::SweepFlopsFromString("6nd"),
+                    "'6nd' is not a sweep FLOP convention; expected one of imported, 6ND, "
+                    "6ND+attn, exact");
+  CHECK(sims::PlannerConvention(sims::SweepFlopsFromString("6ND+attn")) ==
+        sims::FlopConvention::k6NDAttn);
+  CHECK_FALSE(sims::PlannerConvention(sims::SweepFlops::kImported));
+  CHECK_THROWS_WITH(store.UpsertSweep("s", "", sims::SweepFacts{sims::SweepFlops::kExact, false, "not json"}),
                     "sweep s: planner_json is not a JSON object");
   CHECK(store.ListSweeps().empty());
 }

@@ -345,7 +345,7 @@ TEST_CASE("run ids are stable hashes of the resolved config", "[sweeps]") {
   CHECK_FALSE(ToJson(config)["hp"].contains("eval_pairs"));
   CHECK_FALSE(ToJson(config)["hp"].contains("eval_unit_only"));
   config.hp.eval_pairs = 50;
-  config.hp.eval_score = "sum";
+  config.hp.eval_score = EvalScore::kSum;
   config.hp.eval_unit_only = true;
   CHECK(RunId(config) != a.runs.front().id);
   CHECK(RunConfigFromJson(ToJson(config)) == config);
@@ -356,7 +356,8 @@ TEST_CASE("run ids are stable hashes of the resolved config", "[sweeps]") {
   CHECK(d.runs.front().config.hp.eval_unit_only);
   CHECK_THROWS_WITH(PlanSweep(ParseSweep(Edit(text, "eval_every = 0", "eval_score = \"max\""),
                                          "demo-cpu-tiny.toml")),
-                    Catch::Contains("eval_score = 'max' must be mean or sum"));
+                    Catch::Contains("eval_score") &&
+                        Catch::Contains("'max' is not an eval score; expected one of mean, sum"));
 }
 
 TEST_CASE("typed values are stored by the names they had as text, and refused by name", "[sweeps]") {
@@ -386,7 +387,8 @@ TEST_CASE("typed values are stored by the names they had as text, and refused by
 }
 
 // The planner and the trainer used to check a config with two different rule sets (the
-// trainer took lr = 20, clip = -1 or eval_score = "max"); both now call Validate.
+// trainer took lr = 20 or clip = -1); both now call Validate. (eval_score is typed: "max" is
+// refused where the text is read, by the sweep parser or RunConfigFromJson.)
 TEST_CASE("Validate(RunConfig) applies the planner's rules to a config read back", "[sweeps]") {
   const SweepPlan plan = PlanSweep(ParseSweep(Example("demo-cpu-tiny.toml"), "demo-cpu-tiny.toml"));
   RunConfig c = RunConfigFromJson(ToJson(plan.runs.back().config));
@@ -396,9 +398,11 @@ TEST_CASE("Validate(RunConfig) applies the planner's rules to a config read back
   c = plan.runs.back().config;
   c.hp.clip = -1;
   CHECK_THROWS_WITH(sims::Validate(c, "run x"), "run x: clip = -1 must be >= 0 (0 = no clipping)");
-  c = plan.runs.back().config;
-  c.hp.eval_score = "max";
-  CHECK_THROWS_WITH(sims::Validate(c, "run x"), "run x: eval_score = 'max' must be mean or sum");
+  nlohmann::json j = ToJson(plan.runs.back().config);
+  j["hp"]["eval_score"] = "max";
+  CHECK_THROWS_WITH(RunConfigFromJson(j),
+                    "run config: key 'hp.eval_score': 'max' is not an eval score; expected one "
+                    "of mean, sum");
   c = plan.runs.back().config;
   c.tokens += 1;
   CHECK_THROWS_WITH(sims::Validate(c, "run x"),

@@ -88,7 +88,7 @@ TEST_CASE("evaluation keys: pairs per task, summed scores and unit-only accuraci
   auto vocab = sims::testing::WriteTinyCorpus(corpus, 60);
   RunConfig config = sims::testing::TinyRunConfig(vocab, corpus, 4);
   config.hp.eval_pairs = 10;
-  config.hp.eval_score = "sum";
+  config.hp.eval_score = EvalScore::kSum;
   config.hp.eval_unit_only = true;
   Recorded r;
   TrainRun("evals", config, Environment(dir.file("run"), corpus), Recording(r));

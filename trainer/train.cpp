@@ -83,7 +83,7 @@ void Evaluate(const RunContext& rc, Decoder& model, const std::vector<Validation
   ScoringOptions scoring;
   scoring.batch = kEvalBatchRows;
   scoring.max_tokens = rc.config.hp.context;
-  scoring.mean = rc.config.hp.eval_score == "mean";
+  scoring.mean = rc.config.hp.eval_score == EvalScore::kMean;
   for (const corpus::PairSet& set : pair_sets) {
     AutocastBf16 autocast(rc.autocast);
     PairAccuracy accuracy = ScorePairs(model, vocab, set, scoring);

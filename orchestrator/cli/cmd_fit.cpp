@@ -61,10 +61,17 @@ nlohmann::json OptionsJson(const FitOptions& o) {
           {"exclude_top_loss", o.input.exclude_top_loss}};
 }
 
+// A per-budget row's name, the same as its interval's key in the fit's JSON.
+std::string Key(fitting::AtBudget quantity, double flops) {
+  return fitting::ToString(fitting::BudgetQuantity{quantity, flops});
+}
+
 void PrintIntervalsTable(std::ostream& out, const std::vector<std::pair<std::string, double>>& values,
                          const nlohmann::json& intervals) {
   std::vector<std::vector<std::string>> rows;
+  std::set<std::string> printed;  // a --budget equal to a vertex's budget is listed once
   for (const auto& [name, v] : values) {
+    if (!printed.insert(name).second) continue;
     std::string lo, hi;
     if (intervals.contains(name)) {
       const auto& iv = intervals.at(name);
@@ -185,9 +192,9 @@ void RunFit(const FitOptions& o, const GlobalOptions& global, std::ostream& out)
                {"loss_exponent", fitting::LossComputeExponent(fit.params)}, {"objective", fit.objective}};
       for (double c : boot.budgets) {
         const fitting::Allocation x = fitting::OptimalAllocation(fit.params, fit.cost, c);
-        table.push_back({fitting::BudgetKey("n_opt", c), x.n_params});
-        table.push_back({fitting::BudgetKey("d_opt", c), x.tokens});
-        table.push_back({fitting::BudgetKey("loss", c), x.loss});
+        table.push_back({Key(fitting::AtBudget::kNOpt, c), x.n_params});
+        table.push_back({Key(fitting::AtBudget::kDOpt, c), x.tokens});
+        table.push_back({Key(fitting::AtBudget::kLoss, c), x.loss});
       }
     } else if (o.approach == 2) {
       fitting::Approach2Options a2;
@@ -202,18 +209,18 @@ void RunFit(const FitOptions& o, const GlobalOptions& global, std::ostream& out)
       const double pivot = fitting::Approach2Pivot(fit.vertices);
       const fitting::Allocation at_pivot = fitting::AllocationAt(fit.allocation, pivot);
       Log(LogLevel::kInfo, "approach 2 allocation: {}", fit.allocation.method);
-      table = {{fitting::BudgetKey("n_opt", pivot), at_pivot.n_params},
+      table = {{Key(fitting::AtBudget::kNOpt, pivot), at_pivot.n_params},
                {"n_opt.exponent", fit.n_opt.exponent},
-               {fitting::BudgetKey("d_opt", pivot), at_pivot.tokens},
+               {Key(fitting::AtBudget::kDOpt, pivot), at_pivot.tokens},
                {"d_opt.exponent", fit.d_opt.exponent}};
       for (const auto& v : fit.vertices) {
-        table.push_back({fitting::BudgetKey("n_opt", v.budget), v.n_opt});
-        table.push_back({fitting::BudgetKey("d_opt", v.budget), v.d_opt});
+        table.push_back({Key(fitting::AtBudget::kNOpt, v.budget), v.n_opt});
+        table.push_back({Key(fitting::AtBudget::kDOpt, v.budget), v.d_opt});
       }
       for (double c : o.budgets) {  // asked for: the law's allocation (vertices are listed above)
         const fitting::Allocation x = fitting::AllocationAt(fit.allocation, c);
-        table.push_back({fitting::BudgetKey("n_opt", c), x.n_params});
-        table.push_back({fitting::BudgetKey("d_opt", c), x.tokens});
+        table.push_back({Key(fitting::AtBudget::kNOpt, c), x.n_params});
+        table.push_back({Key(fitting::AtBudget::kDOpt, c), x.tokens});
       }
     } else {
       fitting::Approach1Options a1;

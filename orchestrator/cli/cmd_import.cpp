@@ -77,7 +77,7 @@ int RunImport(const ImportOptions& o, const GlobalOptions& global, std::ostream&
   Store store = Store::Open(global.db);
   const int64_t sweep_id = store.UpsertSweep(
       o.input.sweep, fmt::format("# imported by sims import from {} (sha256 {})\n", o.file, sha),
-      SweepFacts{"imported", true, ""});  // N is what the file gives: every parameter
+      SweepFacts{SweepFlops::kImported, true, ""});  // N is what the file gives: every parameter
   const int inserted = store.InsertRuns(sweep_id, runs);
   const double now = NowSeconds();
   int finished = 0;

@@ -60,7 +60,7 @@ struct PlannerFacts {
   ShapeRule rule;
   int64_t vocab_size = 0;
   int64_t context = 0;
-  std::string convention;
+  FlopConvention convention = FlopConvention::k6ND;
   bool n_includes_embedding = false;
   bool known = false;
 };
@@ -70,13 +70,15 @@ PlannerFacts FactsOfFit(Store& store, const nlohmann::json& inputs, const std::s
   if (inputs.value("source", "") != "store") return facts;
   const std::optional<SweepRow> sweep = store.FindSweep(inputs.value("sweep", ""));
   if (!sweep || sweep->facts.planner_json.empty()) return facts;
+  const std::optional<FlopConvention> planned = PlannerConvention(sweep->facts.flops_convention);
+  if (!planned) return facts;
   const auto planner = nlohmann::json::parse(sweep->facts.planner_json);
   facts.rule = ShapeRuleFromJson(planner.at("shape_rule"));
   facts.vocab_size = planner.at("vocab_size").get<int64_t>();
   const auto& curves = planner.at("cost_curves");
   const std::string key = curves.contains(condition) ? condition : curves.begin().key();
   facts.context = curves.at(key).at("context").get<int64_t>();
-  facts.convention = sweep->facts.flops_convention;
+  facts.convention = *planned;
   facts.n_includes_embedding = sweep->facts.n_includes_embedding;
   facts.known = true;
   return facts;
@@ -117,7 +119,7 @@ std::optional<ShapeChoice> BestShape(const fitting::Approach3Result& fit, double
     const ParamCounts counts = CountParams(shape);
     const double n = static_cast<double>(n_is_total ? counts.total : counts.non_embedding);
     if (n < n_opt / 2 || n > 2 * n_opt) continue;
-    const double per_token = facts.known ? TrainingFlopsPerToken(shape, facts.context, FlopConventionFromString(facts.convention),
+    const double per_token = facts.known ? TrainingFlopsPerToken(shape, facts.context, facts.convention,
                                                                  facts.n_includes_embedding)
                                          : fit.cost.FlopsPerToken(n);
     ShapeChoice choice{shape, n, budget / per_token, 0};

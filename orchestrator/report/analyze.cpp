@@ -187,9 +187,8 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
   analysis.options = options;
   analysis.non_embedding = options.params == "sweep" ? SweepCountsNonEmbedding(*sweep)
                                                     : options.params == "non-embedding";
-  const std::string& convention = sweep->facts.flops_convention;
-  analysis.flops_unit = convention.empty() || convention == "imported" ? "FLOPs as imported"
-                                                                      : convention + " FLOPs";
+  const std::optional<FlopConvention> planned = PlannerConvention(sweep->facts.flops_convention);
+  analysis.flops_unit = planned ? ToString(*planned) + " FLOPs" : "FLOPs as imported";
   RunFilter filter;
   filter.sweep = options.sweep;
   std::vector<RunRow> runs = store.ListRuns(filter);

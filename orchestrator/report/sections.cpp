@@ -23,6 +23,11 @@ std::optional<fitting::Interval> Find(const fitting::BootstrapResult* boot,
   return it->second;
 }
 
+std::optional<fitting::Interval> At(const fitting::BootstrapResult* boot,
+                                    fitting::AtBudget quantity, double flops) {
+  return boot ? boot->At(quantity, flops) : std::nullopt;
+}
+
 const fitting::BootstrapResult* Boot3(const ConditionAnalysis& c) {
   return c.approach3_bootstrap.resamples > 0 ? &c.approach3_bootstrap : nullptr;
 }
@@ -105,10 +110,10 @@ Table AllocationTable(const Analysis& a, const ConditionAnalysis& c) {
     const double n = optimum.n_params, d = optimum.tokens;
     std::string label = FormatNumber(C) + (C == a.recommend_budget ? " (extrapolated)" : "");
     t.rows.push_back(
-        {label, FormatWithInterval(n, Find(boot, fitting::BudgetKey("n_opt", C))),
-         FormatWithInterval(d, Find(boot, fitting::BudgetKey("d_opt", C))),
-         FormatWithInterval(d / n, Find(boot, fitting::BudgetKey("tokens_per_param", C))),
-         FormatWithInterval(optimum.loss, Find(boot, fitting::BudgetKey("loss", C)), 4)});
+        {label, FormatWithInterval(n, At(boot, fitting::AtBudget::kNOpt, C)),
+         FormatWithInterval(d, At(boot, fitting::AtBudget::kDOpt, C)),
+         FormatWithInterval(d / n, At(boot, fitting::AtBudget::kTokensPerParam, C)),
+         FormatWithInterval(optimum.loss, At(boot, fitting::AtBudget::kLoss, C), 4)});
   }
   return t;
 }
@@ -126,11 +131,11 @@ Table Approach2Table(const ConditionAnalysis& c) {
           {}};
   t.rows.push_back({"N_opt = k C^a",
                     FormatWithInterval(at_pivot.n_params,
-                                       Find(boot, fitting::BudgetKey("n_opt", pivot))),
+                                       At(boot, fitting::AtBudget::kNOpt, pivot)),
                     FormatWithInterval(f.n_opt.exponent, Find(boot, "n_opt.exponent"))});
   t.rows.push_back({"D_opt = k' C^b",
                     FormatWithInterval(at_pivot.tokens,
-                                       Find(boot, fitting::BudgetKey("d_opt", pivot))),
+                                       At(boot, fitting::AtBudget::kDOpt, pivot)),
                     FormatWithInterval(f.d_opt.exponent, Find(boot, "d_opt.exponent"))});
   return t;
 }
