@@ -143,6 +143,11 @@ void SetupBenchCommand(CLI::App* cmd, GlobalOptions& global) {
   AddFormatOption(fit, o->format, {"table", "json"});
   fit->callback([o, &global] { RunBenchFit(*o, global, std::cout); });
 
+  SetupBenchDesignCommand(
+      cmd->add_subcommand("design", "Replay run selection on finished runs: sims's design vs "
+                                    "random, cheapest-first, cost-weighted, D-optimal"),
+      global);
+
 #if SIMS_WITH_TORCH
   // `sims bench train` belongs to the trainer (orchestrator/cli/cmd_bench_train.cpp).
   SetupBenchTrainCommand(cmd->add_subcommand("train", "Training throughput vs a PyTorch eager reference"),

@@ -22,6 +22,8 @@ void SetupCompareCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupRecommendCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupImportCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupBenchCommand(CLI::App* cmd, GlobalOptions& global);
+// `sims bench design` (cmd_bench_design.cpp): `cmd` is bench's `design` subcommand.
+void SetupBenchDesignCommand(CLI::App* cmd, GlobalOptions& global);
 // The report (orchestrator/cli/cmd_report.cpp) and the demo (cmd_demo.cpp, SIMS_WITH_TORCH).
 void SetupReportCommand(CLI::App* cmd, GlobalOptions& global);
 

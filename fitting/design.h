@@ -1,0 +1,73 @@
+#pragma once
+// Adaptive design: which runs to train next so that what the study wants to know gets most
+// precise per FLOP. Call ChooseRuns(ensemble, targets, candidates, options) with the law
+// samples of a bootstrap (bootstrap.h law_samples) as the ensemble.
+//
+// The criterion is V-optimal in the ensemble (docs/fitting.md "Choosing the next runs"): each
+// target t (e.g. ln N_opt at 10x the largest budget) and each candidate's predicted log-loss f
+// have a joint spread over the ensemble; observing the candidate with noise sigma removes
+// cov(t, f)^2 / (var f + sigma^2) of var t (the linear-Gaussian update the ensemble Kalman
+// filter uses). The gain of a candidate is that removal summed over the targets, each as a
+// fraction of its variance now. Candidates are taken greedily by gain among those that fit the
+// remaining spend, and after each pick the joint covariance is updated as if it had been
+// observed, so a batch spreads out. Cost is controlled by the spend, not by dividing the gain by
+// FLOPs: the ensemble sees the noise but not the law's misfit, so per FLOP it favours cheap
+// runs far from the target, and on the published pools that lost to random picks (1.67x vs
+// 1.42x the all-data error at 10% spend; docs/benchmarks.md). A loop that spends in rounds,
+// each at most doubling what was spent (replay.h), keeps the early picks cheap.
+#include <cstddef>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fitting/laws.h"
+
+namespace sims::fitting {
+
+struct Candidate {
+  double n_params = 0;
+  double tokens = 0;
+  double flops = 0;  // what training it costs, in the data's FLOP convention
+};
+
+// A number the study wants to know precisely, as a function of the law.
+struct DesignTarget {
+  std::string name;
+  std::function<double(const LawParams&)> value;
+};
+
+// ln N_opt and ln (optimal loss) at `flops` under `cost`: sims suggest's default targets.
+std::vector<DesignTarget> OptimumTargets(const CostModel& cost, double flops);
+// ln L at each (N, D): a region of runs to predict (the replay's held-out runs).
+std::vector<DesignTarget> LossTargets(std::span<const Point> region);
+
+struct DesignOptions {
+  double noise_sd = 0;     // SD of a new run's ln loss about the law (the fit's residual SD)
+  double spend_flops = 0;  // the proposals' total cost stays <= this (0: no cap)
+  int max_runs = 0;        // at most this many proposals (0: no cap)
+};
+void Validate(const DesignOptions& options);
+
+struct Proposal {
+  size_t candidate = 0;           // index into the candidates
+  double gain = 0;                // fraction of the targets' variance it removes, summed
+  double gain_per_flop = 0;
+  size_t main_target = 0;         // the target it informs most
+  std::vector<double> sd_after;   // each target's expected SD once this and earlier are run
+};
+
+struct DesignResult {
+  std::vector<double> sd_before;   // each target's SD over the ensemble
+  std::vector<Proposal> proposals; // in the order chosen
+};
+
+// Throws UserError when the ensemble has fewer than 10 laws, a target does not vary over it
+// (nothing to learn), or a value is not finite.
+DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const DesignTarget> targets,
+                        std::span<const Candidate> candidates, const DesignOptions& options);
+
+// SD of ln(loss) - ln(PredictLoss) over `points`, divided by n - 5 (the law's coefficients).
+double LogResidualSd(std::span<const Point> points, const LawParams& law);
+
+}  // namespace sims::fitting

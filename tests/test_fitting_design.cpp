@@ -1,0 +1,132 @@
+// Adaptive design (fitting/design.h) and its offline replay (fitting/replay.h).
+#include <cmath>
+#include <random>
+
+#include <catch2/catch.hpp>
+
+#include "common/error.h"
+#include "fitting/design.h"
+#include "fitting/replay.h"
+
+using namespace sims::fitting;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// 40 laws scattered about Chinchilla-like values: a stand-in for a bootstrap ensemble.
+std::vector<LawParams> Ensemble(size_t size, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> z(0, 1);
+  std::vector<LawParams> laws;
+  for (size_t i = 0; i < size; ++i) {
+    laws.push_back({1.7 + 0.03 * z(rng), 400 * std::exp(0.2 * z(rng)), 1500 * std::exp(0.2 * z(rng)),
+                    0.34 + 0.02 * z(rng), 0.28 + 0.02 * z(rng)});
+  }
+  return laws;
+}
+
+// An IsoFLOP pool from a known law: 6 budgets 1e17..1e19.5 (x10^0.5), 8 sizes each over
+// N_opt/8..8 N_opt, 1% lognormal noise, C = 6ND.
+std::vector<Point> IsoFlopPool(uint64_t seed) {
+  const LawParams law{1.7, 400, 1500, 0.34, 0.28};
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> z(0, 0.01);
+  std::vector<Point> points;
+  for (double c : {1e17, 3.16e17, 1e18, 3.16e18, 1e19, 3.16e19}) {
+    const double n_star = OptimalAllocation(law, SixNDCost(), c).n_params;
+    for (int i = 0; i < 8; ++i) {
+      Point p;
+      p.budget = p.flops = c;
+      p.n_params = n_star * std::pow(8.0, (i - 3.5) / 3.5);
+      p.tokens = c / (6 * p.n_params);
+      p.loss = PredictLoss(law, p.n_params, p.tokens) * std::exp(z(rng));
+      points.push_back(p);
+    }
+  }
+  return points;
+}
+
+}  // namespace
+
+TEST_CASE("the design picks the run that informs the target, then spreads the batch", "[fitting]") {
+  const std::vector<LawParams> laws = Ensemble(40, 1);
+  const Point target{1e10, 2e11, 6 * 1e10 * 2e11, 0, 0};
+  const std::vector<DesignTarget> targets = LossTargets(std::span<const Point>(&target, 1));
+  const std::vector<Candidate> candidates = {
+      {1e6, 1e7, 6e13},          // tiny, far from the target
+      {1e10, 2e11, 1.2e22},      // the target itself
+      {1e10, 2e11, 1.2e22},      // the same run again
+      {3e9, 6e10, 1.08e21}};     // nearer the target than the tiny one
+  DesignOptions options;
+  options.noise_sd = 0;  // a noise-free observation of the target removes all its variance
+  options.max_runs = 2;
+  const DesignResult first = ChooseRuns(laws, targets, candidates, options);
+  REQUIRE(first.proposals.size() == 2);
+  CHECK(first.proposals[0].candidate == 1);
+  CHECK(first.proposals[0].gain == Approx(1).epsilon(1e-9));
+  CHECK(first.proposals[0].sd_after[0] == Approx(0).margin(1e-9 * first.sd_before[0]));
+  // The duplicate now teaches nothing; the second pick is another run, not candidate 2.
+  CHECK(first.proposals[1].candidate != 2);
+
+  // With noise sigma, observing the target itself removes var / (var + sigma^2) of it.
+  options.noise_sd = 0.01;
+  options.max_runs = 1;
+  const DesignResult noisy = ChooseRuns(laws, targets, candidates, options);
+  const double var = first.sd_before[0] * first.sd_before[0];
+  CHECK(noisy.proposals[0].gain == Approx(var / (var + 1e-4)).epsilon(1e-9));
+  CHECK(noisy.proposals[0].gain_per_flop == Approx(noisy.proposals[0].gain / 1.2e22));
+
+  // A spend that cannot buy the target run gets the best run it can afford.
+  options.spend_flops = 2e21;
+  options.max_runs = 0;
+  const DesignResult cheap = ChooseRuns(laws, targets, candidates, options);
+  REQUIRE(cheap.proposals.size() == 2);
+  CHECK(cheap.proposals[0].candidate == 3);
+  CHECK(cheap.proposals[1].candidate == 0);
+}
+
+TEST_CASE("the design names what it needs when the ensemble cannot guide it", "[fitting]") {
+  const Point target{1e10, 2e11, 1.2e22, 0, 0};
+  const auto targets = LossTargets(std::span<const Point>(&target, 1));
+  const std::vector<Candidate> candidates = {{1e8, 1e9, 6e17}};
+  CHECK_THROWS_WITH(ChooseRuns(Ensemble(5, 2), targets, candidates, {}),
+                    Contains("the bootstrap gave 5 laws, need at least 10"));
+  const std::vector<LawParams> same(20, LawParams{1.7, 400, 1500, 0.34, 0.28});
+  CHECK_THROWS_WITH(ChooseRuns(same, targets, candidates, {}),
+                    Contains("is the same under every law") && Contains("ln loss at N = 1e10"));
+  DesignOptions bad;
+  bad.noise_sd = -1;
+  CHECK_THROWS_WITH(ChooseRuns(Ensemble(20, 2), targets, candidates, bad), Contains("noise_sd = -1"));
+}
+
+TEST_CASE("a replay is deterministic per seed, keeps to its spend, and nears the all-data error",
+          "[fitting]") {
+  const PoolSplit split = SplitTarget(IsoFlopPool(5));
+  CHECK(split.target.size() == 8);  // the largest budget's runs
+  CHECK(split.pool.size() == 40);
+  ReplayOptions options;
+  options.spend_fraction = 0.1;
+  options.seed = 3;
+  options.resamples = 24;
+  options.threads = 2;
+  const ReplayScore a = Replay(split, SelectionMethod::kSims, options);
+  const ReplayScore b = Replay(split, SelectionMethod::kSims, options);
+  REQUIRE(a.fitted);
+  CHECK(a.mape == b.mape);
+  CHECK(a.runs == b.runs);
+  double total = 0;
+  for (const Point& p : split.pool) total += p.flops;
+  CHECK(a.flops <= 0.1 * total * (1 + 1e-12));
+  // With a tenth of the FLOPs the target runs are predicted within 1.5x the all-data error
+  // (the 1% noise of the target runs themselves is most of both).
+  const ReplayScore all = ScoreAllData(split);
+  CHECK(all.mape < 0.01);
+  CHECK(a.mape < 1.5 * all.mape);
+  CHECK(Replay(split, SelectionMethod::kCheapest, options).fitted);
+  options.spend_fraction = 1.5;
+  CHECK_THROWS_WITH(Replay(split, SelectionMethod::kRandom, options),
+                    Contains("spend = 1.5 of the pool must be in (0, 1]"));
+  CHECK(SelectionMethodFromString("d-optimal") == SelectionMethod::kDOptimal);
+  CHECK_THROWS_WITH(SelectionMethodFromString("greedy"),
+                    Contains("expected one of sims, random, cheapest, cost-weighted, d-optimal"));
+}
