@@ -26,15 +26,6 @@ constexpr double kMaxBudget = 1e30;
 constexpr double kMaxTokens = 1e16;
 constexpr double kMaxTokensPerParam = 1e6;
 
-// 200000 -> "200k", 1543714304 -> "1.54B".
-std::string HumanCount(int64_t n) {
-  const double v = static_cast<double>(n);
-  if (v >= 1e9) return fmt::format("{:.3g}B", v / 1e9);
-  if (v >= 1e6) return fmt::format("{:.3g}M", v / 1e6);
-  if (v >= 1e3) return fmt::format("{:.3g}k", v / 1e3);
-  return std::to_string(n);
-}
-
 constexpr std::string_view kHpKeys =
     "lr, warmup_fraction, min_lr_ratio, batch_tokens, micro_batch_tokens, context, clip, "
     "weight_decay, dtype, eval_every, eval_pairs, eval_score, eval_unit_only";
@@ -461,6 +452,14 @@ void ReadConditions(Table& top, SweepSpec& spec, const std::string& base_dir) {
 }
 
 }  // namespace
+
+std::string HumanCount(int64_t n) {
+  const double v = static_cast<double>(n);
+  if (v >= 1e9) return fmt::format("{:.3g}B", v / 1e9);
+  if (v >= 1e6) return fmt::format("{:.3g}M", v / 1e6);
+  if (v >= 1e3) return fmt::format("{:.3g}k", v / 1e3);
+  return std::to_string(n);
+}
 
 Hyperparameters Apply(Hyperparameters hp, const HpPatch& p) {
   if (p.lr) hp.lr = *p.lr;

@@ -20,4 +20,7 @@ SweepSpec ParseSweep(const std::string& text, const std::string& path,
 // The file's text; a UserError with a hint when it cannot be read.
 std::string ReadSweepFile(const std::string& path);
 
+// A target size's label: 200000 -> "200k", 1543714304 -> "1.54B".
+std::string HumanCount(int64_t n);
+
 }  // namespace sims

@@ -1,7 +1,12 @@
 // End to end through the sims binary: import published IsoFLOP points as a sweep, fit them from
 // the store (the same numbers as fitting the CSV directly), recommend from the stored fit.
+#include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <fstream>
+#include <random>
+#include <set>
 #include <sstream>
 
 #include <catch2/catch.hpp>
@@ -9,6 +14,8 @@
 
 #include "fitting/approach2.h"
 #include "fitting/data.h"
+#include "fitting/laws.h"
+#include "results/store.h"
 #include "tests/test_support.h"
 
 namespace {
@@ -94,4 +101,91 @@ TEST_CASE("compare on two published datasets prints exponents, multipliers and p
   CHECK(c["p_allocation_exponent"].get<double>() > 0);
   CHECK(c["p_allocation_exponent"].get<double>() <= 1);
   CHECK(c["first"].contains("a_interval"));
+}
+
+namespace {
+
+// Plans examples/demo-cpu-tiny.toml into `db` (copied beside it) and finishes the textless runs
+// that `keep` accepts with losses from a known law (1% noise), as a worker would.
+std::string TinySweepWithDoneRuns(const sims::testing::TempDir& dir, const std::string& db,
+                                  const std::function<bool(const sims::RunRow&)>& keep) {
+  const std::string spec = dir.file("demo-cpu-tiny.toml");
+  std::filesystem::copy_file(SIMS_SOURCE_DIR "/examples/demo-cpu-tiny.toml", spec);
+  Sims(db, "plan " + spec);
+  sims::Store store = sims::Store::Open(db, sims::OpenMode::kExisting);
+  const sims::fitting::LawParams law{2.0, 60, 300, 0.35, 0.3};
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> noise(0, 0.01);
+  for (const sims::RunRow& r : store.ListRuns({"demo-cpu-tiny", "textless", std::nullopt})) {
+    if (!keep(r)) continue;
+    REQUIRE(store.ClaimRun("test", 1000, 60, "demo-cpu-tiny", r.id));
+    const double loss = sims::fitting::PredictLoss(law, static_cast<double>(r.n_params_non_embedding),
+                                                   static_cast<double>(r.tokens)) *
+                        std::exp(noise(rng));
+    store.InsertMetrics({sims::MetricRow{r.id, r.total_steps, r.tokens, "val/loss/speech", loss}});
+    REQUIRE(store.FinishRun(r.id, "test", 1001));
+  }
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("sims suggest ranks the runs the planner can build, and --apply plans them once",
+          "[fitting][cli]") {
+  sims::testing::TempDir dir;
+  const std::string db = dir.file("sims.db");
+  // Everything below the largest budget (3e10) is done; what is most worth training next?
+  const std::string spec =
+      TinySweepWithDoneRuns(dir, db, [](const sims::RunRow& r) { return r.budget_flops < 2e10; });
+  std::set<std::string> done;
+  {
+    sims::Store store = sims::Store::Open(db, sims::OpenMode::kExisting);
+    for (const auto& r : store.ListRuns({"demo-cpu-tiny", "textless", sims::RunStatus::kDone})) {
+      done.insert(r.id);
+    }
+  }
+  REQUIRE(done.size() >= 6);
+  const auto out = nlohmann::json::parse(
+      Sims(db, "suggest " + spec + " --condition textless --resamples 60 --format json"));
+  const auto& c = out["conditions"][0];
+  CHECK(c["done_runs"] == done.size());
+  CHECK(c["target_budget"].get<double>() == Approx(1e11));  // 10x the largest done budget
+  CHECK(c["spend_flops"].get<double>() == c["spent_flops"].get<double>());  // double the spend
+  REQUIRE(!c["proposals"].empty());
+  double cost = 0;
+  std::set<std::string> proposed;
+  for (const auto& p : c["proposals"]) {
+    CHECK_FALSE(done.count(p["id"].get<std::string>()));
+    CHECK(p["gain"].get<double>() > 0);
+    cost += p["flops"].get<double>();
+    proposed.insert(p["id"].get<std::string>());
+  }
+  CHECK(cost <= c["spend_flops"].get<double>() * (1 + 1e-12));
+  for (const auto& t : c["targets"]) CHECK(t["sd_after"].get<double>() < t["sd_before"].get<double>());
+
+  // --apply stores the proposals as planned runs; applying again adds nothing.
+  const auto count_runs = [&] {
+    return sims::Store::Open(db, sims::OpenMode::kExisting).ListRuns({"demo-cpu-tiny", "", std::nullopt}).size();
+  };
+  const size_t before = count_runs();
+  const auto first = nlohmann::json::parse(
+      Sims(db, "suggest " + spec + " --condition textless --resamples 60 --apply --format json"));
+  const size_t added = first["conditions"][0]["applied"]["new"].get<size_t>();
+  CHECK(count_runs() == before + added);
+  const auto second = nlohmann::json::parse(
+      Sims(db, "suggest " + spec + " --condition textless --resamples 60 --apply --format json"));
+  CHECK(second["conditions"][0]["applied"]["new"] == 0);
+  CHECK(count_runs() == before + added);
+}
+
+TEST_CASE("sims suggest on a sweep with too few done runs says what it needs", "[fitting][cli]") {
+  sims::testing::TempDir dir;
+  const std::string db = dir.file("sims.db");
+  int kept = 0;
+  const std::string spec = TinySweepWithDoneRuns(dir, db, [&](const sims::RunRow&) { return kept++ < 3; });
+  const std::string err = Sims(db, "suggest " + spec + " --condition textless", 1);
+  CHECK_THAT(err, Catch::Matchers::Contains("condition textless: 3 done runs cannot be fitted yet") &&
+                      Catch::Matchers::Contains("at least 6 done runs"));
+  CHECK_THAT(Sims(db, "suggest " + spec + " --condition nope", 1),
+             Catch::Matchers::Contains("--condition nope: not a condition of"));
 }

@@ -20,6 +20,7 @@ void SetupExportHfCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupFitCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupCompareCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupRecommendCommand(CLI::App* cmd, GlobalOptions& global);
+void SetupSuggestCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupImportCommand(CLI::App* cmd, GlobalOptions& global);
 void SetupBenchCommand(CLI::App* cmd, GlobalOptions& global);
 // `sims bench design` (cmd_bench_design.cpp): `cmd` is bench's `design` subcommand.

@@ -60,6 +60,8 @@ const Subcommand kSubcommands[] = {
      sims::SetupCompareCommand},
     {"recommend", "N, D, tokens per parameter and loss for a compute budget, with intervals",
      sims::SetupRecommendCommand},
+    {"suggest", "Which runs to train next: the ones that narrow N_opt and loss at a larger budget most",
+     sims::SetupSuggestCommand},
     {"report", "Fit every condition of a sweep and write the report (Markdown, HTML, plots)",
      sims::SetupReportCommand},
     {"bench", "Benchmarks next to their peers (fit: vs scipy; train: vs PyTorch)",

@@ -1,0 +1,247 @@
+// sims suggest SPEC.toml: which runs to train next. Per condition, the done runs are fitted
+// (approach 3, parametric bootstrap), and the candidates -- the sweep's runs not yet done plus
+// the midpoint sizes and budgets the planner can build (sweeps/candidates.h) -- are ranked by
+// how much of the targets' variance they would remove (fitting/design.h ChooseRuns). The
+// targets are ln N_opt and ln (optimal loss) at --target-budget (default 10x the largest done
+// budget). --apply stores the proposals as planned runs (the planner's ids, so applying twice
+// adds nothing); `sims run --sweep NAME` then trains them.
+// --format json: {"conditions":[{"condition","done_runs","spent_flops","spend_flops",
+//   "target_budget","noise_sd","targets":[{"name","sd_before","sd_after"}],
+//   "proposals":[{"id","size","column","n_params","tokens","flops","gain","informs"}],
+//   "applied":{"new","existing"}}]}
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/format.h"
+#include "common/log.h"
+#include "fitting/approach3.h"
+#include "fitting/bootstrap.h"
+#include "fitting/design.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/fit_inputs.h"
+#include "results/plan_store.h"
+#include "results/store.h"
+#include "sweeps/candidates.h"
+#include "sweeps/plan.h"
+
+namespace sims {
+namespace {
+
+struct SuggestOptions {
+  std::string spec_path;
+  std::vector<std::string> conditions;  // empty: every condition of the sweep
+  double spend = 0;                     // FLOPs; 0 = what the condition's done runs cost
+  int count = 0;                        // at most this many runs (0: no cap)
+  double target_budget = 0;             // 0 = 10x the largest budget of the done runs
+  int resamples = 200;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool apply = false;
+  std::string metric = "val/loss/speech";
+  Format format = Format::kTable;
+};
+
+// "+-21%": the SD of a log quantity as a relative spread, in the units a reader compares.
+std::string RelativeSpread(double sd_of_log) { return fmt::format("±{:.1f}%", 100 * (std::exp(sd_of_log) - 1)); }
+
+nlohmann::json SuggestCondition(const SuggestOptions& o, const GlobalOptions& global, Store& store,
+                                const SweepSpec& spec, const SweepPlan& candidates,
+                                const std::string& condition, std::ostream& out) {
+  FitInputOptions input;
+  input.sweep = spec.name;
+  input.condition = condition;
+  input.metric = o.metric;
+  const fitting::Dataset data = LoadFitInput(input, global, /*curves=*/false);
+  fitting::Approach3Options fit_options;
+  fit_options.cost = data.cost;
+  fit_options.threads = o.threads;
+  fitting::Approach3Result fit;
+  try {
+    fit = fitting::FitApproach3(data.points, fit_options);
+  } catch (const UserError& e) {
+    throw UserError(fmt::format(
+        "sims suggest: condition {}: {} done runs cannot be fitted yet ({})\nhint: the law needs "
+        "at least 6 done runs over 2 or more sizes and token counts; train more of the sweep "
+        "first (sims run {})",
+        condition, data.points.size(), e.what(), o.spec_path));
+  }
+  fitting::BootstrapOptions boot;
+  boot.resamples = o.resamples;
+  boot.seed = fitting::ConditionSeed(o.seed, condition);
+  boot.threads = o.threads;
+  const fitting::BootstrapResult ensemble =
+      fitting::BootstrapApproach3(data.points, fit, fit_options, boot);
+
+  double spent = 0, largest = 0;
+  for (const fitting::Point& p : data.points) {
+    spent += p.flops;
+    largest = std::max(largest, p.budget > 0 ? p.budget : p.flops);
+  }
+  const double target_budget = o.target_budget > 0 ? o.target_budget : 10 * largest;
+  const double spend = o.spend > 0 ? o.spend : spent;
+
+  // Candidates: the planner's runs of this condition that are not done or running, each
+  // priced with the runs it depends on (a new size's text LM) that are not done either.
+  std::map<std::string, RunStatus> status;
+  for (const RunRow& r : store.ListRuns({spec.name, "", std::nullopt})) status[r.id] = r.status;
+  auto open = [&](const std::string& id) {
+    auto it = status.find(id);
+    return it == status.end() || it->second == RunStatus::kPlanned || it->second == RunStatus::kFailed;
+  };
+  std::map<std::string, const PlannedRun*> by_id;
+  for (const PlannedRun& r : candidates.runs) by_id[r.id] = &r;
+  std::vector<const PlannedRun*> runs;
+  std::vector<fitting::Candidate> pool;
+  for (const PlannedRun& r : candidates.runs) {
+    if (r.config.condition != condition || !open(r.id)) continue;
+    double flops = r.config.flops;
+    for (const std::string& dep : r.config.depends_on) {
+      if (open(dep) && by_id.count(dep)) flops += by_id[dep]->config.flops;
+    }
+    const double n = static_cast<double>(spec.n_includes_embedding ? r.config.n_params
+                                                                   : r.config.n_params_non_embedding);
+    runs.push_back(&r);
+    pool.push_back({n, static_cast<double>(r.config.tokens), flops});
+  }
+  if (pool.empty()) {
+    throw UserError(fmt::format("sims suggest: condition {}: every run the planner can build is "
+                                "done already; add sizes or budgets to {}",
+                                condition, o.spec_path));
+  }
+  fitting::DesignOptions design;
+  design.noise_sd = fitting::LogResidualSd(data.points, fit.params);
+  design.spend_flops = spend;
+  design.max_runs = o.count;
+  const std::vector<fitting::DesignTarget> targets = fitting::OptimumTargets(data.cost, target_budget);
+  const fitting::DesignResult chosen = fitting::ChooseRuns(ensemble.law_samples, targets, pool, design);
+
+  nlohmann::json j = {{"condition", condition},
+                      {"done_runs", data.points.size()},
+                      {"spent_flops", spent},
+                      {"spend_flops", spend},
+                      {"target_budget", target_budget},
+                      {"noise_sd", design.noise_sd}};
+  nlohmann::json target_rows = nlohmann::json::array(), proposal_rows = nlohmann::json::array();
+  for (size_t t = 0; t < targets.size(); ++t) {
+    const double after = chosen.proposals.empty() ? chosen.sd_before[t] : chosen.proposals.back().sd_after[t];
+    target_rows.push_back({{"name", targets[t].name}, {"sd_before", chosen.sd_before[t]}, {"sd_after", after}});
+  }
+  std::vector<std::vector<std::string>> table;
+  SweepPlan to_apply = candidates;
+  to_apply.runs.clear();
+  std::set<std::string> applied;
+  double cost = 0;
+  for (size_t i = 0; i < chosen.proposals.size(); ++i) {
+    const fitting::Proposal& p = chosen.proposals[i];
+    const PlannedRun& r = *runs[p.candidate];
+    const fitting::Candidate& c = pool[p.candidate];
+    cost += c.flops;
+    proposal_rows.push_back({{"id", r.id}, {"size", r.size_label}, {"column", r.column_label},
+                             {"n_params", c.n_params}, {"tokens", c.tokens}, {"flops", c.flops},
+                             {"gain", p.gain}, {"informs", targets[p.main_target].name}});
+    table.push_back({std::to_string(i + 1), r.id.substr(0, 12), r.size_label, r.column_label,
+                     FormatNumber(c.n_params), FormatNumber(c.tokens), FormatNumber(c.flops),
+                     fmt::format("{:.1f}%", 100 * p.gain), targets[p.main_target].name});
+    for (const std::string& dep : r.config.depends_on) {
+      if (by_id.count(dep) && applied.insert(dep).second) to_apply.runs.push_back(*by_id[dep]);
+    }
+    if (applied.insert(r.id).second) to_apply.runs.push_back(r);
+  }
+  j["targets"] = target_rows;
+  j["proposals"] = proposal_rows;
+  if (o.apply && !to_apply.runs.empty()) {
+    const StoreResult stored = PlanIntoStore(store, to_apply, /*dry_run=*/false);
+    j["applied"] = {{"new", stored.new_ids.size()}, {"existing", stored.existing_ids.size()}};
+  }
+  if (o.format == Format::kTable) {
+    out << fmt::format(
+        "Condition {}: {} done runs ({} {}), law fitted with {} bootstrap laws; candidates: {} "
+        "runs the planner can build; spend up to {} {}.\n",
+        condition, data.points.size(), FormatNumber(spent), data.cost.Unit(), ensemble.law_samples.size(),
+        pool.size(), FormatNumber(spend), data.cost.Unit());
+    PrintTable(out, {"#", "run", "size", "column", "N", "D", "FLOPs", "gain", "informs most"}, table);
+    for (size_t t = 0; t < targets.size(); ++t) {
+      out << fmt::format("  {}: {} now, {} expected after these {} runs ({} {})\n", targets[t].name,
+                         RelativeSpread(target_rows[t]["sd_before"].get<double>()),
+                         RelativeSpread(target_rows[t]["sd_after"].get<double>()),
+                         chosen.proposals.size(), FormatNumber(cost), data.cost.Unit());
+    }
+    if (j.contains("applied")) {
+      out << fmt::format("  applied: {} runs planned now, {} already in the database; train them "
+                         "with: sims --db {} run --sweep {}\n",
+                         j["applied"]["new"].get<size_t>(), j["applied"]["existing"].get<size_t>(),
+                         global.db, spec.name);
+    }
+  }
+  return j;
+}
+
+void RunSuggest(const SuggestOptions& o, const GlobalOptions& global, std::ostream& out) {
+  if (!std::isfinite(o.spend) || !std::isfinite(o.target_budget)) {
+    throw UserError(fmt::format("sims suggest: --spend {} and --target-budget {} must be finite",
+                                o.spend, o.target_budget));
+  }
+  const SweepSpec spec = LoadSweepFile(o.spec_path);
+  const SweepPlan candidates = PlanSweep(WithCandidatePoints(spec));
+  Store store = Store::Open(global.db, OpenMode::kExisting);
+  if (!store.FindSweep(spec.name)) {
+    throw UserError(fmt::format("sims suggest: sweep {} is not in {}\nhint: plan and train some "
+                                "of it first: sims run {}",
+                                spec.name, global.db, o.spec_path));
+  }
+  std::vector<std::string> conditions = o.conditions;
+  if (conditions.empty()) {
+    for (const ConditionSpec& c : spec.conditions) conditions.push_back(c.name);
+  }
+  nlohmann::json all = nlohmann::json::array();
+  for (const std::string& condition : conditions) {
+    if (std::none_of(spec.conditions.begin(), spec.conditions.end(),
+                     [&](const ConditionSpec& c) { return c.name == condition; })) {
+      throw UserError(fmt::format("sims suggest: --condition {}: not a condition of {}", condition,
+                                  o.spec_path));
+    }
+    Log(LogLevel::kInfo, "sims suggest: fitting {} and ranking its candidates", condition);
+    all.push_back(SuggestCondition(o, global, store, spec, candidates, condition, out));
+  }
+  if (o.format == Format::kJson) out << nlohmann::json{{"conditions", all}}.dump() << '\n';
+}
+
+}  // namespace
+
+void SetupSuggestCommand(CLI::App* cmd, GlobalOptions& global) {
+  auto o = std::make_shared<SuggestOptions>();
+  cmd->add_option("spec", o->spec_path, "Sweep file (TOML) whose runs are partly done")->required();
+  cmd->add_option("--condition", o->conditions, "Only these conditions (default: every one)");
+  cmd->add_option("--spend", o->spend,
+                  "FLOPs the proposals may cost together, in the sweep's convention (default: "
+                  "what the condition's done runs cost, i.e. double the spend)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--count", o->count, "At most this many runs per condition (0 = no cap)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--target-budget", o->target_budget,
+                  "Budget whose N_opt and loss should become precise (default: 10x the largest "
+                  "done budget)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--resamples", o->resamples, "Bootstrap laws the criterion is estimated from")
+      ->check(CLI::Range(10, 100000))
+      ->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Bootstrap seed (each condition derives its own)")
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Threads (0 = every core)");
+  cmd->add_option("--metric", o->metric, "Store metric fitted as the loss")->capture_default_str();
+  cmd->add_flag("--apply", o->apply,
+                "Store the proposals as planned runs (idempotent); train them with sims run "
+                "--sweep NAME");
+  AddFormatOption(cmd, o->format, {"table", "json"});
+  cmd->callback([o, &global] { RunSuggest(*o, global, std::cout); });
+}
+
+}  // namespace sims
