@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include <Eigen/Core>
 #include <ceres/ceres.h>
 #include <fmt/format.h>
 
@@ -48,6 +49,7 @@ class HuberLseObjective final : public ceres::FirstOrderFunction {
   HuberLseObjective(const LogData* data, double delta) : data_(data), delta_(delta) {}
   int NumParameters() const override { return 5; }
   bool Evaluate(const double* x, double* cost, double* gradient) const override {
+    if (EvaluateVectorised(x, cost, gradient)) return std::isfinite(*cost);
     const double e = x[0], a = x[1], b = x[2], alpha = x[3], beta = x[4];
     const size_t n = data_->log_n.size();
     const double* log_n = data_->log_n.data();
@@ -102,6 +104,37 @@ class HuberLseObjective final : public ceres::FirstOrderFunction {
   }
 
  private:
+  // The same sums over whole arrays, so Eigen evaluates exp and log a SIMD packet at a time
+  // (the scalar loop above spends most of its time in them). False, leaving the scalar loop to
+  // it, when a term could overflow (far from any optimum).
+  bool EvaluateVectorised(const double* x, double* cost, double* gradient) const {
+    const double e = x[0], a = x[1], b = x[2], alpha = x[3], beta = x[4];
+    const Eigen::Index n = static_cast<Eigen::Index>(data_->log_n.size());
+    const Eigen::Map<const Eigen::ArrayXd> log_n(data_->log_n.data(), n);
+    const Eigen::Map<const Eigen::ArrayXd> log_d(data_->log_d.data(), n);
+    const Eigen::Map<const Eigen::ArrayXd> log_l(data_->log_l.data(), n);
+    const Eigen::ArrayXd t1 = (a - e) - alpha * log_n;
+    const Eigen::ArrayXd t2 = (b - e) - beta * log_d;
+    if (!(t1.maxCoeff() < 700 && t2.maxCoeff() < 700)) return false;
+    const Eigen::ArrayXd x1 = t1.exp(), x2 = t2.exp();
+    const Eigen::ArrayXd s = x1 + x2 + 1.0;
+    const Eigen::ArrayXd r = s.log() + (e - log_l);
+    const Eigen::ArrayXd ar = r.abs();
+    const Eigen::ArrayXd inside = (ar <= delta_).cast<double>();
+    *cost = (inside * 0.5 * r.square() + (1 - inside) * delta_ * (ar - 0.5 * delta_)).sum();
+    if (gradient != nullptr) {
+      const Eigen::ArrayXd dr = inside * r + (1 - inside) * delta_ * r.sign();
+      const Eigen::ArrayXd w = dr / s;
+      const Eigen::ArrayXd w1 = w * x1, w2 = w * x2;
+      gradient[0] = w.sum();
+      gradient[1] = w1.sum();
+      gradient[2] = w2.sum();
+      gradient[3] = -(w1 * log_n).sum();
+      gradient[4] = -(w2 * log_d).sum();
+    }
+    return true;
+  }
+
   const LogData* data_;
   double delta_;
 };
