@@ -1,6 +1,6 @@
 // The end-to-end case: `sims demo --size tiny` in a temporary directory, run twice through the
 // real binary (corpus, plan, local pool, trainer, fits, report). Minutes, not seconds: this is
-// the one long case of the report module.
+// the one long case of the report module; it ends with a short `sims run --adaptive`.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -163,4 +163,29 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
     }
   }
   CHECK(metric_rows_after == metric_rows);
+
+  // --adaptive: after the sweep's own runs, rounds of suggested runs within a FLOP cap.
+  {
+    double trained = 0;
+    size_t done = 0;
+    for (const RunRow& r : store.ListRuns({"demo-cpu-tiny", "", RunStatus::kDone})) trained += r.flops, ++done;
+    const double cap = 1.4 * trained;
+    Result adaptive = RunSims(fmt::format(
+        "--db \"{}\" run \"{}\" --corpus \"{}\" --adaptive --max-flops {:g} --adaptive-count 2 "
+        "--adaptive-resamples 40 --no-progress",
+        (out / "sims.db").string(), (out / "demo-cpu-tiny.toml").string(), (out / "corpus").string(), cap));
+    INFO(adaptive.output);
+    REQUIRE(adaptive.status == 0);
+    CHECK_THAT(adaptive.output, Catch::Matchers::Contains("sims run --adaptive: round 1: textless: N_opt at") &&
+                                    Catch::Matchers::Contains("sims run --adaptive: stop:"));
+    double after = 0;
+    size_t done_after = 0;
+    for (const RunRow& r : store.ListRuns({"demo-cpu-tiny", "", std::nullopt})) {
+      CAPTURE(r.id, r.error);
+      CHECK(r.status == RunStatus::kDone);  // every proposed run was trained
+      after += r.flops, ++done_after;
+    }
+    CHECK(done_after > done);
+    CHECK(after <= cap * (1 + 1e-9));
+  }
 }

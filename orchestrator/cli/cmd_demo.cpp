@@ -200,7 +200,9 @@ void RunDemo(const DemoOptions& o, std::ostream& out) {
   PrintRecommendation(analysis, out);
   out << "\nReport: " << report_files.html << "\n        " << report_files.markdown << "\n"
       << "Next:   sims --db " << db.string() << " status\n"
-      << "        sims --db " << db.string() << " report --out " << report_dir.string() << "\n";
+      << "        sims --db " << db.string() << " report --out " << report_dir.string() << "\n"
+      << "        sims --db " << db.string() << " suggest " << files.sweep.string() << " --corpus "
+      << corpus_dir.string() << "   (which runs to train next)\n";
 }
 
 void SetupDemoCommand(CLI::App* cmd, GlobalOptions& global) {

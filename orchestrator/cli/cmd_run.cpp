@@ -1,10 +1,16 @@
 // sims run: plan a sweep file (idempotently) and train every runnable run, on a local pool of
 // worker processes or as Slurm job arrays. Re-running the same command after any interruption
-// runs only what is not done; runs resume from their checkpoints.
+// runs only what is not done; runs resume from their checkpoints. With --adaptive, once the
+// sweep's own runs are done it goes on in rounds: per condition, `sims suggest` (cmd_suggest.cpp)
+// plans the runs that narrow N_opt at the target budget most, the pool trains them, the law is
+// refitted, until every condition's N_opt is within --until-spread, the trained FLOPs reach
+// --max-flops, or nothing is left to propose.
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include <unistd.h>
@@ -13,12 +19,15 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/format.h"
 #include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/suggest.h"
 #include "orchestrator/queue/ingest.h"
 #include "orchestrator/queue/pool.h"
 #include "orchestrator/queue/slurm.h"
 #include "orchestrator/queue/worker.h"
 #include "results/plan_store.h"
+#include "sweeps/candidates.h"
 #include "sweeps/plan.h"
 
 namespace sims {
@@ -26,12 +35,18 @@ namespace sims {
 struct RunOptions {
   std::string spec;              // sweep file to plan first; or
   std::string sweep;             // a sweep already in the database
+  std::string corpus;            // replaces [sweep].corpus (as sims plan --corpus)
   std::string backend = "local"; // local | slurm
   bool retry_failed = false;     // bring failed runs of the sweep back to planned first
   bool watch = false;            // slurm: follow the jobs until every run is done or failed
   double watch_seconds = 2;      // slurm: how often --watch ingests (cheap: see benchmarks.md)
   PoolOptions pool;
   SlurmOptions slurm;
+  bool adaptive = false;
+  double until_spread = 0;  // percent: stop when N_opt's relative spread is below (0: no goal)
+  double max_flops = 0;     // stop before the sweep's trained FLOPs would pass this (0: no cap)
+  int adaptive_count = 4;   // runs per condition and round at most
+  int adaptive_resamples = 100;
 };
 
 namespace {
@@ -83,6 +98,66 @@ void WatchSlurm(Store& store, const RunOptions& o, const std::string& project,
   if (tty) std::fprintf(stderr, "\n");
 }
 
+double TrainedFlops(Store& store, const std::string& sweep) {
+  double flops = 0;
+  for (const RunRow& r : store.ListRuns({sweep, "", RunStatus::kDone})) flops += r.flops;
+  return flops;
+}
+
+// The rounds of --adaptive (see the top of this file); returns the last pool's summary.
+PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Store& store,
+                           PoolSummary summary) {
+  const SweepSpec spec = LoadSweepFile(o.spec, o.corpus);
+  const SweepPlan candidates = PlanSweep(WithCandidatePoints(spec));
+  // Each condition's target budget is fixed by its first round (10x the largest budget then),
+  // so that new budgets do not move the goal.
+  std::map<std::string, double> target_budget;
+  for (int round = 1; g_interrupts.load() == 0; ++round) {
+    const double trained = TrainedFlops(store, o.sweep);
+    if (o.max_flops > 0 && trained >= o.max_flops) {
+      Log(LogLevel::kInfo, "sims run --adaptive: stop: {} FLOPs trained, the cap is {}",
+          FormatNumber(trained), FormatNumber(o.max_flops));
+      break;
+    }
+    size_t planned = 0, precise_conditions = 0;
+    for (const ConditionSpec& condition : spec.conditions) {
+      SuggestOptions s;
+      s.spec_path = o.spec;
+      s.count = o.adaptive_count;
+      s.resamples = o.adaptive_resamples;
+      s.seed = spec.seed + static_cast<uint64_t>(round);
+      if (o.max_flops > 0) s.spend = (o.max_flops - trained) / spec.conditions.size();
+      if (target_budget.count(condition.name)) s.target_budget = target_budget[condition.name];
+      const ConditionSuggestion suggestion =
+          SuggestCondition(s, global, store, spec, candidates, condition.name);
+      target_budget[condition.name] = suggestion.json["target_budget"].get<double>();
+      const bool precise = o.until_spread > 0 && 100 * (std::exp(suggestion.n_opt_sd) - 1) <= o.until_spread;
+      Log(LogLevel::kInfo, "sims run --adaptive: round {}: {}: N_opt at {} {}{}; {}", round,
+          condition.name, FormatNumber(suggestion.json["target_budget"].get<double>()),
+          RelativeSpread(suggestion.n_opt_sd),
+          o.until_spread > 0 ? fmt::format(" (goal ±{:g}%)", o.until_spread) : "",
+          precise ? "precise enough"
+                  : fmt::format("proposed: {}", suggestion.json["proposals"].size()));
+      precise_conditions += precise;
+      if (precise || suggestion.to_apply.runs.empty()) continue;
+      planned += PlanIntoStore(store, suggestion.to_apply, /*dry_run=*/false).new_ids.size();
+    }
+    if (precise_conditions == spec.conditions.size()) {
+      Log(LogLevel::kInfo, "sims run --adaptive: stop: every condition's N_opt is within ±{:g}%",
+          o.until_spread);
+      break;
+    }
+    if (planned == 0) {
+      Log(LogLevel::kInfo, "sims run --adaptive: stop: no run left to propose within the "
+          "remaining spend");
+      break;
+    }
+    summary = RunPool(o.pool, g_interrupts);
+    if (summary.interrupts > 0 || summary.failed > 0) break;
+  }
+  return summary;
+}
+
 }  // namespace
 
 // Returns the pool's summary (local) or the runs' state after submission/--watch (slurm).
@@ -92,10 +167,15 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
     throw UserError("sims run: give either a sweep file or --sweep NAME (not both)");
   }
   if (o.backend == "slurm") ValidateSlurmOptions(o.slurm);
+  if (o.adaptive && (o.spec.empty() || o.backend != "local")) {
+    throw UserError("sims run --adaptive: needs the sweep file (it plans new runs from it) and "
+                    "the local backend\nhint: on Slurm, alternate sims suggest SPEC --apply and "
+                    "sims run --sweep NAME --backend slurm --watch");
+  }
   std::string project = ProjectDir(global.db);
   std::optional<SweepPlan> plan;
   if (!o.spec.empty()) {
-    plan = PlanSweep(LoadSweepFile(o.spec));  // every error before the database is touched
+    plan = PlanSweep(LoadSweepFile(o.spec, o.corpus));  // every error before the database is touched
     o.sweep = plan->sweep;
   }
   o.pool.sweep = o.sweep;
@@ -135,6 +215,9 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
     return {p.done, p.failed, p.planned, p.running, g_interrupts.load()};
   }
   PoolSummary summary = RunPool(o.pool, g_interrupts);
+  if (o.adaptive && summary.interrupts == 0 && summary.failed == 0) {
+    summary = AdaptiveRounds(o, global, store, summary);
+  }
   if (summary.interrupts > 0) {
     Log(LogLevel::kWarn, "sims run: interrupted; {} done, {} planned again. Run the same "
         "command to go on.", summary.done, summary.planned + summary.running);
@@ -149,6 +232,8 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
 void SetupRunCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<RunOptions>();
   cmd->add_option("spec", o->spec, "Sweep file (TOML) to plan and run");
+  cmd->add_option("--corpus", o->corpus,
+                  "Corpus directory replacing the file's [sweep].corpus (as sims plan --corpus)");
   cmd->add_option("--sweep", o->sweep, "Run a sweep already in the database")
       ->check(NameCheck(NameKind::kSweep));
   cmd->add_option("--backend", o->backend, "local | slurm")
@@ -177,6 +262,23 @@ void SetupRunCommand(CLI::App* cmd, GlobalOptions& global) {
   cmd->add_option("--array-limit", o->slurm.array_limit, "slurm: tasks of one array at once");
   cmd->add_option("--sbatch-arg", o->slurm.sbatch_args, "slurm: extra sbatch argument (repeat)");
   cmd->add_flag("--watch", o->watch, "slurm: ingest and show progress until the sweep ends");
+  cmd->add_flag("--adaptive", o->adaptive,
+                "After the sweep's runs, train in rounds the runs sims suggest picks (local)");
+  cmd->add_option("--until-spread", o->until_spread,
+                  "adaptive: stop when every condition's N_opt at the target budget is within "
+                  "this many percent (0: no goal)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-flops", o->max_flops,
+                  "adaptive: stop before the sweep's trained FLOPs pass this (0: no cap)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--adaptive-count", o->adaptive_count,
+                  "adaptive: runs per condition and round at most")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--adaptive-resamples", o->adaptive_resamples,
+                  "adaptive: bootstrap laws per condition and round")
+      ->check(CLI::Range(10, 100000))
+      ->capture_default_str();
   cmd->callback([o, &global] {
     RunOptions options = *o;
     options.slurm.device = options.pool.device;

@@ -6,7 +6,8 @@
 // budget). --apply stores the proposals as planned runs (the planner's ids, so applying twice
 // adds nothing); `sims run --sweep NAME` then trains them.
 // --format json: {"conditions":[{"condition","done_runs","spent_flops","spend_flops",
-//   "target_budget","noise_sd","targets":[{"name","sd_before","sd_after"}],
+//   "target_budget","noise_sd","flops_unit","bootstrap_laws","candidates",
+//   "targets":[{"name","sd_before","sd_after"}],
 //   "proposals":[{"id","size","column","n_params","tokens","flops","gain","informs"}],
 //   "applied":{"new","existing"}}]}
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include "fitting/design.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/fit_inputs.h"
+#include "orchestrator/cli/suggest.h"
 #include "results/plan_store.h"
 #include "results/store.h"
 #include "sweeps/candidates.h"
@@ -35,26 +37,42 @@
 namespace sims {
 namespace {
 
-struct SuggestOptions {
-  std::string spec_path;
-  std::vector<std::string> conditions;  // empty: every condition of the sweep
-  double spend = 0;                     // FLOPs; 0 = what the condition's done runs cost
-  int count = 0;                        // at most this many runs (0: no cap)
-  double target_budget = 0;             // 0 = 10x the largest budget of the done runs
-  int resamples = 200;
-  uint64_t seed = 0;
-  int threads = 0;
-  bool apply = false;
-  std::string metric = "val/loss/speech";
-  Format format = Format::kTable;
-};
+void PrintSuggestion(const ConditionSuggestion& s, const GlobalOptions& global,
+                     const std::string& sweep, std::ostream& out) {
+  const nlohmann::json& j = s.json;
+  const std::string unit = j["flops_unit"].get<std::string>();
+  out << fmt::format(
+      "Condition {}: {} done runs ({} {}), law fitted with {} bootstrap laws; candidates: {} "
+      "runs the planner can build; spend up to {} {}.\n",
+      j["condition"].get<std::string>(), j["done_runs"].get<size_t>(),
+      FormatNumber(j["spent_flops"].get<double>()), unit, j["bootstrap_laws"].get<size_t>(),
+      j["candidates"].get<size_t>(), FormatNumber(j["spend_flops"].get<double>()), unit);
+  PrintTable(out, {"#", "run", "size", "column", "N", "D", "FLOPs", "gain", "informs most"}, s.table);
+  double cost = 0;
+  for (const auto& p : j["proposals"]) cost += p["flops"].get<double>();
+  for (const auto& t : j["targets"]) {
+    out << fmt::format("  {}: {} now, {} expected after these {} runs ({} {})\n",
+                       t["name"].get<std::string>(), RelativeSpread(t["sd_before"].get<double>()),
+                       RelativeSpread(t["sd_after"].get<double>()), j["proposals"].size(),
+                       FormatNumber(cost), unit);
+  }
+  if (j.contains("applied")) {
+    out << fmt::format("  applied: {} runs planned now, {} already in the database; train them "
+                       "with: sims --db {} run --sweep {}\n",
+                       j["applied"]["new"].get<size_t>(), j["applied"]["existing"].get<size_t>(),
+                       global.db, sweep);
+  }
+}
 
-// "+-21%": the SD of a log quantity as a relative spread, in the units a reader compares.
-std::string RelativeSpread(double sd_of_log) { return fmt::format("±{:.1f}%", 100 * (std::exp(sd_of_log) - 1)); }
+}  // namespace
 
-nlohmann::json SuggestCondition(const SuggestOptions& o, const GlobalOptions& global, Store& store,
-                                const SweepSpec& spec, const SweepPlan& candidates,
-                                const std::string& condition, std::ostream& out) {
+std::string RelativeSpread(double sd_of_log) {
+  return fmt::format("±{:.1f}%", 100 * (std::exp(sd_of_log) - 1));
+}
+
+ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOptions& global,
+                                     Store& store, const SweepSpec& spec,
+                                     const SweepPlan& candidates, const std::string& condition) {
   FitInputOptions input;
   input.sweep = spec.name;
   input.condition = condition;
@@ -138,12 +156,10 @@ nlohmann::json SuggestCondition(const SuggestOptions& o, const GlobalOptions& gl
   SweepPlan to_apply = candidates;
   to_apply.runs.clear();
   std::set<std::string> applied;
-  double cost = 0;
   for (size_t i = 0; i < chosen.proposals.size(); ++i) {
     const fitting::Proposal& p = chosen.proposals[i];
     const PlannedRun& r = *runs[p.candidate];
     const fitting::Candidate& c = pool[p.candidate];
-    cost += c.flops;
     proposal_rows.push_back({{"id", r.id}, {"size", r.size_label}, {"column", r.column_label},
                              {"n_params", c.n_params}, {"tokens", c.tokens}, {"flops", c.flops},
                              {"gain", p.gain}, {"informs", targets[p.main_target].name}});
@@ -157,39 +173,20 @@ nlohmann::json SuggestCondition(const SuggestOptions& o, const GlobalOptions& gl
   }
   j["targets"] = target_rows;
   j["proposals"] = proposal_rows;
-  if (o.apply && !to_apply.runs.empty()) {
-    const StoreResult stored = PlanIntoStore(store, to_apply, /*dry_run=*/false);
-    j["applied"] = {{"new", stored.new_ids.size()}, {"existing", stored.existing_ids.size()}};
-  }
-  if (o.format == Format::kTable) {
-    out << fmt::format(
-        "Condition {}: {} done runs ({} {}), law fitted with {} bootstrap laws; candidates: {} "
-        "runs the planner can build; spend up to {} {}.\n",
-        condition, data.points.size(), FormatNumber(spent), data.cost.Unit(), ensemble.law_samples.size(),
-        pool.size(), FormatNumber(spend), data.cost.Unit());
-    PrintTable(out, {"#", "run", "size", "column", "N", "D", "FLOPs", "gain", "informs most"}, table);
-    for (size_t t = 0; t < targets.size(); ++t) {
-      out << fmt::format("  {}: {} now, {} expected after these {} runs ({} {})\n", targets[t].name,
-                         RelativeSpread(target_rows[t]["sd_before"].get<double>()),
-                         RelativeSpread(target_rows[t]["sd_after"].get<double>()),
-                         chosen.proposals.size(), FormatNumber(cost), data.cost.Unit());
-    }
-    if (j.contains("applied")) {
-      out << fmt::format("  applied: {} runs planned now, {} already in the database; train them "
-                         "with: sims --db {} run --sweep {}\n",
-                         j["applied"]["new"].get<size_t>(), j["applied"]["existing"].get<size_t>(),
-                         global.db, spec.name);
-    }
-  }
-  return j;
+  j["flops_unit"] = data.cost.Unit();
+  j["bootstrap_laws"] = ensemble.law_samples.size();
+  j["candidates"] = pool.size();
+  return {j, table, to_apply, chosen.sd_before[0]};
 }
+
+namespace {
 
 void RunSuggest(const SuggestOptions& o, const GlobalOptions& global, std::ostream& out) {
   if (!std::isfinite(o.spend) || !std::isfinite(o.target_budget)) {
     throw UserError(fmt::format("sims suggest: --spend {} and --target-budget {} must be finite",
                                 o.spend, o.target_budget));
   }
-  const SweepSpec spec = LoadSweepFile(o.spec_path);
+  const SweepSpec spec = LoadSweepFile(o.spec_path, o.corpus);
   const SweepPlan candidates = PlanSweep(WithCandidatePoints(spec));
   Store store = Store::Open(global.db, OpenMode::kExisting);
   if (!store.FindSweep(spec.name)) {
@@ -209,7 +206,13 @@ void RunSuggest(const SuggestOptions& o, const GlobalOptions& global, std::ostre
                                   o.spec_path));
     }
     Log(LogLevel::kInfo, "sims suggest: fitting {} and ranking its candidates", condition);
-    all.push_back(SuggestCondition(o, global, store, spec, candidates, condition, out));
+    ConditionSuggestion s = SuggestCondition(o, global, store, spec, candidates, condition);
+    if (o.apply && !s.to_apply.runs.empty()) {
+      const StoreResult stored = PlanIntoStore(store, s.to_apply, /*dry_run=*/false);
+      s.json["applied"] = {{"new", stored.new_ids.size()}, {"existing", stored.existing_ids.size()}};
+    }
+    if (o.format == Format::kTable) PrintSuggestion(s, global, spec.name, out);
+    all.push_back(s.json);
   }
   if (o.format == Format::kJson) out << nlohmann::json{{"conditions", all}}.dump() << '\n';
 }
@@ -219,6 +222,8 @@ void RunSuggest(const SuggestOptions& o, const GlobalOptions& global, std::ostre
 void SetupSuggestCommand(CLI::App* cmd, GlobalOptions& global) {
   auto o = std::make_shared<SuggestOptions>();
   cmd->add_option("spec", o->spec_path, "Sweep file (TOML) whose runs are partly done")->required();
+  cmd->add_option("--corpus", o->corpus,
+                  "Corpus directory replacing the file's [sweep].corpus (as sims plan --corpus)");
   cmd->add_option("--condition", o->conditions, "Only these conditions (default: every one)");
   cmd->add_option("--spend", o->spend,
                   "FLOPs the proposals may cost together, in the sweep's convention (default: "

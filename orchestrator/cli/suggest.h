@@ -1,0 +1,46 @@
+#pragma once
+// `sims suggest` as a function, for `sims run --adaptive` too (orchestrator/cli/cmd_suggest.cpp):
+// fit one condition's done runs and choose, among the runs the planner can build, the ones
+// that narrow N_opt and the loss at the target budget most (fitting/design.h).
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "orchestrator/cli/cli.h"
+#include "results/store.h"
+#include "sweeps/plan.h"
+
+namespace sims {
+
+struct SuggestOptions {
+  std::string spec_path;
+  std::string corpus;                   // replaces [sweep].corpus (as sims plan --corpus)
+  std::vector<std::string> conditions;  // empty: every condition of the sweep
+  double spend = 0;                     // FLOPs; 0 = what the condition's done runs cost
+  int count = 0;                        // at most this many runs (0: no cap)
+  double target_budget = 0;             // 0 = 10x the largest budget of the done runs
+  int resamples = 200;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool apply = false;
+  std::string metric = "val/loss/speech";
+  Format format = Format::kTable;
+};
+
+struct ConditionSuggestion {
+  nlohmann::json json;        // one entry of `sims suggest --format json`'s "conditions"
+  std::vector<std::vector<std::string>> table;  // the proposals, as printed
+  SweepPlan to_apply;         // the proposals and the not-done runs they depend on
+  double n_opt_sd = 0;        // SD of ln N_opt at the target budget now
+};
+
+// Throws UserError naming what is missing when the done runs cannot be fitted yet.
+ConditionSuggestion SuggestCondition(const SuggestOptions& options, const GlobalOptions& global,
+                                     Store& store, const SweepSpec& spec,
+                                     const SweepPlan& candidates, const std::string& condition);
+
+// "±21.0%": the SD of a log quantity as the relative spread a reader compares.
+std::string RelativeSpread(double sd_of_log);
+
+}  // namespace sims
