@@ -1,8 +1,39 @@
 #include "results/plan_store.h"
 
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
 namespace sims {
+namespace {
+
+// The corpus is part of every run's config, so a plan read with another corpus path matches
+// none of the sweep's stored runs and would train them all again under new ids.
+void CheckSameCorpus(Store& store, const SweepPlan& plan) {
+  if (plan.runs.empty()) return;
+  std::set<std::string> stored;
+  for (const RunRow& r : store.ListRuns({plan.sweep, "", std::nullopt})) {
+    const auto config = nlohmann::json::parse(r.config_json, nullptr, /*allow_exceptions=*/false);
+    if (config.is_object() && config.contains("corpus") && config["corpus"].is_string()) {
+      stored.insert(config["corpus"].get<std::string>());
+    }
+  }
+  const std::string& planned = plan.runs.front().config.corpus;
+  if (stored.empty() || stored.count(planned)) return;
+  throw UserError(fmt::format(
+      "sweep {}: its stored runs were planned with the corpus {}, this plan reads {}: none of its "
+      "runs would match them, and every run would train again under a new id\nhint: pass "
+      "--corpus {} (sims plan, run and suggest take it), or rename the sweep to start over",
+      plan.sweep, *stored.begin(), planned, *stored.begin()));
+}
+
+}  // namespace
 
 StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run) {
+  CheckSameCorpus(store, plan);
   StoreResult result;
   for (const PlannedRun& r : plan.runs) {
     (store.GetRun(r.id) ? result.existing_ids : result.new_ids).push_back(r.id);

@@ -22,7 +22,9 @@ struct StoreResult {
 
 // Upserts the sweep (by name) with what the planner decided, then inserts the new runs with
 // their dependencies in one transaction; runs already there (same id) are left as they are,
-// whatever their status. With dry_run nothing is written (the store is only read).
+// whatever their status. With dry_run nothing is written (the store is only read). A plan whose
+// corpus is not the one the sweep's stored runs were planned with is refused (UserError naming
+// both), dry run or not: every id would change and every run would train again.
 StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run);
 
 }  // namespace sims

@@ -301,6 +301,28 @@ TEST_CASE("re-planning the same file inserts nothing", "[sweeps]") {
   CHECK(store.ListRuns().size() == plan.runs.size());
 }
 
+// Seen with the demo's sweep file: planned with the demo's --corpus, then `sims run FILE` without
+// it planned 33 new runs (the corpus is part of each id) that all failed.
+TEST_CASE("a plan read with another corpus than the stored runs is refused, and writes nothing",
+          "[sweeps]") {
+  TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  const std::string text = Example("demo-cpu.toml");
+  const SweepPlan plan = PlanSweep(ParseSweep(text, "demo-cpu.toml", dir.file("corpus-a")));
+  PlanIntoStore(store, plan, false);
+  const SweepPlan moved = PlanSweep(ParseSweep(text, "demo-cpu.toml", dir.file("corpus-b")));
+  for (bool dry_run : {true, false}) {
+    CHECK_THROWS_WITH(PlanIntoStore(store, moved, dry_run),
+                      Catch::Contains("planned with the corpus " + dir.file("corpus-a")) &&
+                          Catch::Contains("this plan reads " + dir.file("corpus-b")) &&
+                          Catch::Contains("hint: pass --corpus"));
+  }
+  CHECK(store.ListRuns().size() == plan.runs.size());
+  CHECK(PlanIntoStore(store, PlanSweep(ParseSweep(text, "demo-cpu.toml", dir.file("corpus-a"))),
+                      false)
+            .new_ids.empty());
+}
+
 TEST_CASE("changing one hyper-parameter of one condition adds only its runs", "[sweeps]") {
   TempDir dir;
   Store store = Store::Open(dir.file("sims.db"));
