@@ -35,8 +35,23 @@ void CheckSameCorpus(Store& store, const SweepPlan& plan) {
 StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run) {
   CheckSameCorpus(store, plan);
   StoreResult result;
+  std::vector<std::pair<std::string, std::string>> execution_updates;  // (id, new config)
   for (const PlannedRun& r : plan.runs) {
-    (store.GetRun(r.id) ? result.existing_ids : result.new_ids).push_back(r.id);
+    const std::optional<RunRow> stored = store.GetRun(r.id);
+    if (!stored) {
+      result.new_ids.push_back(r.id);
+      continue;
+    }
+    result.existing_ids.push_back(r.id);
+    const auto stored_json = nlohmann::json::parse(stored->config_json, nullptr, false);
+    const nlohmann::json planned_json = ToJson(r.config);
+    const auto execution = [](const nlohmann::json& j) {
+      return j.is_object() && j.contains("execution") ? j["execution"] : nlohmann::json();
+    };
+    if (stored->status != RunStatus::kDone && execution(stored_json) != execution(planned_json)) {
+      result.execution_changed_ids.push_back(r.id);
+      execution_updates.emplace_back(r.id, planned_json.dump());
+    }
   }
   if (dry_run) {
     if (auto sweep = store.FindSweep(plan.sweep)) result.sweep_id = sweep->id;
@@ -62,6 +77,7 @@ StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run) {
     runs.push_back(std::move(n));
   }
   store.InsertRuns(result.sweep_id, runs);
+  for (const auto& [id, config_json] : execution_updates) store.UpdateRunConfig(id, config_json);
   return result;
 }
 

@@ -584,6 +584,17 @@ bool Store::RetryRun(const std::string& run_id) {
   return st.exec() == 1;
 }
 
+bool Store::UpdateRunConfig(const std::string& run_id, const std::string& config_json) {
+  const auto parsed = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) {
+    throw UserError(fmt::format("run {}: config_json is not a JSON object (R4)", run_id));
+  }
+  SQLite::Statement st(*db_, "UPDATE runs SET config_json = ? WHERE id = ? AND status != 'done'");
+  st.bind(1, config_json);
+  st.bind(2, run_id);
+  return st.exec() == 1;
+}
+
 bool Store::ResetRun(const std::string& run_id) {
   WriteTransaction tx(*db_);
   SQLite::Statement up(*db_,

@@ -119,6 +119,10 @@ class Store {
   // status, the progress a task reported (step never lowered) and the scheduler's attempt
   // count (a `scontrol requeue` restarts the task as attempt 1). Not a lifecycle transition.
   void RecordReported(const std::string& run_id, int64_t step, int64_t attempt);
+  // Replaces the config_json of a run that is not done (R4 checked); false if the run is done
+  // or absent. Only for what is not part of a run's id (its "execution": ranks), so the id
+  // still names the same training. Not a lifecycle transition.
+  bool UpdateRunConfig(const std::string& run_id, const std::string& config_json);
 
   std::optional<RunRow> GetRun(const std::string& run_id);
   std::vector<RunRow> ListRuns(const RunFilter& filter = {});

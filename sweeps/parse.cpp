@@ -28,7 +28,7 @@ constexpr double kMaxTokensPerParam = 1e6;
 
 constexpr std::string_view kHpKeys =
     "lr, warmup_fraction, min_lr_ratio, batch_tokens, micro_batch_tokens, context, clip, "
-    "weight_decay, dtype, eval_every, eval_pairs, eval_score, eval_unit_only";
+    "weight_decay, dtype, eval_every, eval_pairs, eval_score, eval_unit_only, ranks, shard_optimizer";
 
 HpPatch ReadHp(Table& t) {
   HpPatch p;
@@ -45,6 +45,8 @@ HpPatch ReadHp(Table& t) {
   p.dtype = Choice(t, "dtype", DtypeFromString);
   p.eval_score = Choice(t, "eval_score", EvalScoreFromString);
   p.eval_unit_only = t.Bool("eval_unit_only");
+  p.ranks = t.Integer("ranks");
+  p.shard_optimizer = t.Bool("shard_optimizer");
   return p;
 }
 
@@ -475,6 +477,8 @@ Hyperparameters Apply(Hyperparameters hp, const HpPatch& p) {
   if (p.eval_pairs) hp.eval_pairs = *p.eval_pairs;
   if (p.eval_score) hp.eval_score = *p.eval_score;
   if (p.eval_unit_only) hp.eval_unit_only = *p.eval_unit_only;
+  if (p.ranks) hp.ranks = *p.ranks;
+  if (p.shard_optimizer) hp.shard_optimizer = *p.shard_optimizer;
   return hp;
 }
 

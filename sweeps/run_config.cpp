@@ -101,6 +101,9 @@ json ToJson(const RunConfig& c) {
   if (c.hp.eval_pairs != defaults.eval_pairs) j["hp"]["eval_pairs"] = c.hp.eval_pairs;
   if (c.hp.eval_score != defaults.eval_score) j["hp"]["eval_score"] = ToString(c.hp.eval_score);
   if (c.hp.eval_unit_only != defaults.eval_unit_only) j["hp"]["eval_unit_only"] = c.hp.eval_unit_only;
+  if (c.hp.ranks != defaults.ranks || c.hp.shard_optimizer != defaults.shard_optimizer) {
+    j["execution"] = {{"ranks", c.hp.ranks}, {"shard_optimizer", c.hp.shard_optimizer}};
+  }
   j["tokens"] = c.tokens;
   j["steps"] = c.steps;
   j["budget_flops"] = c.budget_flops;
@@ -154,6 +157,11 @@ RunConfig RunConfigFromJson(const json& j) {
   if (h.contains("eval_pairs")) Read(h, "eval_pairs", c.hp.eval_pairs, "hp.");
   if (h.contains("eval_score")) ReadEnum(h, "eval_score", c.hp.eval_score, "hp.", EvalScoreFromString);
   if (h.contains("eval_unit_only")) Read(h, "eval_unit_only", c.hp.eval_unit_only, "hp.");
+  if (j.contains("execution")) {
+    const json& e = j.at("execution");
+    Read(e, "ranks", c.hp.ranks, "execution.");
+    Read(e, "shard_optimizer", c.hp.shard_optimizer, "execution.");
+  }
   Read(j, "tokens", c.tokens, "");
   Read(j, "steps", c.steps, "");
   Read(j, "budget_flops", c.budget_flops, "");
@@ -198,6 +206,16 @@ void ValidateHyperparameters(const Hyperparameters& hp, const std::string& where
          fmt::format("must be a multiple of context = {} that divides batch_tokens = {}",
                      hp.context, hp.batch_tokens));
   }
+  if (hp.ranks < 1 || hp.ranks > 4096) {
+    fail("ranks", std::to_string(hp.ranks), "must be in [1, 4096]");
+  }
+  if ((hp.batch_tokens / hp.micro_batch_tokens) % hp.ranks != 0) {
+    fail("ranks", std::to_string(hp.ranks),
+         fmt::format("must divide the micro-batches per step, batch_tokens / micro_batch_tokens "
+                     "= {} (each rank takes an equal share of the global batch); hint: lower "
+                     "micro_batch_tokens",
+                     hp.batch_tokens / hp.micro_batch_tokens));
+  }
   if (hp.eval_every < 0) fail("eval_every", std::to_string(hp.eval_every), "must be >= 0");
   if (hp.eval_pairs < 0) {
     fail("eval_pairs", std::to_string(hp.eval_pairs), "must be >= 0 (0 = every pair)");
@@ -214,7 +232,9 @@ void Validate(const RunConfig& c, const std::string& where) {
 }
 
 std::string RunId(const RunConfig& config) {
-  return Sha256Hex(ToJson(config).dump()).substr(0, 12);
+  json identity = ToJson(config);
+  identity.erase("execution");
+  return Sha256Hex(identity.dump()).substr(0, 12);
 }
 
 }  // namespace sims

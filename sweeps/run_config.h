@@ -79,6 +79,11 @@ struct Hyperparameters {
   int64_t eval_pairs = 200;
   EvalScore eval_score = EvalScore::kMean;
   bool eval_unit_only = false;
+  // Execution: how the run is spread over processes. Neither changes what is trained (the global
+  // batch stays batch_tokens), so neither is part of the run id (RunId), and re-planning with
+  // another value updates the stored runs that are not done (results/plan_store.h).
+  int64_t ranks = 1;            // data-parallel processes (one GPU each on CUDA)
+  bool shard_optimizer = true;  // ZeRO-1: each rank keeps the AdamW state of its share only
   bool operator==(const Hyperparameters&) const = default;
 };
 
@@ -113,7 +118,8 @@ RunConfig RunConfigFromJson(const nlohmann::json& json);  // throws UserError na
 void ValidateHyperparameters(const Hyperparameters& hp, const std::string& where);
 void Validate(const RunConfig& config, const std::string& where);  // hp, then steps and tokens
 
-// First 12 hex chars of SHA-256 over ToJson(config).dump() (keys sorted, so canonical).
+// First 12 hex chars of SHA-256 over ToJson(config).dump() (keys sorted, so canonical), without
+// the "execution" object: a run keeps its id (and its checkpoints) when its ranks change.
 std::string RunId(const RunConfig& config);
 
 }  // namespace sims

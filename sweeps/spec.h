@@ -17,10 +17,10 @@ namespace sims {
 // Hyper-parameter keys given at one level (sweep, condition, text_lm, override); unset = inherit.
 struct HpPatch {
   std::optional<double> lr, warmup_fraction, min_lr_ratio, clip, weight_decay;
-  std::optional<int64_t> batch_tokens, micro_batch_tokens, context, eval_every, eval_pairs;
+  std::optional<int64_t> batch_tokens, micro_batch_tokens, context, eval_every, eval_pairs, ranks;
   std::optional<Dtype> dtype;
   std::optional<EvalScore> eval_score;
-  std::optional<bool> eval_unit_only;
+  std::optional<bool> eval_unit_only, shard_optimizer;
 };
 Hyperparameters Apply(Hyperparameters hp, const HpPatch& patch);
 

@@ -205,6 +205,10 @@ void RunPlan(const PlanOptions& options, const GlobalOptions& global, std::ostre
       spec.name, plan.runs.size(), stored.new_ids.size(),
       options.dry_run ? "would be new (dry run, nothing written)" : "new",
       stored.existing_ids.size(), global.db, plan.skipped.size(), exact);
+  if (!stored.execution_changed_ids.empty()) {
+    Log(LogLevel::kInfo, "sweep {}: {} runs not done {} the new ranks / shard_optimizer", spec.name,
+        stored.execution_changed_ids.size(), options.dry_run ? "would take" : "take");
+  }
 }
 
 }  // namespace

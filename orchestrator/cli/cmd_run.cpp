@@ -186,6 +186,10 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
     StoreResult stored = PlanIntoStore(store, *plan, /*dry_run=*/false);
     Log(LogLevel::kInfo, "sims run: sweep {}: {} runs planned now, {} already in the database",
         o.sweep, stored.new_ids.size(), stored.existing_ids.size());
+    if (!stored.execution_changed_ids.empty()) {
+      Log(LogLevel::kInfo, "sims run: {} runs not done take the sweep file's new ranks",
+          stored.execution_changed_ids.size());
+    }
   } else if (!store.FindSweep(o.sweep)) {
     throw UserError(fmt::format("--sweep {}: not in database {}\nhint: sims run SPEC.toml plans "
                                 "it first",
