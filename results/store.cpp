@@ -554,6 +554,26 @@ RETURNING id)sql");
   return ids;
 }
 
+std::optional<RunStatus> Store::RequeueRun(const std::string& run_id, const std::string& worker,
+                                           int max_attempts, const std::string& reason) {
+  SQLite::Statement st(*db_, R"sql(
+UPDATE runs SET
+  attempt = attempt + 1,
+  status = CASE WHEN attempt + 1 >= ?3 THEN 'failed' ELSE 'planned' END,
+  error = CASE WHEN attempt + 1 >= ?3
+               THEN printf('%s (attempt %d of %d)', ?4, attempt + 1, ?3) ELSE error END,
+  finished_at = CASE WHEN attempt + 1 >= ?3 THEN datetime('now') ELSE NULL END,
+  worker = NULL, lease_until = NULL
+WHERE id = ?1 AND worker = ?2 AND status = 'running'
+RETURNING status)sql");
+  st.bind(1, run_id);
+  st.bind(2, worker);
+  st.bind(3, max_attempts);
+  st.bind(4, reason);
+  if (!st.executeStep()) return std::nullopt;
+  return RunStatusFromString(st.getColumn(0).getString());
+}
+
 std::vector<std::string> Store::FailOrphans() {
   WriteTransaction tx(*db_);
   std::vector<std::string> ids;

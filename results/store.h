@@ -24,8 +24,10 @@
 //   planned --ClaimRun--> running --FinishRun--> done
 //                            |  \---FailRun----> failed
 //                            |---ReleaseRun----> planned            (graceful stop; attempt kept)
-//                            \---RequeueExpired-> planned, attempt+1 (lease ran out)
-//                                             or failed             (attempt reached max_attempts)
+//                            |---RequeueExpired-> planned, attempt+1 (lease ran out)
+//                            |                or failed             (attempt reached max_attempts)
+//                            \---RequeueRun----> the same, when the worker saw another rank of
+//                                                the run vanish (killed; trainer/train.h RankLost)
 //   failed  --RetryRun-->  planned (attempt reset to 0)
 //   any     --ResetRun-->  planned (metrics and evals deleted, attempt 0)
 //   planned/running --CancelRun--> failed ("cancelled by user")
@@ -110,6 +112,11 @@ class Store {
   // Expired leases: back to planned with attempt+1, or failed once attempt+1 >= max_attempts.
   // Returns the ids touched.
   std::vector<std::string> RequeueExpired(double now, int max_attempts);
+  // One run of this worker whose attempt was lost through no fault of its config (a rank of a
+  // multi-rank run died): planned with attempt+1, or failed with `reason` once attempt+1 >=
+  // max_attempts. Returns the status it was left in (nullopt: not running under this worker).
+  std::optional<RunStatus> RequeueRun(const std::string& run_id, const std::string& worker,
+                                      int max_attempts, const std::string& reason);
   // Planned runs whose dependency failed become failed with a message naming the dependency.
   std::vector<std::string> FailOrphans();
   bool RetryRun(const std::string& run_id);

@@ -199,7 +199,8 @@ TEST_CASE("checkpoints round-trip, keep the newest K and ignore temp files", "[t
   NextTokenLoss(model, torch::randint(0, 64, {2, 9}, torch::kInt64)).backward();
   optimizer->step();
   for (int64_t step : {2, 4, 6}) {
-    SaveCheckpoint(dir.path().string(), "run1", {step, step * 100, step * 3}, model, *optimizer, 2);
+    SaveCheckpoint(dir.path().string(), "run1", {step, step * 100, step * 3}, model,
+                   ReadAdamW(*optimizer, model), 2);
   }
   std::ofstream(dir.path() / "checkpoints" / "step-000000099.pt.tmp") << "half written";
   REQUIRE(NewestCheckpoint(dir.path().string()).has_value());
@@ -209,16 +210,25 @@ TEST_CASE("checkpoints round-trip, keep the newest K and ignore temp files", "[t
 
   Decoder other = MakeDecoder(Options(shape), 99);
   auto other_optimizer = MakeAdamW(other, hp);
-  TrainState state = LoadCheckpoint(*NewestCheckpoint(dir.path().string()), "run1", other,
-                                    *other_optimizer);
+  LoadedCheckpoint loaded = LoadCheckpoint(*NewestCheckpoint(dir.path().string()), "run1", other, hp);
+  const TrainState& state = loaded.state;
+  WriteAdamW(*other_optimizer, other, loaded.optimizer);
+  const std::vector<AdamWSlot> saved = ReadAdamW(*optimizer, model);
+  const std::vector<AdamWSlot> restored = ReadAdamW(*other_optimizer, other);
+  REQUIRE(restored.size() == saved.size());
+  for (size_t i = 0; i < saved.size(); ++i) {
+    CAPTURE(saved[i].name);
+    CHECK(restored[i].step == 1);
+    CHECK(torch::equal(restored[i].exp_avg, saved[i].exp_avg));
+    CHECK(torch::equal(restored[i].exp_avg_sq, saved[i].exp_avg_sq));
+  }
   CHECK(state.step == 6);
   CHECK(state.tokens == 600);
   CHECK(state.samples == 18);
   for (const auto& p : model->named_parameters()) {
     CHECK(torch::equal(p.value(), other->named_parameters()[p.key()]));
   }
-  CHECK_THROWS_WITH(LoadCheckpoint(*NewestCheckpoint(dir.path().string()), "run2", other,
-                                   *other_optimizer),
+  CHECK_THROWS_WITH(LoadCheckpoint(*NewestCheckpoint(dir.path().string()), "run2", other, hp),
                     Catch::Contains("belongs to run run1"));
   std::ofstream(dir.file("garbage.pt")) << "not a checkpoint";
   CHECK_THROWS_AS(LoadWeights(dir.file("garbage.pt"), other), UserError);
@@ -232,7 +242,7 @@ TEST_CASE("a checkpoint that cannot be written fails with its path and cause, an
   Decoder model = MakeDecoder(Options(shape), 1);
   Hyperparameters hp;
   auto optimizer = MakeAdamW(model, hp);
-  SaveCheckpoint(dir.path().string(), "run1", {2, 200, 6}, model, *optimizer, 1);
+  SaveCheckpoint(dir.path().string(), "run1", {2, 200, 6}, model, ReadAdamW(*optimizer, model), 1);
   const std::string kept = *NewestCheckpoint(dir.path().string());
 
   // A full disk, simulated with a file size limit: past it write() fails with EFBIG (SIGXFSZ
@@ -246,7 +256,8 @@ TEST_CASE("a checkpoint that cannot be written fails with its path and cause, an
   REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
   std::string message;
   try {
-    SaveCheckpoint(dir.path().string(), "run1", {4, 400, 12}, model, *optimizer, 1);
+    SaveCheckpoint(dir.path().string(), "run1", {4, 400, 12}, model, ReadAdamW(*optimizer, model),
+                   1);
   } catch (const UserError& e) {
     message = e.what();
   }
@@ -257,8 +268,42 @@ TEST_CASE("a checkpoint that cannot be written fails with its path and cause, an
   CHECK(NewestCheckpoint(dir.path().string()) == kept);
   CHECK_FALSE(std::filesystem::exists(dir.path() / "checkpoints" / "step-000000004.pt.tmp"));
   Decoder other = MakeDecoder(Options(shape), 99);
-  auto other_optimizer = MakeAdamW(other, hp);
-  CHECK(LoadCheckpoint(kept, "run1", other, *other_optimizer).step == 2);
+  CHECK(LoadCheckpoint(kept, "run1", other, hp).state.step == 2);
+}
+
+TEST_CASE("a version-1 checkpoint (LibTorch's optimizer archive) is still read", "[trainer]") {
+  sims::testing::TempDir dir;
+  const ModelShape shape{1, 32, 2, 2, 64, 64, true, false};
+  Decoder model = MakeDecoder(Options(shape), 1);
+  Hyperparameters hp;
+  auto optimizer = MakeAdamW(model, hp);
+  optimizer->zero_grad();
+  NextTokenLoss(model, torch::randint(0, 64, {2, 9}, torch::kInt64)).backward();
+  optimizer->step();
+  // The layout session-4 sims wrote: the header at version 1, then LibTorch's own archives.
+  torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+  archive.write("format", c10::IValue(std::string("sims-checkpoint")));
+  archive.write("version", c10::IValue(int64_t{1}));
+  archive.write("run_id", c10::IValue(std::string("old")));
+  archive.write("step", c10::IValue(int64_t{1}));
+  archive.write("tokens", c10::IValue(int64_t{18}));
+  archive.write("samples", c10::IValue(int64_t{2}));
+  model->save(model_archive);
+  optimizer->save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  std::filesystem::create_directories(dir.path() / "checkpoints");
+  archive.save_to((dir.path() / "checkpoints" / "step-000000001.pt").string());
+
+  Decoder other = MakeDecoder(Options(shape), 99);
+  LoadedCheckpoint loaded = LoadCheckpoint(*NewestCheckpoint(dir.path().string()), "old", other, hp);
+  CHECK(loaded.state.tokens == 18);
+  const std::vector<AdamWSlot> saved = ReadAdamW(*optimizer, model);
+  for (size_t i = 0; i < saved.size(); ++i) {
+    CAPTURE(saved[i].name);
+    CHECK(loaded.optimizer[i].step == 1);
+    CHECK(torch::equal(loaded.optimizer[i].exp_avg, saved[i].exp_avg));
+  }
 }
 
 TEST_CASE("weights of another shape are refused", "[trainer]") {

@@ -75,18 +75,20 @@ void WriteHeader(torch::serialize::OutputArchive& archive, const std::string& fo
   archive.write("run_id", c10::IValue(run_id));
 }
 
-// Reads and checks the header; returns the run id stored in it.
+// Reads and checks the header (versions 1 to kCheckpointVersion; weights files are the same in
+// both); returns the run id stored in it and the version in *version.
 std::string ReadHeader(torch::serialize::InputArchive& archive, const std::string& path,
-                       const std::string& format) {
+                       const std::string& format, int64_t* version = nullptr) {
   c10::IValue value;
   if (!archive.try_read("format", value) || !value.isString() || value.toStringRef() != format) {
     throw UserError(fmt::format("{}: not a {} file", path, format));
   }
   archive.read("version", value);
-  if (value.toInt() != kCheckpointVersion) {
-    throw UserError(fmt::format("{}: {} version {} is not supported (this sims reads {})", path,
-                                format, value.toInt(), kCheckpointVersion));
+  if (value.toInt() < 1 || value.toInt() > kCheckpointVersion) {
+    throw UserError(fmt::format("{}: {} version {} is not supported (this sims reads 1 to {})",
+                                path, format, value.toInt(), kCheckpointVersion));
   }
+  if (version != nullptr) *version = value.toInt();
   archive.read("run_id", value);
   return value.toStringRef();
 }
@@ -128,6 +130,39 @@ void LoadModel(torch::serialize::InputArchive& archive, const std::string& path,
   }
 }
 
+// Version 2: a sub-archive "p<i>" per parameter with state, holding its name, step and moments.
+void WriteSlots(torch::serialize::OutputArchive& archive, const std::vector<AdamWSlot>& slots) {
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].step == 0) continue;
+    torch::serialize::OutputArchive slot;
+    slot.write("name", c10::IValue(slots[i].name));
+    slot.write("step", c10::IValue(slots[i].step));
+    slot.write("exp_avg", slots[i].exp_avg);
+    slot.write("exp_avg_sq", slots[i].exp_avg_sq);
+    archive.write(fmt::format("p{}", i), slot);
+  }
+}
+
+std::vector<AdamWSlot> ReadSlots(torch::serialize::InputArchive& archive, Decoder& model) {
+  std::vector<AdamWSlot> slots;
+  size_t i = 0;
+  for (const auto& item : model->named_parameters()) {
+    AdamWSlot slot{item.key()};
+    torch::serialize::InputArchive stored;
+    if (archive.try_read(fmt::format("p{}", i++), stored)) {
+      c10::IValue value;
+      stored.read("name", value);
+      slot.name = value.toStringRef();
+      stored.read("step", value);
+      slot.step = value.toInt();
+      stored.read("exp_avg", slot.exp_avg);
+      stored.read("exp_avg_sq", slot.exp_avg_sq);
+    }
+    slots.push_back(std::move(slot));
+  }
+  return slots;
+}
+
 std::vector<std::pair<int64_t, fs::path>> Checkpoints(const std::string& run_dir) {
   std::vector<std::pair<int64_t, fs::path>> found;
   const fs::path dir = fs::path(run_dir) / "checkpoints";
@@ -145,7 +180,7 @@ std::vector<std::pair<int64_t, fs::path>> Checkpoints(const std::string& run_dir
 
 std::string SaveCheckpoint(const std::string& run_dir, const std::string& run_id,
                            const TrainState& state, Decoder& model,
-                           torch::optim::Optimizer& optimizer, int keep) {
+                           const std::vector<AdamWSlot>& optimizer, int keep) {
   const fs::path dir = fs::path(run_dir) / "checkpoints";
   fs::create_directories(dir);
   torch::serialize::OutputArchive archive;
@@ -155,7 +190,7 @@ std::string SaveCheckpoint(const std::string& run_dir, const std::string& run_id
   archive.write("samples", c10::IValue(state.samples));
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   model->save(model_archive);
-  optimizer.save(optimizer_archive);
+  WriteSlots(optimizer_archive, optimizer);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
   const std::string path = (dir / fmt::format("step-{:09d}.pt", state.step)).string();
@@ -172,16 +207,18 @@ std::optional<std::string> NewestCheckpoint(const std::string& run_dir) {
   return all.back().second.string();
 }
 
-TrainState LoadCheckpoint(const std::string& path, const std::string& run_id, Decoder& model,
-                          torch::optim::Optimizer& optimizer) {
+LoadedCheckpoint LoadCheckpoint(const std::string& path, const std::string& run_id,
+                                Decoder& model, const Hyperparameters& hp) {
   torch::serialize::InputArchive archive = OpenArchive(path, "checkpoint", model->parameters().front().device());
-  const std::string stored_run = ReadHeader(archive, path, "sims-checkpoint");
+  int64_t version = 0;
+  const std::string stored_run = ReadHeader(archive, path, "sims-checkpoint", &version);
   if (stored_run != run_id) {
     throw UserError(fmt::format("{} belongs to run {}, not {}; hint: the run directory is shared "
                                 "or was copied, remove the checkpoint",
                                 path, stored_run, run_id));
   }
-  TrainState state;
+  LoadedCheckpoint loaded;
+  TrainState& state = loaded.state;
   c10::IValue value;
   archive.read("step", value);
   state.step = value.toInt();
@@ -192,8 +229,14 @@ TrainState LoadCheckpoint(const std::string& path, const std::string& run_id, De
   LoadModel(archive, path, model);
   torch::serialize::InputArchive optimizer_archive;
   archive.read("optimizer", optimizer_archive);
-  optimizer.load(optimizer_archive);
-  return state;
+  if (version == 1) {  // LibTorch's archive of a whole AdamW: read through one
+    auto optimizer = MakeAdamW(model, hp);
+    optimizer->load(optimizer_archive);
+    loaded.optimizer = ReadAdamW(*optimizer, model);
+  } else {
+    loaded.optimizer = ReadSlots(optimizer_archive, model);
+  }
+  return loaded;
 }
 
 void SaveWeights(const std::string& path, const std::string& run_id, Decoder& model) {

@@ -8,7 +8,10 @@
 //   state:     step (optimizer steps done), tokens (training tokens consumed), samples
 //              (sequences drawn: the data sampler's whole state, it is counter-based)
 //   model:     every parameter by name (see model.h)
-//   optimizer: AdamW moments and step counts per parameter group
+//   optimizer: AdamW moments and step count of every parameter, by name (version 2; version 1
+//              held LibTorch's own optimizer archive, still read when every rank is one)
+// Whatever the number of ranks that trained it, a checkpoint holds the full state, so a run
+// resumes with another number of ranks (each takes the slots of its share).
 // The training loop uses no torch randomness after initialisation (no dropout), so no torch
 // RNG state is needed for an exact resume. The file is written to "<name>.tmp", fsynced and
 // renamed, so a SIGKILL leaves either the old set of checkpoints or the new one; then all but
@@ -35,10 +38,11 @@
 
 #include "trainer/corpus/vocab.h"
 #include "trainer/model.h"
+#include "trainer/optim.h"
 
 namespace sims::trainer {
 
-inline constexpr int64_t kCheckpointVersion = 1;
+inline constexpr int64_t kCheckpointVersion = 2;
 
 struct TrainState {
   int64_t step = 0;
@@ -46,16 +50,22 @@ struct TrainState {
   int64_t samples = 0;
 };
 
+// `optimizer`: a slot per parameter (ReadAdamW, completed from the other ranks when sharded).
 // Returns the path written.
 std::string SaveCheckpoint(const std::string& run_dir, const std::string& run_id,
                            const TrainState& state, Decoder& model,
-                           torch::optim::Optimizer& optimizer, int keep);
+                           const std::vector<AdamWSlot>& optimizer, int keep);
 // The checkpoint with the highest step, ignoring temp files; nullopt if none.
 std::optional<std::string> NewestCheckpoint(const std::string& run_dir);
-// Loads into an already built model and optimizer of the same shape. Throws UserError naming
+// Loads into an already built model of the same shape and returns the optimizer's slots (to
+// WriteAdamW). `hp` builds the AdamW a version-1 file is read through. Throws UserError naming
 // the file if it is not a sims checkpoint, has another version, or belongs to another run.
-TrainState LoadCheckpoint(const std::string& path, const std::string& run_id, Decoder& model,
-                          torch::optim::Optimizer& optimizer);
+struct LoadedCheckpoint {
+  TrainState state;
+  std::vector<AdamWSlot> optimizer;
+};
+LoadedCheckpoint LoadCheckpoint(const std::string& path, const std::string& run_id,
+                                Decoder& model, const Hyperparameters& hp);
 
 void SaveWeights(const std::string& path, const std::string& run_id, Decoder& model);
 // Throws UserError naming the file if it is missing, not sims weights, or of another shape.

@@ -4,6 +4,8 @@
 // Call MakeAdamW once per run, then SetLearningRate(optimizer, LearningRate(step, ...)) before
 // every optimizer step.
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -21,7 +23,23 @@ inline constexpr double kAdamEps = 1e-8;
 // Group 0 ("decay"): the 2-D projection weights (q/k/v/o, gate/up/down, an untied lm_head),
 // with hp.weight_decay. Group 1 ("no decay"): norm weights, biases and the input embedding
 // (tied or not), with weight decay 0 — decaying rarely-seen token rows toward zero hurts.
-std::unique_ptr<torch::optim::AdamW> MakeAdamW(Decoder& model, const Hyperparameters& hp);
+// `keep` (one flag per parameter in named_parameters order; empty = all): the parameters this
+// optimizer updates, a ZeRO-1 rank's share (trainer/distributed.h ShardOwners).
+std::unique_ptr<torch::optim::AdamW> MakeAdamW(Decoder& model, const Hyperparameters& hp,
+                                               const std::vector<bool>& keep = {});
+
+// One parameter's AdamW state, by name: what a checkpoint holds, whichever rank kept it.
+struct AdamWSlot {
+  std::string name;
+  int64_t step = 0;  // 0: no state yet (the parameter was never stepped)
+  torch::Tensor exp_avg, exp_avg_sq;
+};
+// A slot per parameter of `model`, in named_parameters order; parameters `optimizer` does not
+// update (another rank's share) get step 0.
+std::vector<AdamWSlot> ReadAdamW(torch::optim::AdamW& optimizer, Decoder& model);
+// Sets the state of every parameter `optimizer` updates from the slot of the same name; throws
+// UserError naming the parameter if the slot's moments have another shape.
+void WriteAdamW(torch::optim::AdamW& optimizer, Decoder& model, const std::vector<AdamWSlot>& slots);
 
 // Warmup steps: round(warmup_fraction * steps), at least 1 when warmup_fraction > 0.
 int64_t WarmupSteps(int64_t steps, double warmup_fraction);

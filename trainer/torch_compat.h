@@ -5,11 +5,16 @@
 //     kernels on CUDA, a fused kernel on CPU); an explicit masked softmax on 1.13, which has
 //     only a private _scaled_dot_product_attention.
 //   - AutocastBf16: the autocast switches were renamed in 2.x (set_autocast_enabled(device, ..)).
+//   - OptimizerStateKey: an optimizer's per-parameter state is keyed by the TensorImpl's
+//     address as text in 1.13 and by the address itself in later versions.
 // scripts/check-torch2 compiles the 2.x branch against the pip wheel's LibTorch with CUDA.
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <ATen/autocast_mode.h>
+
+#include <sstream>
+#include <type_traits>
 
 #define SIMS_TORCH2 (TORCH_VERSION_MAJOR >= 2)
 
@@ -68,5 +73,18 @@ class AutocastBf16 {
  private:
   bool enabled_;
 };
+
+// The key of parameter p in optimizer.state(), whichever the version's key type is.
+template <typename Optimizer>
+auto OptimizerStateKey(Optimizer& optimizer, const torch::Tensor& p) {
+  using Key = typename std::decay_t<decltype(optimizer.state())>::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;  // what c10::guts::to_string writes: the pointer through <<
+    text << p.unsafeGetTensorImpl();
+    return text.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
 
 }  // namespace sims::trainer

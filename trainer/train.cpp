@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -15,6 +17,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/corpus/vocab.h"
 #include "trainer/data.h"
+#include "trainer/distributed.h"
 #include "trainer/hf_model.h"
 #include "trainer/model.h"
 #include "trainer/optim.h"
@@ -122,15 +125,73 @@ std::vector<corpus::PairSet> LoadPairSets(const std::string& corpus_dir, int64_t
   return sets;
 }
 
+// How this process takes part in its run: alone (no communicator), or as one of several ranks.
+struct Ranks {
+  std::unique_ptr<Communicator> comm;
+  std::vector<int> owners;  // owner rank per parameter when the optimizer state is sharded
+  int rank() const { return comm ? comm->rank() : 0; }
+  int world() const { return comm ? comm->world() : 1; }
+  bool sharded() const { return !owners.empty(); }
+};
+
+// The AdamW state of every parameter, for a checkpoint. Sharded: the owners send their slots to
+// rank 0, which alone returns them complete (every rank must call this at the same step).
+std::vector<AdamWSlot> CollectOptimizer(Ranks& ranks, torch::optim::AdamW& optimizer,
+                                        Decoder& model) {
+  std::vector<AdamWSlot> slots = ReadAdamW(optimizer, model);
+  if (!ranks.sharded()) return slots;
+  const std::vector<torch::Tensor> parameters = model->parameters();
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const int owner = ranks.owners[i];
+    if (owner == 0) continue;
+    torch::Tensor step = torch::tensor({slots[i].step}, torch::kInt64).to(parameters[i].device());
+    if (ranks.rank() == owner) {
+      ranks.comm->Send(step, 0);
+      if (slots[i].step > 0) {
+        ranks.comm->Send(slots[i].exp_avg, 0);
+        ranks.comm->Send(slots[i].exp_avg_sq, 0);
+      }
+    } else if (ranks.rank() == 0) {
+      ranks.comm->Receive(step, owner);
+      slots[i].step = step.cpu().item<int64_t>();
+      if (slots[i].step > 0) {
+        slots[i].exp_avg = torch::empty_like(parameters[i]);
+        slots[i].exp_avg_sq = torch::empty_like(parameters[i]);
+        ranks.comm->Receive(slots[i].exp_avg, owner);
+        ranks.comm->Receive(slots[i].exp_avg_sq, owner);
+      }
+    }
+  }
+  return slots;
+}
+
 TrainOutcome Train(const std::string& run_id, const RunConfig& config, const TrainEnvironment& env,
-                   const TrainHooks& hooks) {
+                   const TrainHooks& hooks, c10::intrusive_ptr<c10d::Store> store,
+                   const std::optional<std::string>& resume_from) {
   Validate(config, "run " + run_id);
   const Hyperparameters& hp = config.hp;
   SetComputeThreads(env.threads);
-  const torch::Device device = ResolveDevice(env.device);
-  Log(LogLevel::kInfo, "run {}: training on {} ({})", run_id, device.str(),
-      device.is_cuda() && hp.dtype != Dtype::kFp32 ? "bf16 autocast" : "fp32");
+  torch::Device device = ResolveDevice(env.device);
+  if (device.is_cuda() && hp.ranks > 1) {
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
+                                             env.distributed.local_rank % torch::cuda::device_count()));
+  }
   const bool autocast = device.is_cuda() && hp.dtype != Dtype::kFp32;
+  Ranks ranks;
+  if (hp.ranks > 1) {
+    // Joined before anything slow or fallible (data, weights), so a rank that fails later is
+    // seen by the others through the group, not by a rendezvous that waits for it.
+    ranks.comm = std::make_unique<Communicator>(store, env.distributed.rank,
+                                                static_cast<int>(hp.ranks), device,
+                                                !env.distributed.peers_started_elsewhere);
+  }
+  // Rank 0 writes metrics, evaluations and checkpoints; the other ranks' hooks only stop.
+  const bool lead = ranks.rank() == 0;
+  Log(lead ? LogLevel::kInfo : LogLevel::kDebug, "run {}: training on {} ({}{})", run_id,
+      device.str(), autocast ? "bf16 autocast" : "fp32",
+      hp.ranks > 1 ? fmt::format(", rank {} of {}{}", ranks.rank(), hp.ranks,
+                                 hp.shard_optimizer ? ", sharded optimizer state" : "")
+                   : "");
   RunContext rc{run_id, config, hooks, device, autocast};
 
   const corpus::Vocabulary vocab = corpus::LoadVocabulary(env.corpus_dir);
@@ -141,9 +202,13 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
                                 vocab.vocab_size));
   }
   MixtureSampler sampler(env.corpus_dir, vocab.hash, config.mixture, hp.context, config.seed);
-  const std::vector<ValidationSet> validation = LoadValidationSets(
-      env.corpus_dir, vocab.hash, hp.context, std::max<int64_t>(1, kValidationTokens / hp.context));
-  const std::vector<corpus::PairSet> pair_sets = LoadPairSets(env.corpus_dir, config.hp.eval_pairs);
+  std::vector<ValidationSet> validation;
+  std::vector<corpus::PairSet> pair_sets;
+  if (lead) {
+    validation = LoadValidationSets(env.corpus_dir, vocab.hash, hp.context,
+                                    std::max<int64_t>(1, kValidationTokens / hp.context));
+    pair_sets = LoadPairSets(env.corpus_dir, config.hp.eval_pairs);
+  }
 
   DecoderOptions model_options;
   model_options.shape = config.shape;
@@ -151,33 +216,52 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
     model_options = hf::CheckpointRunOptions(run_id, config.init.checkpoint_path, config.shape);
   }
   Decoder model = MakeDecoder(model_options, config.seed, device);
-  auto optimizer = MakeAdamW(model, hp);
+  std::vector<torch::Tensor> parameters = model->parameters();
+  std::vector<bool> mine;  // the parameters this rank's optimizer updates (empty: all)
+  if (hp.ranks > 1 && hp.shard_optimizer) {
+    std::vector<int64_t> numels;
+    for (const torch::Tensor& p : parameters) numels.push_back(p.numel());
+    ranks.owners = ShardOwners(numels, ranks.world());
+    for (int owner : ranks.owners) mine.push_back(owner == ranks.rank());
+  }
+  auto optimizer = MakeAdamW(model, hp, mine);
 
   TrainState state;
-  if (auto checkpoint = NewestCheckpoint(env.run_dir)) {
-    state = LoadCheckpoint(*checkpoint, run_id, model, *optimizer);
-    Log(LogLevel::kInfo, "run {}: resuming at step {} from {}", run_id, state.step, *checkpoint);
+  if (resume_from) {
+    LoadedCheckpoint loaded = LoadCheckpoint(*resume_from, run_id, model, hp);
+    state = loaded.state;
+    WriteAdamW(*optimizer, model, loaded.optimizer);
+    Log(lead ? LogLevel::kInfo : LogLevel::kDebug, "run {}: resuming at step {} from {}", run_id,
+        state.step, *resume_from);
   } else if (config.init.kind == InitKind::kTextLm) {
     LoadWeights(env.init_weights, model);  // unit and marker rows included: see checkpoint.h
   } else if (config.init.kind == InitKind::kCheckpoint) {  // a Hugging Face directory (trainer/hf)
     hf::InitFromCheckpoint(config.init.checkpoint_path, vocab, *model, config.seed);
   }  // scratch: the model as built
+  if (ranks.comm) ranks.comm->Broadcast(parameters, 0);  // one start, whatever each rank built
 
+  // The global batch is micro_steps micro-batches; rank r takes the consecutive share
+  // [r * per_rank, (r + 1) * per_rank), so sample i is drawn by one rank whatever the ranks.
   const int64_t rows_per_micro = hp.micro_batch_tokens / hp.context;
   const int64_t micro_steps = hp.batch_tokens / hp.micro_batch_tokens;
-  std::vector<torch::Tensor> parameters = model->parameters();
+  const int64_t per_rank = micro_steps / ranks.world();
   int64_t last_checkpoint = state.step;
+  const auto checkpoint = [&] {
+    std::vector<AdamWSlot> slots = CollectOptimizer(ranks, *optimizer, model);
+    if (lead) SaveCheckpoint(env.run_dir, run_id, state, model, slots, env.keep_checkpoints);
+    last_checkpoint = state.step;
+  };
   model->train();
   while (state.step < config.steps) {
     const auto started = std::chrono::steady_clock::now();
     const double lr = LearningRate(state.step, config.steps, hp);
     SetLearningRate(*optimizer, lr);
 
-    optimizer->zero_grad();
+    model->zero_grad();
     double loss_sum = 0;
-    for (int64_t micro = 0; micro < micro_steps; ++micro) {
-      torch::Tensor batch = sampler.Batch(state.samples, rows_per_micro).to(device);
-      state.samples += rows_per_micro;
+    for (int64_t micro = ranks.rank() * per_rank; micro < (ranks.rank() + 1) * per_rank; ++micro) {
+      torch::Tensor batch =
+          sampler.Batch(state.samples + micro * rows_per_micro, rows_per_micro).to(device);
       torch::Tensor loss;
       {
         AutocastBf16 guard(autocast);
@@ -185,6 +269,11 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
       }
       loss.backward();
       loss_sum += loss.item<double>();
+    }
+    state.samples += micro_steps * rows_per_micro;
+    if (ranks.comm) {
+      loss_sum = ranks.comm->SumValues({loss_sum})[0];
+      ranks.comm->SumGradients(parameters);
     }
     if (!std::isfinite(loss_sum)) {
       throw std::runtime_error(fmt::format(
@@ -194,6 +283,7 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
     const double grad_norm =
         torch::nn::utils::clip_grad_norm_(parameters, hp.clip > 0 ? hp.clip : 1e30);
     optimizer->step();
+    if (ranks.sharded()) ranks.comm->GatherParameters(parameters, ranks.owners);
     state.step += 1;
     state.tokens += hp.batch_tokens;
 
@@ -201,30 +291,28 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (hooks.emit) {
       hooks.emit({Metric(rc, state.step, state.tokens, "train/loss", loss_sum),
-                  Metric(rc, state.step, state.tokens, "train/lr", lr),
-                  Metric(rc, state.step, state.tokens, "train/grad_norm", grad_norm),
-                  Metric(rc, state.step, state.tokens, "train/tokens_per_sec",
-                         static_cast<double>(hp.batch_tokens) / std::max(seconds, 1e-9)),
-                  Metric(rc, state.step, state.tokens, "train/tokens",
-                         static_cast<double>(state.tokens))},
-                 {});
+                     Metric(rc, state.step, state.tokens, "train/lr", lr),
+                     Metric(rc, state.step, state.tokens, "train/grad_norm", grad_norm),
+                     Metric(rc, state.step, state.tokens, "train/tokens_per_sec",
+                            static_cast<double>(hp.batch_tokens) / std::max(seconds, 1e-9)),
+                     Metric(rc, state.step, state.tokens, "train/tokens",
+                            static_cast<double>(state.tokens))},
+                    {});
     }
     if (hooks.progress) hooks.progress(state.step);
 
     const bool last = state.step == config.steps;
     const bool evaluate = last || (hp.eval_every > 0 && state.step % hp.eval_every == 0);
-    if (evaluate) Evaluate(rc, model, validation, vocab, pair_sets, state.step, state.tokens);
-    const bool checkpoint = env.checkpoint_every > 0 ? state.step % env.checkpoint_every == 0
-                                                     : evaluate;
-    if (checkpoint) {
-      SaveCheckpoint(env.run_dir, run_id, state, model, *optimizer, env.keep_checkpoints);
-      last_checkpoint = state.step;
-    }
-    if (!last && hooks.stop_requested && hooks.stop_requested()) {
-      if (last_checkpoint != state.step) {
-        SaveCheckpoint(env.run_dir, run_id, state, model, *optimizer, env.keep_checkpoints);
-      }
-      Log(LogLevel::kInfo, "run {}: stopped at step {} (checkpoint written)", run_id, state.step);
+    if (evaluate && lead) Evaluate(rc, model, validation, vocab, pair_sets, state.step, state.tokens);
+    if (env.checkpoint_every > 0 ? state.step % env.checkpoint_every == 0 : evaluate) checkpoint();
+    // Every rank stops at the same step: a stop asked of any rank (its signal, rank 0's lease)
+    // is voted on.
+    bool stop = !last && hooks.stop_requested && hooks.stop_requested();
+    if (!last && ranks.comm) stop = ranks.comm->SumValues({stop ? 1.0 : 0.0})[0] > 0;
+    if (stop) {
+      if (last_checkpoint != state.step) checkpoint();
+      Log(lead ? LogLevel::kInfo : LogLevel::kDebug,
+          "run {}: stopped at step {} (checkpoint written)", run_id, state.step);
       return TrainOutcome::kStopped;
     }
   }
@@ -232,8 +320,79 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
     throw std::runtime_error(fmt::format("run {}: consumed {} training tokens, planned {}",
                                          run_id, state.tokens, config.tokens));
   }
-  SaveWeights(FinalWeightsPath(env.run_dir), run_id, model);
+  if (lead) SaveWeights(FinalWeightsPath(env.run_dir), run_id, model);
   return TrainOutcome::kFinished;
+}
+
+// What rank 0 publishes in the store for the other ranks: everything TrainPeer needs.
+constexpr const char* kRunKey = "sims/run";
+std::string ErrorKey(int rank) { return fmt::format("sims/error/{}", rank); }
+
+void Publish(c10d::Store& store, const std::string& run_id, const RunConfig& config,
+             const TrainEnvironment& env, const std::optional<std::string>& resume_from) {
+  const nlohmann::json run = {{"run_id", run_id},
+                              {"config", ToJson(config)},
+                              {"run_dir", env.run_dir},
+                              {"corpus_dir", env.corpus_dir},
+                              {"init_weights", env.init_weights},
+                              {"device", env.device},
+                              {"threads", env.threads},
+                              {"checkpoint_every", env.checkpoint_every},
+                              {"resume_from", resume_from.value_or("")}};
+  const std::string text = run.dump();
+  store.set(kRunKey, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+// Rank 0, after a collective failed: the error another rank posted before it exited, or
+// RankLost when none did (it was killed). Waits briefly, as a post may trail the closed socket.
+[[noreturn]] void ExplainCollectiveFailure(c10d::Store& store, const std::string& run_id,
+                                           int64_t world, const std::string& cause) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    for (int r = 1; r < world; ++r) {
+      if (store.check({ErrorKey(r)})) {
+        const std::vector<uint8_t> text = store.get(ErrorKey(r));
+        throw std::runtime_error(
+            fmt::format("run {}: rank {} of {} failed: {}", run_id, r, world,
+                        std::string(text.begin(), text.end())));
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  throw RankLost(fmt::format("run {}: a rank of {} stopped answering ({}); the attempt is lost and "
+                             "the run resumes from its last checkpoint",
+                             run_id, world, cause.substr(0, cause.find('\n'))));
+}
+
+TrainOutcome TrainLead(const std::string& run_id, const RunConfig& config,
+                       const TrainEnvironment& env, const TrainHooks& hooks) {
+  const std::optional<std::string> resume_from = NewestCheckpoint(env.run_dir);
+  if (config.hp.ranks == 1) return Train(run_id, config, env, hooks, {}, resume_from);
+  auto store = ServeStore(env.distributed.store_host, env.distributed.store_port,
+                          static_cast<int>(config.hp.ranks));
+  Publish(*store, run_id, config, env, resume_from);
+  if (!env.distributed.peers_started_elsewhere) {
+    if (!hooks.start_peers) {
+      throw std::logic_error("TrainRun: ranks > 1 and nobody to start the other ranks");
+    }
+    hooks.start_peers(StorePort(*store));
+  }
+  try {
+    return Train(run_id, config, env, hooks, store, resume_from);
+  } catch (const CollectiveError& e) {
+    ExplainCollectiveFailure(*store, run_id, config.hp.ranks, e.what());
+  }
+}
+
+// LibTorch errors (out of memory, a shape mismatch) carry a backtrace; keep the first line and
+// name the run, as the worker stores the message as the run's error.
+template <typename F>
+auto WithRunErrors(const std::string& run_id, F&& body) {
+  try {
+    return body();
+  } catch (const c10::Error& e) {
+    std::string message = e.what_without_backtrace();
+    throw std::runtime_error(fmt::format("run {}: {}", run_id, message.substr(0, message.find('\n'))));
+  }
 }
 
 }  // namespace
@@ -244,13 +403,39 @@ std::string FinalWeightsPath(const std::string& run_dir) {
 
 TrainOutcome TrainRun(const std::string& run_id, const RunConfig& config,
                       const TrainEnvironment& env, const TrainHooks& hooks) {
+  return WithRunErrors(run_id, [&] { return TrainLead(run_id, config, env, hooks); });
+}
+
+void TrainPeer(const DistributedSpec& spec, const std::atomic<bool>& stop) {
+  if (spec.rank < 1) throw std::logic_error("TrainPeer: rank 0 trains with TrainRun");
+  // The world size is in the config, which is in the store: connect without it first.
+  auto store = ConnectStore(spec.store_host, spec.store_port, /*world=*/0);
+  const std::vector<uint8_t> bytes = store->get(kRunKey);
+  const nlohmann::json run = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  const std::string run_id = run.at("run_id").get<std::string>();
   try {
-    return Train(run_id, config, env, hooks);
-  } catch (const c10::Error& e) {
-    // LibTorch errors (out of memory, a shape mismatch) carry a backtrace; keep the first line
-    // and name the run, as the worker stores the message as the run's error.
-    std::string message = e.what_without_backtrace();
-    throw std::runtime_error(fmt::format("run {}: {}", run_id, message.substr(0, message.find('\n'))));
+    const RunConfig config = RunConfigFromJson(run.at("config"));
+    TrainEnvironment env;
+    env.run_dir = run.at("run_dir").get<std::string>();
+    env.corpus_dir = run.at("corpus_dir").get<std::string>();
+    env.init_weights = run.at("init_weights").get<std::string>();
+    env.device = run.at("device").get<std::string>();
+    env.threads = run.at("threads").get<int>();
+    env.checkpoint_every = run.at("checkpoint_every").get<int64_t>();
+    env.distributed = spec;
+    const std::string resume = run.at("resume_from").get<std::string>();
+    TrainHooks hooks;
+    hooks.stop_requested = [&] { return stop.load(); };
+    WithRunErrors(run_id, [&] {
+      return Train(run_id, config, env, hooks, store,
+                   resume.empty() ? std::nullopt : std::optional<std::string>(resume));
+    });
+  } catch (const CollectiveError&) {
+    throw;  // rank 0 is gone or failed: it reports the run
+  } catch (const std::exception& e) {
+    const std::string text = e.what();
+    store->set(ErrorKey(spec.rank), std::vector<uint8_t>(text.begin(), text.end()));
+    throw;
   }
 }
 

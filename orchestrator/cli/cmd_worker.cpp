@@ -46,11 +46,20 @@ void SetupWorkerCommand(CLI::App* cmd, GlobalOptions& global) {
   cmd->add_option("--name", options->worker_name, "Worker name (default host:pid)");
   cmd->add_flag("--events", options->events,
                 "Slurm mode: write <project>/runs/<id>/events.jsonl instead of the database");
+  cmd->add_option("--max-attempts", options->max_attempts,
+                  "Attempts lost to a vanished rank before the run fails")
+      ->capture_default_str();
+  auto* peer = cmd->add_option("--peer", options->peer,
+                               "HOST:PORT: train as another rank of the run whose rank 0 serves "
+                               "its store there (rank 0 starts these itself)");
+  cmd->add_option("--rank", options->rank, "With --peer: this process's rank (1 or more)")
+      ->needs(peer);
   cmd->callback([options, &global] {
     options->db = global.db;
     std::signal(SIGTERM, OnStopSignal);
     std::signal(SIGINT, OnStopSignal);
-    WorkerSummary s = RunWorker(*options, {TrainRun, FinalWeightsPath}, g_stop);
+    WorkerSummary s = RunWorker(*options, {TrainRun, FinalWeightsPath, TrainPeer}, g_stop);
+    if (!options->peer.empty()) return;
     Log(LogLevel::kInfo, "worker: {} done, {} failed, {} released, {} lease lost", s.finished,
         s.failed, s.released, s.lease_lost);
   });

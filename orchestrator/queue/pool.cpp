@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "orchestrator/queue/process.h"
 
 namespace sims {
 namespace {
@@ -48,23 +49,11 @@ Child SpawnWorker(const PoolOptions& o, const std::string& exe) {
                                    "--lease",
                                    fmt::format("{}", o.lease_seconds),
                                    "--heartbeat",
-                                   fmt::format("{}", o.heartbeat_seconds)};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t parent = ::getpid();
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(fmt::format("fork failed: {}", std::strerror(errno)));
-  if (pid == 0) {
-    // Own process group: the terminal's Ctrl-C goes to the pool only, which forwards SIGTERM.
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(0);  // the pool died before prctl took effect
-    ::execv(argv[0], argv.data());
-    std::fprintf(stderr, "sims run: cannot start worker %s: %s\n", argv[0], std::strerror(errno));
-    ::_exit(127);
-  }
+                                   fmt::format("{}", o.heartbeat_seconds),
+                                   "--max-attempts",
+                                   std::to_string(o.max_attempts)};
+  // Own process group: the terminal's Ctrl-C goes to the pool only, which forwards SIGTERM.
+  const pid_t pid = StartChild(args, {.own_process_group = true, .parent_death_signal = SIGTERM});
   return {pid, fmt::format("{}:{}", HostName(), pid)};
 }
 
@@ -208,7 +197,7 @@ struct ProgressView {
 
 PoolSummary RunPool(const PoolOptions& o, const std::atomic<int>& interrupts) {
   ValidatePoolOptions(o);
-  std::string exe = o.exe.empty() ? std::filesystem::read_symlink("/proc/self/exe").string() : o.exe;
+  std::string exe = o.exe.empty() ? SelfExe() : o.exe;
   Store store = Store::Open(o.db, OpenMode::kExisting);
   if (!store.FindSweep(o.sweep)) {
     throw UserError(fmt::format("sweep {}: not in database {}\nhint: sims run SPEC.toml plans it",

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/process.h"
 
 namespace sims {
 
@@ -146,7 +147,7 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
   ValidateName(NameKind::kSweep, sweep, "slurm: --sweep");
   std::string project = ProjectDir(db_path);
   IngestEvents(store, project, sweep, NowSeconds(), 7 * 86400.0);
-  std::string exe = o.exe.empty() ? fs::read_symlink("/proc/self/exe").string() : o.exe;
+  std::string exe = o.exe.empty() ? SelfExe() : o.exe;
   std::string db_abs = fs::absolute(db_path).lexically_normal().string();
 
   std::vector<RunRow> rows = store.ListRuns({sweep, "", std::nullopt});

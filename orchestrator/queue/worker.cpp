@@ -1,5 +1,7 @@
 #include "orchestrator/queue/worker.h"
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +17,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "orchestrator/queue/ingest.h"
+#include "orchestrator/queue/process.h"
 
 namespace sims {
 
@@ -110,8 +113,50 @@ TrainEnvironment MakeEnvironment(const WorkerOptions& options, const Executor& e
 struct Attempt {
   TrainOutcome outcome = TrainOutcome::kStopped;
   std::string error;        // non-empty: the config or the trainer threw
+  bool rank_lost = false;   // with error: another rank vanished (RankLost), not the run's fault
   bool lease_lost = false;  // a beat was refused (database mode only)
   int64_t step = 0;         // last step the trainer reported
+};
+
+// Ranks 1.. of a multi-rank run on this machine, as `sims worker --peer` children. They end by
+// themselves with the run (the ranks agree on every stop); the destructor reaps them, killing
+// any that outlive a grace period (a rank blocked on a collective after rank 0 failed).
+class PeerRanks {
+ public:
+  explicit PeerRanks(const WorkerOptions& options) : options_(options) {}
+  ~PeerRanks() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (pid_t pid : pids_) {
+      int status = 0;
+      while (::waitpid(pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          ::kill(pid, SIGKILL);
+          ::waitpid(pid, &status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  }
+  PeerRanks(const PeerRanks&) = delete;
+  PeerRanks& operator=(const PeerRanks&) = delete;
+
+  void Start(int64_t ranks, int port) {
+    const std::string level = CurrentLogLevel() <= LogLevel::kDebug  ? "debug"
+                              : CurrentLogLevel() <= LogLevel::kInfo ? "info"
+                                                                     : "warn";
+    for (int64_t r = 1; r < ranks; ++r) {
+      // SIGKILL when this worker dies: a rank without its rank 0 has nothing left to do.
+      pids_.push_back(StartChild({SelfExe(), "--db", options_.db, "--log-level", level, "worker",
+                                  "--peer", fmt::format("127.0.0.1:{}", port), "--rank",
+                                  std::to_string(r)},
+                                 {.own_process_group = false, .parent_death_signal = SIGKILL}));
+    }
+  }
+
+ private:
+  const WorkerOptions& options_;
+  std::vector<pid_t> pids_;
 };
 
 // Where an attempt reports to: the store (local) or the run's events file (Slurm).
@@ -128,7 +173,8 @@ struct AttemptSink {
 Attempt TrainAttempt(const WorkerOptions& options, const Executor& executor,
                      const std::string& project_dir, const std::string& run_id,
                      int64_t start_step, const std::function<RunConfig()>& load_config,
-                     const AttemptSink& sink, const std::atomic<bool>& stop) {
+                     const AttemptSink& sink, const std::atomic<bool>& stop,
+                     const DistributedSpec& distributed = {}) {
   std::atomic<int64_t> step{start_step};
   std::atomic<bool> lease_lost{false};
   TrainHooks hooks;
@@ -137,13 +183,21 @@ Attempt TrainAttempt(const WorkerOptions& options, const Executor& executor,
   hooks.stop_requested = [&] { return stop.load() || lease_lost.load(); };
   Attempt attempt;
   {
+    PeerRanks peers(options);  // destroyed after the trainer returned: reaps the other ranks
+    int64_t ranks = 1;
+    hooks.start_peers = [&](int port) { peers.Start(ranks, port); };
     HeartbeatThread heartbeat(options.heartbeat_seconds, [&] {
       if (!sink.beat(step)) lease_lost = true;
     });
     try {
       RunConfig config = load_config();
+      ranks = config.hp.ranks;
       TrainEnvironment env = MakeEnvironment(options, executor, project_dir, run_id, config);
+      env.distributed = distributed;
       attempt.outcome = executor.train(run_id, config, env, hooks);
+    } catch (const RankLost& e) {
+      attempt.error = e.what();
+      attempt.rank_lost = true;
     } catch (const std::exception& e) {
       attempt.error = e.what();
       if (attempt.error.empty()) attempt.error = "unknown error";
@@ -177,6 +231,13 @@ bool TrainClaimed(const WorkerOptions& options, const std::string& worker, Store
     Log(LogLevel::kWarn, "worker {}: run {} was taken away (lease expired or cancelled); "
         "its state is left to the database", worker, row.id);
     ++summary.lease_lost;
+    return !stop;
+  }
+  if (attempt.rank_lost) {
+    const auto left = store.RequeueRun(row.id, worker, options.max_attempts, attempt.error);
+    Log(LogLevel::kWarn, "worker {}: {}; run {} is {}", worker, attempt.error, row.id,
+        left ? ToString(*left) : "no longer ours");
+    ++(left == RunStatus::kFailed ? summary.failed : summary.released);
     return !stop;
   }
   if (!attempt.error.empty()) {
@@ -262,6 +323,30 @@ WorkerSummary RunWorkerEvents(const WorkerOptions& options, const Executor& exec
                                 options.run_id, config_path));
   }
   RunConfig config = RunConfigFromJson(json::parse(in));
+  // srun starts every rank of a multi-rank run as a task of one job step; rank 0 (SLURM_PROCID
+  // 0, on the node the batch script runs on) serves the store where the script said.
+  const int tasks = std::stoi(EnvOr("SLURM_NTASKS", "1"));
+  if (tasks != config.hp.ranks) {
+    throw UserError(fmt::format("run {}: {} Slurm tasks for a run of ranks = {}\nhint: submit it "
+                                "with sims run --backend slurm, which asks for --ntasks = ranks",
+                                options.run_id, tasks, config.hp.ranks));
+  }
+  DistributedSpec distributed;
+  if (config.hp.ranks > 1) {
+    distributed.rank = std::stoi(EnvOr("SLURM_PROCID", "0"));
+    distributed.local_rank = std::stoi(EnvOr("SLURM_LOCALID", "0"));
+    distributed.store_host = EnvOr("SIMS_STORE_HOST", "");
+    distributed.store_port = std::stoi(EnvOr("SIMS_STORE_PORT", "0"));
+    distributed.peers_started_elsewhere = true;
+    if (distributed.store_host.empty() || distributed.store_port == 0) {
+      throw UserError(fmt::format("run {}: SIMS_STORE_HOST / SIMS_STORE_PORT are not set (the "
+                                  "batch script sims writes sets them)", options.run_id));
+    }
+    if (distributed.rank > 0) {
+      executor.train_peer(distributed, stop);
+      return summary;
+    }
+  }
   std::string events_path = EventsPath(run_dir);
   if (fs::exists(events_path) &&
       SummarizeEvents(options.run_id, ReadEvents(events_path)).terminal == EventKind::kDone) {
@@ -308,7 +393,7 @@ WorkerSummary RunWorkerEvents(const WorkerOptions& options, const Executor& exec
     return true;
   };
   Attempt attempt = TrainAttempt(options, executor, project_dir, options.run_id, 0,
-                                 [&] { return config; }, sink, stop);
+                                 [&] { return config; }, sink, stop, distributed);
   if (!attempt.error.empty()) {
     log.Append({MakeEvent(EventKind::kFailed, {{"time", NowSeconds()}, {"error", attempt.error}})});
     ++summary.failed;
@@ -341,6 +426,21 @@ void ValidateWorkerOptions(const WorkerOptions& o) {
   if (o.loop && !o.run_id.empty()) {
     throw UserError("sims worker: --loop and --run exclude each other");
   }
+  if (o.max_attempts < 1) {
+    throw UserError(fmt::format("--max-attempts {}: must be at least 1", o.max_attempts));
+  }
+  if (!o.peer.empty()) {
+    const auto colon = o.peer.rfind(':');
+    const std::string port = colon == std::string::npos ? "" : o.peer.substr(colon + 1);
+    if (colon == 0 || port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
+      throw UserError(fmt::format("--peer {}: expected HOST:PORT (rank 0's store)", o.peer));
+    }
+    if (o.rank < 1) {
+      throw UserError(fmt::format("--rank {}: a peer is rank 1 or more (rank 0 claims the run)",
+                                  o.rank));
+    }
+  }
 }
 
 std::string DefaultWorkerName() {
@@ -352,6 +452,16 @@ std::string DefaultWorkerName() {
 WorkerSummary RunWorker(const WorkerOptions& options, const Executor& executor,
                         const std::atomic<bool>& stop) {
   ValidateWorkerOptions(options);
+  if (!options.peer.empty()) {
+    const auto colon = options.peer.rfind(':');
+    DistributedSpec spec;
+    spec.rank = options.rank;
+    spec.local_rank = options.rank;
+    spec.store_host = options.peer.substr(0, colon);
+    spec.store_port = std::stoi(options.peer.substr(colon + 1));
+    executor.train_peer(spec, stop);
+    return {};
+  }
   return options.events ? RunWorkerEvents(options, executor, stop)
                         : RunWorkerDatabase(options, executor, stop);
 }

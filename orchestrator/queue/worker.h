@@ -11,6 +11,10 @@
 //   lease lost (heartbeat refused: the
 //   run was requeued or cancelled)      -> executor stops at its next step; nothing is written
 //                                          for that run; the loop goes on
+//   another rank vanished (RankLost)    -> RequeueRun: planned again with attempt+1 (failed at
+//                                          max_attempts); the next attempt resumes
+// A run with ranks > 1: this worker is rank 0 and starts ranks 1.. as `sims worker --peer` child
+// processes on this machine (they die with it); on Slurm, srun starts every rank (SLURM_PROCID).
 // In events mode (Slurm: no SQLite on shared storage) the worker never opens the database: it
 // reads `<project>/runs/<id>/config.json` and appends to events.jsonl (see ingest.h).
 #include <atomic>
@@ -30,6 +34,8 @@ struct Executor {
                              const TrainEnvironment& env, const TrainHooks& hooks)>
       train;
   std::function<std::string(const std::string& run_dir)> final_weights_path;
+  // Ranks 1.. of a multi-rank run (trainer/train.h TrainPeer).
+  std::function<void(const DistributedSpec& spec, const std::atomic<bool>& stop)> train_peer;
 };
 
 struct WorkerOptions {
@@ -44,6 +50,11 @@ struct WorkerOptions {
   double lease_seconds = 60;   // a run whose worker is silent this long is requeued
   double heartbeat_seconds = 5;  // lease renewal period; well under lease_seconds
   double idle_poll_seconds = 1;  // --loop: wait between claims while runs wait on dependencies
+  int max_attempts = 3;        // a run whose attempts are lost this often (a rank died) fails
+  // --peer HOST:PORT --rank R: this process is rank R of the run rank 0 serves there (started
+  // by that worker; it reads everything from rank 0's store and never opens the database).
+  std::string peer;
+  int rank = 0;
 };
 
 // Throws UserError naming the field if an option is out of range.

@@ -1,0 +1,157 @@
+// Data-parallel training (trainer/distributed.h) against one process, on the tiny corpus: the
+// same global batch over 2 ranks gives the same losses and final weights as 1 rank, with and
+// without the sharded optimizer state; a checkpoint written by 2 ranks resumes with 1 and one
+// written by 1 rank resumes with 2. The other ranks are real `sims worker --peer` processes.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <map>
+
+#include "tests/test_support.h"
+#include "tests/test_trainer_corpus.h"
+#include "trainer/checkpoint.h"
+#include "trainer/distributed.h"
+#include "trainer/model.h"
+#include "trainer/train.h"
+
+extern char** environ;
+
+using namespace sims;
+
+namespace {
+
+using Losses = std::map<int64_t, double>;  // step -> train/loss
+
+struct RanksRun {
+  Losses losses;
+  TrainOutcome outcome = TrainOutcome::kFinished;
+};
+
+// TrainRun as rank 0; ranks 1.. are started as the worker starts them. Stops after `stop_after`
+// steps when it is > 0.
+RanksRun Train(const RunConfig& config, const std::string& run_dir, const std::string& corpus,
+               int64_t stop_after = 0) {
+  TrainEnvironment env;
+  env.run_dir = run_dir;
+  env.corpus_dir = corpus;
+  env.threads = 1;
+  RanksRun result;
+  int64_t at = 0;
+  std::vector<pid_t> peers;
+  TrainHooks hooks;
+  hooks.emit = [&](const std::vector<MetricRow>& metrics, const std::vector<EvalRow>&) {
+    for (const MetricRow& m : metrics) {
+      if (m.name == "train/loss") result.losses[m.step] = m.value;
+    }
+  };
+  hooks.progress = [&](int64_t step) { at = step; };
+  hooks.stop_requested = [&] { return stop_after > 0 && at >= stop_after; };
+  hooks.start_peers = [&](int port) {
+    for (int64_t r = 1; r < config.hp.ranks; ++r) {
+      std::vector<std::string> args = {SIMS_BINARY, "--log-level", "warn", "worker", "--peer",
+                                       "127.0.0.1:" + std::to_string(port), "--rank",
+                                       std::to_string(r)};
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      pid_t pid = 0;
+      REQUIRE(::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
+      peers.push_back(pid);
+    }
+  };
+  result.outcome = TrainRun("ranks", config, env, hooks);
+  for (pid_t pid : peers) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  return result;
+}
+
+// Every pair of losses within `relative` of each other, over the same steps.
+void CheckSameLosses(const Losses& a, const Losses& b, double relative) {
+  REQUIRE(a.size() == b.size());
+  for (const auto& [step, loss] : a) {
+    CAPTURE(step, loss, b.at(step));
+    CHECK(std::abs(loss - b.at(step)) <= relative * std::abs(loss));
+  }
+}
+
+// The largest |a - b| over every parameter of the two runs' final weights.
+double FinalWeightsDistance(const RunConfig& config, const std::string& dir_a,
+                            const std::string& dir_b) {
+  trainer::DecoderOptions options;
+  options.shape = config.shape;
+  trainer::Decoder a = trainer::MakeDecoder(options, 1, torch::kCPU);
+  trainer::Decoder b = trainer::MakeDecoder(options, 2, torch::kCPU);
+  trainer::LoadWeights(FinalWeightsPath(dir_a), a);
+  trainer::LoadWeights(FinalWeightsPath(dir_b), b);
+  double distance = 0;
+  auto pa = a->parameters(), pb = b->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    distance = std::max(distance, (pa[i] - pb[i]).abs().max().item<double>());
+  }
+  return distance;
+}
+
+}  // namespace
+
+TEST_CASE("2 ranks train what 1 rank trains: losses within 1e-4 relative over 50 steps and final "
+          "weights within 1e-5, with the optimizer state sharded or not",
+          "[trainer][ranks]") {
+  sims::testing::TempDir dir;
+  const std::string corpus = dir.file("corpus");
+  auto vocab = sims::testing::WriteTinyCorpus(corpus, 60);
+  RunConfig one = sims::testing::TinyRunConfig(vocab, corpus, 50);
+  const RanksRun single = Train(one, dir.file("one"), corpus);
+  REQUIRE(single.losses.size() == 50);
+  REQUIRE(single.losses.rbegin()->second < single.losses.begin()->second - 0.5);  // it learns
+
+  for (const bool sharded : {true, false}) {
+    CAPTURE(sharded);
+    RunConfig two = one;
+    two.hp.ranks = 2;
+    two.hp.shard_optimizer = sharded;
+    const std::string run_dir = dir.file(sharded ? "two-sharded" : "two");
+    const RanksRun pair = Train(two, run_dir, corpus);
+    CheckSameLosses(single.losses, pair.losses, 1e-4);
+    CHECK(FinalWeightsDistance(one, dir.file("one"), run_dir) <= 1e-5);
+  }
+}
+
+TEST_CASE("a checkpoint written by 2 ranks resumes with 1, and one written by 1 resumes with 2",
+          "[trainer][ranks]") {
+  sims::testing::TempDir dir;
+  const std::string corpus = dir.file("corpus");
+  auto vocab = sims::testing::WriteTinyCorpus(corpus, 60);
+  RunConfig one = sims::testing::TinyRunConfig(vocab, corpus, 30);
+  RunConfig two = one;
+  two.hp.ranks = 2;
+  const RanksRun whole = Train(one, dir.file("whole"), corpus);
+
+  for (const bool two_first : {true, false}) {
+    CAPTURE(two_first);
+    const std::string run_dir = dir.file(two_first ? "two-then-one" : "one-then-two");
+    const RanksRun first = Train(two_first ? two : one, run_dir, corpus, /*stop_after=*/12);
+    REQUIRE(first.outcome == TrainOutcome::kStopped);
+    REQUIRE(first.losses.size() == 12);
+    const RanksRun second = Train(two_first ? one : two, run_dir, corpus);
+    REQUIRE(second.outcome == TrainOutcome::kFinished);
+    REQUIRE(second.losses.begin()->first == 13);
+    Losses joined = first.losses;
+    joined.insert(second.losses.begin(), second.losses.end());
+    CheckSameLosses(whole.losses, joined, 1e-4);
+    CHECK(FinalWeightsDistance(one, dir.file("whole"), run_dir) <= 1e-5);
+  }
+}
+
+TEST_CASE("shards of the optimizer state are balanced, largest tensor first", "[trainer][ranks]") {
+  // 10 + 1 + 1 onto 2 ranks: the 10 alone, the two 1s together; ties go to the lower rank.
+  CHECK(trainer::ShardOwners({1, 10, 1}, 2) == std::vector<int>{1, 0, 1});
+  CHECK(trainer::ShardOwners({4, 4, 4, 4}, 2) == std::vector<int>{0, 1, 0, 1});
+  CHECK(trainer::ShardOwners({7}, 3) == std::vector<int>{0});
+}
