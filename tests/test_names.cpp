@@ -183,6 +183,29 @@ TEST_CASE("the Slurm batch script passes every user word to the worker as one ar
                                   "PWNED3\n--threads\n1\n--heartbeat\n30\n--lease\n60\n");
   for (const char* file : {"PWNED", "PWNED2", "PWNED3"}) CHECK_FALSE(fs::exists(dir.path() / file));
 
+  // Two ranks: srun starts the same command (a stand-in srun drops its flag and runs it), with
+  // the store's address exported.
+  const std::string two = SlurmScript("demo-cpu", 0, {"aaaaaaaaaaaa", "bbbbbbbbbbbb"}, exe.string(),
+                                      db, options, /*ranks=*/2);
+  CHECK_THAT(two, Catch::Contains("exec srun --kill-on-bad-exit=1 "));
+  WriteFile(dir.path() / "job2.sh", two);
+  WriteFile(dir.path() / "srun", "#!/bin/sh\nshift\nexec \"$@\"\n");
+  fs::permissions(dir.path() / "srun", fs::perms::owner_all);
+  const std::string old_path = std::getenv("PATH");
+  ::setenv("PATH", (dir.path().string() + ":" + old_path).c_str(), 1);
+  ::setenv("SLURM_ARRAY_TASK_ID", "0", 1);
+  ::setenv("SLURM_JOB_ID", "41", 1);
+  const Exit run2 = Spawn({"/bin/bash", (dir.path() / "job2.sh").string()}, dir.path(), dir.path());
+  ::unsetenv("SLURM_ARRAY_TASK_ID");
+  ::unsetenv("SLURM_JOB_ID");
+  ::setenv("PATH", old_path.c_str(), 1);
+  CAPTURE(two, run2.err);
+  REQUIRE(run2.code == 0);
+  CHECK(ReadFile(args_out) == "--db\n" + db +
+                                  "\nworker\n--events\n--run\naaaaaaaaaaaa\n--device\ncuda; touch "
+                                  "PWNED3\n--threads\n1\n--heartbeat\n30\n--lease\n60\n");
+  for (const char* file : {"PWNED", "PWNED2", "PWNED3"}) CHECK_FALSE(fs::exists(dir.path() / file));
+
   CHECK_THROWS_WITH(SlurmScript("s\ntouch X\n#", 0, {"aaaaaaaaaaaa"}, exe.string(), db, options),
                     Catch::Contains("contains a newline"));
   CHECK_THROWS_WITH(SlurmScript("ok", 0, {"a'b"}, exe.string(), db, options),

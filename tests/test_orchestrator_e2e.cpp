@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -214,6 +215,54 @@ TEST_CASE("a worker killed with SIGKILL mid-run: the run is requeued after its l
   CHECK(row->status == sims::RunStatus::kDone);
   CHECK(row->attempt == 1);
   CheckLossesComplete(store, id, steps);
+}
+
+// The pids of `sims worker --peer` processes (the other ranks a worker started).
+std::vector<pid_t> PeerRankPids() {
+  std::vector<pid_t> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = ReadAll((entry.path() / "cmdline").string());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(" worker --peer ") != std::string::npos) pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+TEST_CASE("a 2-rank run whose second rank is killed with SIGKILL: the attempt is requeued, "
+          "resumes from its checkpoint and finishes with no gap or duplicate in its metrics",
+          "[orchestrator][e2e][ranks]") {
+  Project p;
+  const int64_t steps = 400;
+  sims::RunConfig config = p.Config(500, steps, /*eval_every=*/20);
+  config.hp.ranks = 2;
+  std::string id = p.Add(config);
+  std::string log = p.dir.file("run.log");
+  pid_t pool = Spawn({"--db", p.db, "run", "--sweep", "tiny", "--workers", "1", "--heartbeat",
+                      "0.3", "--lease", "2", "--worker-log-level", "info"},
+                     log);
+  std::vector<pid_t> peers;
+  REQUIRE(WaitUntil(
+      [&] {
+        if (!p.HasCheckpoint(id)) return false;
+        peers = PeerRankPids();
+        return peers.size() == 1;
+      },
+      120));
+  REQUIRE(::kill(peers[0], SIGKILL) == 0);
+  int status = Wait(pool);
+  std::string out = ReadAll(log);
+  CAPTURE(out);
+  CHECK(status == 0);
+  CHECK_THAT(out, Catch::Contains("stopped answering"));
+  CHECK_THAT(out, Catch::Contains("resuming at step"));
+  Store store = Store::Open(p.db);
+  auto row = store.GetRun(id);
+  CHECK(row->status == sims::RunStatus::kDone);
+  CHECK(row->attempt == 1);
+  CheckLossesComplete(store, id, steps);
+  CHECK(PeerRankPids().empty());  // every rank was reaped
 }
 
 TEST_CASE("killing the orchestrator with SIGKILL: workers release their runs, and the same "
@@ -507,4 +556,48 @@ TEST_CASE("on a real single-node Slurm every run completes exactly once, a reque
   auto [again, text] = Sims({"--db", p.db, "ingest"}, p.dir.file("ingest.log"));
   CHECK(again == 0);
   CHECK_THAT(text, Catch::Contains("0 metrics and 0 evals new"));
+}
+
+TEST_CASE("on a real single-node Slurm a run of 2 ranks is one job of two tasks started by srun, "
+          "survives scontrol requeue, and finishes once",
+          "[orchestrator][slurm][ranks]") {
+  Project p;
+  SlurmEnv slurm(p.dir.file("slurm"));
+  const int64_t steps = 1500;  // far more steps than pass before the requeue lands
+  sims::RunConfig config = p.Config(900, steps, 20);
+  config.hp.ranks = 2;
+  std::string id = p.Add(config);
+
+  auto [status, out] = Sims({"--db", p.db, "run", "--sweep", "tiny", "--backend", "slurm",
+                             "--device", "cpu", "--heartbeat", "0.5"},
+                            p.dir.file("submit.log"));
+  CAPTURE(out);
+  REQUIRE(status == 0);
+  CHECK_THAT(out, Catch::Contains("2 ranks each"));
+  std::string task = ReadAll(fs::path(p.RunDir(id)) / "slurm_job");
+  task.erase(task.find_last_not_of("\n ") + 1);
+  REQUIRE(WaitUntil(
+      [&] { return p.HasCheckpoint(id) && !Events(p, id).metrics.empty(); }, 120));
+  REQUIRE(Events(p, id).done_events == 0);  // still running when it is requeued
+  const std::string job = sims::RunCommand({"scontrol", "show", "job", task}).out;
+  CAPTURE(job);
+  CHECK_THAT(job, Catch::Contains("NumTasks=2"));
+  REQUIRE(std::system(("scontrol requeue " + task).c_str()) == 0);
+
+  auto [watched, watch_out] = Sims({"--db", p.db, "run", "--sweep", "tiny", "--backend", "slurm",
+                                    "--device", "cpu", "--watch"},
+                                   p.dir.file("watch.log"));
+  CAPTURE(watch_out);
+  REQUIRE(watched == 0);
+  Store store = Store::Open(p.db);
+  CAPTURE(store.GetRun(id)->error);
+  CHECK(store.GetRun(id)->status == sims::RunStatus::kDone);
+  CHECK(Events(p, id).done_events == 1);
+  CHECK(Events(p, id).attempt == 1);
+  CheckLossesComplete(store, id, steps);
+  int starts = 0;  // rank 0 alone writes events: one start per attempt
+  for (const sims::Event& e : sims::ReadEvents(sims::EventsPath(p.RunDir(id)))) {
+    starts += e.kind == sims::EventKind::kStart;
+  }
+  CHECK(starts == 2);
 }

@@ -20,6 +20,7 @@
 #include "common/names.h"
 #include "orchestrator/queue/ingest.h"
 #include "orchestrator/queue/process.h"
+#include "sweeps/run_config.h"
 
 namespace sims {
 
@@ -120,7 +121,7 @@ std::string ReadFileOr(const fs::path& path, const std::string& fallback) {
 
 std::string SlurmScript(const std::string& sweep, int level, const std::vector<std::string>& ids,
                         const std::string& exe, const std::string& db_path,
-                        const SlurmOptions& o) {
+                        const SlurmOptions& o, int64_t ranks) {
   // Every word that comes from the user (names, paths, the device) goes through ShellQuote;
   // the sweep name in the comment is a validated name, so it cannot end the comment line.
   ValidateName(NameKind::kSweep, sweep, "slurm script");
@@ -129,14 +130,22 @@ std::string SlurmScript(const std::string& sweep, int level, const std::vector<s
     ValidateName(NameKind::kRun, id, "slurm script");
     quoted_ids.push_back(ShellQuote(id));
   }
+  // Several ranks: srun starts them all (one per task; a failed one ends the step), and they
+  // meet at rank 0's store on this node, on a port derived from the job id (unique per task).
+  const std::string launch =
+      ranks > 1 ? "export SIMS_STORE_HOST=\"$(hostname)\"\n"
+                  "export SIMS_STORE_PORT=$((20000 + SLURM_JOB_ID % 40000))\n"
+                  "exec srun --kill-on-bad-exit=1 "
+                : "exec ";
   return fmt::format(
       "#!/bin/bash\n"
-      "# sims: sweep {}, dependency level {}, {} runs; array task i trains ids[i].\n"
+      "# sims: sweep {}, dependency level {}, {} runs of {} rank{}; array task i trains ids[i].\n"
       "ids=({})\n"
-      "exec {} --db {} worker --events --run \"${{ids[$SLURM_ARRAY_TASK_ID]}}\" "
+      "{}{} --db {} worker --events --run \"${{ids[$SLURM_ARRAY_TASK_ID]}}\" "
       "--device {} --threads {} --heartbeat {} --lease {}\n",
-      sweep, level, ids.size(), fmt::join(quoted_ids, " "), ShellQuote(exe), ShellQuote(db_path),
-      ShellQuote(o.device), o.threads, o.heartbeat_seconds, 2 * o.heartbeat_seconds);
+      sweep, level, ids.size(), ranks, ranks > 1 ? "s" : "", fmt::join(quoted_ids, " "), launch,
+      ShellQuote(exe), ShellQuote(db_path), ShellQuote(o.device), o.threads, o.heartbeat_seconds,
+      2 * o.heartbeat_seconds);
 }
 
 SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std::string& sweep,
@@ -200,14 +209,20 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
   fs::create_directories(slurm_dir);
   std::map<std::string, std::string> task_of;  // run id -> "<job>_<task>" submitted here
   std::string stamp = fmt::format("{:.0f}", NowSeconds());
-  for (int l = 0; l <= max_level; ++l) {
+  std::map<std::string, int64_t> ranks_of;
+  for (const RunRow* r : candidates) {
+    ranks_of[r->id] = RunConfigFromJson(nlohmann::json::parse(r->config_json)).hp.ranks;
+  }
+  std::set<std::pair<int, int64_t>> arrays;  // (level, ranks), in that order
+  for (const RunRow* r : candidates) arrays.insert({level[r->id], ranks_of[r->id]});
+  for (const auto& [l, ranks] : arrays) {
     std::vector<const RunRow*> batch;
     // The array waits for the tasks its runs depend on, each by "<job>_<task>": not for whole
     // earlier arrays, whose other runs (the IsoFLOP runs of level 0) it does not need. One
     // array shares one dependency list, so it is the union over the array's runs.
     std::set<std::string> wait_for;
     for (const RunRow* r : candidates) {
-      if (level[r->id] != l) continue;
+      if (level[r->id] != l || ranks_of[r->id] != ranks) continue;
       batch.push_back(r);
       for (const std::string& j : outside_deps[r->id]) wait_for.insert(j);
       for (const std::string& d : store.Dependencies(r->id)) {
@@ -222,9 +237,11 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
       WriteFileAtomically(run_dir / "config.json", r->config_json + "\n");
       ids.push_back(r->id);
     }
-    fs::path script = PathForName(slurm_dir, NameKind::kSweep, sweep,
-                                  fmt::format("-{}-level{}.sh", stamp, l), "slurm: --sweep");
-    WriteFileAtomically(script, SlurmScript(sweep, l, ids, exe, db_abs, o));
+    fs::path script = PathForName(
+        slurm_dir, NameKind::kSweep, sweep,
+        fmt::format("-{}-level{}{}.sh", stamp, l, ranks > 1 ? fmt::format("-ranks{}", ranks) : ""),
+        "slurm: --sweep");
+    WriteFileAtomically(script, SlurmScript(sweep, l, ids, exe, db_abs, o, ranks));
     fs::permissions(script, fs::perms::owner_exec, fs::perm_options::add);
     std::vector<std::string> argv = {
         "sbatch", "--parsable", "--requeue", "--open-mode=append",
@@ -233,6 +250,10 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
         fmt::format("--array=0-{}{}", batch.size() - 1,
                     o.array_limit > 0 ? fmt::format("%{}", o.array_limit) : ""),
         fmt::format("--cpus-per-task={}", o.threads)};
+    if (ranks > 1) {
+      argv.push_back(fmt::format("--ntasks={}", ranks));
+      if (o.device == "cuda") argv.push_back("--gpus-per-task=1");
+    }
     if (!o.partition.empty()) argv.push_back("--partition=" + o.partition);
     if (!o.gres.empty()) argv.push_back("--gres=" + o.gres);
     if (!o.time.empty()) argv.push_back("--time=" + o.time);
@@ -258,7 +279,8 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
       result.submitted.push_back(batch[i]->id);
     }
     result.job_ids.push_back(job);
-    Log(LogLevel::kInfo, "slurm: submitted job {} ({} runs, level {}{})", job, batch.size(), l,
+    Log(LogLevel::kInfo, "slurm: submitted job {} ({} runs, level {}{}{})", job, batch.size(), l,
+        ranks > 1 ? fmt::format(", {} ranks each", ranks) : "",
         wait_for.empty() ? "" : fmt::format(", after {}", fmt::join(wait_for, " ")));
   }
   return result;

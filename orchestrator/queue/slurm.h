@@ -7,6 +7,8 @@
 // filesystem, so tasks never open the database. Each task runs
 //   sims --db <db> worker --events --run <id>
 // which reads <project>/runs/<id>/config.json (written here) and appends to events.jsonl.
+// A run of ranks > 1 is one array task of `ranks` Slurm tasks (--ntasks; --gpus-per-task=1 with
+// --device cuda), started by srun; arrays are per dependency level and ranks.
 // Dependencies (text-LM runs before the runs that start from them) become one array per
 // dependency level, each submitted with --dependency=afterany:<job>_<task>:... naming only the
 // tasks its runs depend on (afterany, so a failed text LM fails its dependents with a message
@@ -49,9 +51,11 @@ SlurmSubmission SubmitSlurm(Store& store, const std::string& db_path, const std:
 
 // The batch script of one array: task i runs `sims worker --events --run ids[i]`. Every word
 // from the user is shell-quoted; the sweep and run ids must be valid names (common/names.h).
+// ranks > 1 (the array is submitted with --ntasks = ranks): srun starts the ranks, which meet
+// at rank 0's store on the batch node (SIMS_STORE_HOST, SIMS_STORE_PORT from the job id).
 std::string SlurmScript(const std::string& sweep, int level, const std::vector<std::string>& ids,
                         const std::string& exe, const std::string& db_path,
-                        const SlurmOptions& options);
+                        const SlurmOptions& options, int64_t ranks = 1);
 
 // The job ids (array job ids, or "<job>_<task>") that squeue still lists, of those given.
 std::vector<std::string> LiveSlurmJobs(const std::vector<std::string>& job_ids);
