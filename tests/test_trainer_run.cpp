@@ -70,6 +70,12 @@ TEST_CASE("a tiny run lowers its loss, emits every metric and consumes the plann
   CHECK(r.metrics["train/lr"].at(60) == Approx(config.hp.lr * config.hp.min_lr_ratio));
   CHECK(r.metrics["train/grad_norm"].size() == 60);
   CHECK(r.metrics["train/tokens_per_sec"].at(60) > 0);
+  // Two fp32 moments per parameter, reported once, at the first step.
+  trainer::DecoderOptions options;
+  options.shape = config.shape;
+  const int64_t n_params = trainer::CountParameters(*trainer::MakeDecoder(options, 1, torch::kCPU));
+  REQUIRE(r.metrics["train/optimizer_bytes"].size() == 1);
+  CHECK(r.metrics["train/optimizer_bytes"].at(1) == 2.0 * 4.0 * static_cast<double>(n_params));
   for (const char* stream : {"val/loss/speech", "val/loss/text", "val/loss/interleaved"}) {
     CAPTURE(stream);
     REQUIRE(r.metrics[stream].size() == 2);  // steps 30 and 60

@@ -2,12 +2,18 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <random>
 
 #include <fmt/format.h>
 
 #include "common/error.h"
 #include "sweeps/shape.h"
+#include "trainer/corpus/shard.h"
+#include "trainer/corpus/vocab.h"
+#include "trainer/train.h"
 #include "trainer/model.h"
 #include "trainer/optim.h"
 #include "trainer/torch_compat.h"
@@ -78,6 +84,91 @@ TrainBenchResult BenchTrain(const TrainBenchOptions& o) {
   return result;
 }
 
+namespace {
+
+// A train/text shard of random tokens (throughput does not depend on the data), with a
+// vocabulary that fits the shape's.
+void WriteRandomCorpus(const std::string& dir, int32_t vocab_size, int64_t tokens) {
+  std::vector<std::string> text;
+  for (int i = 0; i < 64; ++i) text.push_back(fmt::format("t{}", i));
+  const corpus::Vocabulary vocab = corpus::MakeSyntheticVocabulary(text, 64, vocab_size);
+  if (vocab.vocab_size > vocab_size) {
+    throw UserError(fmt::format("bench train: vocab_size {} is below the {} the bench corpus needs",
+                                vocab_size, vocab.vocab_size));
+  }
+  std::filesystem::create_directories(std::filesystem::path(dir) / "train");
+  corpus::SaveVocabulary(vocab, dir);
+  corpus::ShardWriter writer(corpus::StreamShardPath(dir, "train", "text"), vocab.hash,
+                             vocab.vocab_size);
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int32_t> token(vocab.Text(0), vocab.Text(vocab.text_count - 1));
+  std::vector<int32_t> document(4096);
+  for (int64_t written = 0; written < tokens; written += static_cast<int64_t>(document.size())) {
+    for (int32_t& t : document) t = token(rng);
+    writer.AddDocument(document);
+  }
+  writer.Finish();
+}
+
+}  // namespace
+
+std::vector<RanksBenchResult> BenchTrainRanks(
+    const TrainBenchOptions& o, const std::vector<int64_t>& ranks_list, const std::string& work_dir,
+    const std::function<void(int64_t ranks, int port)>& start_peers) {
+  if (o.batch <= 0 || o.context <= 0 || o.steps <= 0 || ranks_list.empty()) {
+    throw UserError("bench train: batch, context, steps and ranks must be positive");
+  }
+  const int64_t most = *std::max_element(ranks_list.begin(), ranks_list.end());
+  if (o.batch % most != 0) {
+    throw UserError(fmt::format("bench train: a batch of {} sequences cannot be split across {} "
+                                "ranks", o.batch, most));
+  }
+  const std::string corpus_dir = (std::filesystem::path(work_dir) / "corpus").string();
+  WriteRandomCorpus(corpus_dir, static_cast<int32_t>(o.shape.vocab_size), 1 << 20);
+  RunConfig config;
+  config.sweep = "bench";
+  config.condition = "ranks";
+  config.seed = 1;
+  config.shape = o.shape;
+  config.mixture = {.text = 1, .speech = 0, .interleaved = 0};
+  config.hp.context = o.context;
+  config.hp.batch_tokens = o.batch * o.context;
+  config.hp.micro_batch_tokens = config.hp.batch_tokens / most;
+  config.hp.eval_pairs = 0;
+  config.steps = o.warmup_steps + o.steps;
+  config.tokens = config.steps * config.hp.batch_tokens;
+  config.corpus = corpus_dir;
+  std::vector<RanksBenchResult> results;
+  for (int64_t ranks : ranks_list) {
+    config.hp.ranks = ranks;
+    TrainEnvironment env;
+    env.run_dir = (std::filesystem::path(work_dir) / fmt::format("ranks-{}", ranks)).string();
+    env.corpus_dir = corpus_dir;
+    env.device = o.device;
+    env.threads = o.threads;
+    env.checkpoint_every = config.steps + 1;  // none: the benchmark times training steps only
+    std::vector<double> step_rates;
+    RanksBenchResult result;
+    result.ranks = ranks;
+    TrainHooks hooks;
+    hooks.emit = [&](const std::vector<MetricRow>& metrics, const std::vector<EvalRow>&) {
+      for (const MetricRow& m : metrics) {
+        if (m.name == "train/tokens_per_sec" && m.step > o.warmup_steps) step_rates.push_back(m.value);
+        if (m.name == "train/optimizer_bytes") result.optimizer_bytes = m.value;
+      }
+    };
+    hooks.start_peers = [&](int port) { start_peers(ranks, port); };
+    TrainRun(fmt::format("bench-ranks-{}", ranks), config, env, hooks);
+    std::nth_element(step_rates.begin(), step_rates.begin() + step_rates.size() / 2, step_rates.end());
+    result.tokens_per_sec = step_rates[step_rates.size() / 2];
+    trainer::DecoderOptions model_options;
+    model_options.shape = o.shape;
+    result.n_params = trainer::CountParameters(*trainer::MakeDecoder(model_options, 1, torch::kCPU));
+    results.push_back(result);
+  }
+  return results;
+}
+
 std::vector<TrainBenchPreset> TrainBenchPresets(const SweepSpec& demo) {
   if (demo.conditions.empty()) throw UserError("bench train: the demo sweep has no condition");
   const ConditionSpec& condition = demo.conditions.front();
@@ -89,6 +180,13 @@ std::vector<TrainBenchPreset> TrainBenchPresets(const SweepSpec& demo) {
     o.batch = condition.hp.micro_batch_tokens / condition.hp.context;  // one micro-batch a step
     presets.push_back({"demo-" + size.label, o});
   }
+  TrainBenchOptions width;  // ~10M parameters: where data parallelism starts to pay on CPUs
+  width.shape = {.layers = 6, .d_model = 384, .heads = 6, .kv_heads = 6, .d_ff = 1024,
+                 .vocab_size = 1024, .tied_embeddings = true, .qkv_bias = false};
+  width.batch = 8;
+  width.context = 256;
+  width.steps = 10;
+  presets.push_back({"width-10m", width});
   TrainBenchOptions gpt2;  // llm.c's GPT-2 124M size as a Llama: 12 x 768, SwiGLU 2048
   gpt2.shape = {.layers = 12, .d_model = 768, .heads = 12, .kv_heads = 12, .d_ff = 2048,
                 .vocab_size = 50304, .tied_embeddings = true, .qkv_bias = false};

@@ -3,6 +3,7 @@
 // BenchTrain with a shape, batch and context; it trains on uniformly random tokens (throughput
 // does not depend on the data) with exactly TrainRun's step: AdamW, clip, bf16 autocast on CUDA.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,25 @@ struct TrainBenchResult {
 // Throws UserError for a bad shape or device.
 TrainBenchResult BenchTrain(const TrainBenchOptions& options);
 
+// Data-parallel scaling (`sims bench train --ranks R`): the real TrainRun on a corpus of
+// uniformly random tokens written under `work_dir`, once per entry of `ranks` with the same
+// global batch (options.batch sequences, split into max(ranks) micro-batches so every entry
+// divides it). `start_peers(ranks, port)` starts ranks 1.. (the CLI starts `sims worker --peer`).
+// Throughput is the median of the per-step train/tokens_per_sec after options.warmup_steps.
+struct RanksBenchResult {
+  int64_t ranks = 1;
+  double tokens_per_sec = 0;
+  double optimizer_bytes = 0;  // the fullest rank's AdamW moments (train/optimizer_bytes)
+  int64_t n_params = 0;
+};
+std::vector<RanksBenchResult> BenchTrainRanks(
+    const TrainBenchOptions& options, const std::vector<int64_t>& ranks, const std::string& work_dir,
+    const std::function<void(int64_t ranks, int port)>& start_peers);
+
 // Named benchmark shapes: "demo-<size>" for every size of the demo sweep's first condition (its
 // shapes, vocabulary, context and micro-batch, taken from the parsed sweep so they cannot drift
-// from the demo), and "gpt2-124m" (12 x 768, context 1024, vocab 50304, the GPU target).
+// from the demo), "width-10m" (a ~10M-parameter shape for the data-parallel benchmark) and
+// "gpt2-124m" (12 x 768, context 1024, vocab 50304, the GPU target).
 // FindTrainBenchPreset throws UserError naming the preset if unknown.
 struct TrainBenchPreset {
   std::string name;

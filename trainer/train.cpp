@@ -165,6 +165,21 @@ std::vector<AdamWSlot> CollectOptimizer(Ranks& ranks, torch::optim::AdamW& optim
   return slots;
 }
 
+// Bytes of AdamW moments held by the rank that holds the most (every rank must call this).
+double OptimizerBytesPerRank(Ranks& ranks, torch::optim::AdamW& optimizer, Decoder& model) {
+  double mine = 0;
+  for (const AdamWSlot& slot : ReadAdamW(optimizer, model)) {
+    if (slot.step == 0) continue;
+    mine += static_cast<double>(slot.exp_avg.numel() * slot.exp_avg.element_size() +
+                                slot.exp_avg_sq.numel() * slot.exp_avg_sq.element_size());
+  }
+  if (!ranks.comm) return mine;
+  std::vector<double> each(static_cast<size_t>(ranks.world()), 0.0);
+  each[static_cast<size_t>(ranks.rank())] = mine;
+  each = ranks.comm->SumValues(each);
+  return *std::max_element(each.begin(), each.end());
+}
+
 TrainOutcome Train(const std::string& run_id, const RunConfig& config, const TrainEnvironment& env,
                    const TrainHooks& hooks, c10::intrusive_ptr<c10d::Store> store,
                    const std::optional<std::string>& resume_from) {
@@ -251,6 +266,8 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
     if (lead) SaveCheckpoint(env.run_dir, run_id, state, model, slots, env.keep_checkpoints);
     last_checkpoint = state.step;
   };
+  bool first_step = true;
+  double optimizer_bytes = 0;
   model->train();
   while (state.step < config.steps) {
     const auto started = std::chrono::steady_clock::now();
@@ -284,11 +301,18 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
         torch::nn::utils::clip_grad_norm_(parameters, hp.clip > 0 ? hp.clip : 1e30);
     optimizer->step();
     if (ranks.sharded()) ranks.comm->GatherParameters(parameters, ranks.owners);
+    if (first_step) optimizer_bytes = OptimizerBytesPerRank(ranks, *optimizer, model);
     state.step += 1;
     state.tokens += hp.batch_tokens;
 
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (hooks.emit && first_step) {
+      // Once per attempt: the AdamW state the fullest rank holds (the memory planner's term).
+      hooks.emit({Metric(rc, state.step, state.tokens, "train/optimizer_bytes", optimizer_bytes)},
+                 {});
+    }
+    first_step = false;
     if (hooks.emit) {
       hooks.emit({Metric(rc, state.step, state.tokens, "train/loss", loss_sum),
                      Metric(rc, state.step, state.tokens, "train/lr", lr),

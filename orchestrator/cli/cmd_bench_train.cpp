@@ -7,7 +7,14 @@
 //    time, which a busy shared machine distorts far less than wall time)}
 // Without --preset it runs every demo size. The reference runs in a child process (the OS
 // boundary), so its memory and threads do not mix with ours.
+// With --ranks R it measures data-parallel scaling instead: the real training loop with 1 rank
+// and with R ranks (`sims worker --peer` processes) on the same global batch, at the demo's
+// largest size and width-10m unless --preset names one:
+//   {"preset", "n_params", "ranks", "tokens_per_sec_1", "tokens_per_sec", "speedup",
+//    "efficiency" (speedup / R), "optimizer_bytes_1", "optimizer_bytes" (the fullest rank's),
+//    "optimizer_ratio"}
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -23,6 +30,7 @@
 #include "common/log.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/demo_files.h"
+#include "orchestrator/queue/process.h"
 #include "trainer/bench.h"
 
 namespace sims {
@@ -37,6 +45,7 @@ struct BenchTrainOptions {
   std::string reference_script; // empty = bench/train_reference.py next to the build dir
   bool reference = true;        // --no-reference: measure sims only
   double peak_tflops = 989;     // H100 SXM dense bf16, for MFU on CUDA; set yours
+  int64_t ranks = 1;            // > 1: data-parallel scaling against 1 rank instead
   Format format = Format::kJson;
 };
 
@@ -99,8 +108,97 @@ SweepSpec DemoSweep() {
   return ParseSweep(demo_files::kDemoCpu, "demo-cpu.toml (built into sims)");
 }
 
+// A fresh directory under $TMPDIR for the benchmark's corpus and runs, removed afterwards.
+class ScratchDirectory {
+ public:
+  ScratchDirectory() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "sims-bench-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw UserError(fmt::format("bench train: cannot create a directory like {}", pattern));
+    }
+    path_ = pattern;
+  }
+  ~ScratchDirectory() {
+    std::error_code ignored;  // best effort: a leftover temp directory harms nothing
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// --ranks R: 1 rank against R, through TrainRun and real peer processes.
+void RunBenchTrainRanks(const BenchTrainOptions& o, const SweepSpec& demo, std::ostream& out) {
+  std::vector<TrainBenchPreset> presets;
+  if (!o.preset.empty()) {
+    presets.push_back(FindTrainBenchPreset(demo, o.preset));
+  } else {
+    const std::vector<TrainBenchPreset> all = TrainBenchPresets(demo);
+    for (auto p = all.rbegin(); p != all.rend(); ++p) {  // the demo's largest size: the last
+      if (p->name.starts_with("demo-")) {
+        presets.push_back(*p);
+        break;
+      }
+    }
+    presets.push_back(FindTrainBenchPreset(demo, "width-10m"));
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (TrainBenchPreset& preset : presets) {
+    TrainBenchOptions& b = preset.options;
+    if (!o.device.empty()) b.device = o.device;
+    if (o.steps > 0) b.steps = o.steps;
+    b.threads = o.threads;
+    // Every rank count must divide the batch: round it up to a multiple of R.
+    b.batch = (b.batch + o.ranks - 1) / o.ranks * o.ranks;
+    Log(LogLevel::kInfo, "bench train: {} with 1 and {} ranks", preset.name, o.ranks);
+    ScratchDirectory work;
+    std::vector<pid_t> peers;
+    const auto results = BenchTrainRanks(b, {1, o.ranks}, work.path(), [&](int64_t ranks, int port) {
+      for (int64_t r = 1; r < ranks; ++r) {
+        peers.push_back(StartChild({SelfExe(), "--log-level", "warn", "worker", "--peer",
+                                    fmt::format("127.0.0.1:{}", port), "--rank", std::to_string(r)},
+                                   {.own_process_group = false, .parent_death_signal = SIGKILL}));
+      }
+    });
+    for (pid_t pid : peers) ::waitpid(pid, nullptr, 0);
+    const RanksBenchResult& one = results[0];
+    const RanksBenchResult& many = results[1];
+    nlohmann::json j;
+    j["preset"] = preset.name;
+    j["n_params"] = one.n_params;
+    j["ranks"] = o.ranks;
+    j["batch"] = b.batch;
+    j["context"] = b.context;
+    j["threads_per_rank"] = b.threads;
+    j["tokens_per_sec_1"] = one.tokens_per_sec;
+    j["tokens_per_sec"] = many.tokens_per_sec;
+    j["speedup"] = many.tokens_per_sec / one.tokens_per_sec;
+    j["efficiency"] = j["speedup"].get<double>() / static_cast<double>(o.ranks);
+    j["optimizer_bytes_1"] = one.optimizer_bytes;
+    j["optimizer_bytes"] = many.optimizer_bytes;
+    j["optimizer_ratio"] = many.optimizer_bytes / one.optimizer_bytes;
+    if (o.format == Format::kJson) {
+      out << j.dump() << std::endl;
+    } else {
+      rows.push_back({preset.name, std::to_string(one.n_params), fmt::format("{:.0f}", one.tokens_per_sec),
+                      fmt::format("{:.0f}", many.tokens_per_sec),
+                      fmt::format("{:.2f}", j["efficiency"].get<double>()),
+                      fmt::format("{:.2f}", j["optimizer_ratio"].get<double>())});
+    }
+  }
+  if (o.format == Format::kTable) {
+    PrintTable(out, {"preset", "params", "tokens/s 1 rank", fmt::format("tokens/s {} ranks", o.ranks),
+                     "efficiency", "optimizer bytes ratio"},
+               rows);
+  }
+}
+
 void RunBenchTrain(const BenchTrainOptions& o, std::ostream& out) {
   const SweepSpec demo = DemoSweep();
+  if (o.ranks > 1) return RunBenchTrainRanks(o, demo, out);
   std::vector<TrainBenchPreset> presets;
   if (!o.preset.empty()) {
     presets.push_back(FindTrainBenchPreset(demo, o.preset));
@@ -186,6 +284,10 @@ void SetupBenchTrainCommand(CLI::App* cmd, GlobalOptions& /*global*/) {
   cmd->add_option("--peak-tflops", options->peak_tflops,
                   "the card's dense bf16 peak for MFU (H100 SXM 989, H200 989, A100 312)")
       ->capture_default_str();
+  cmd->add_option("--ranks", options->ranks,
+                  "measure data-parallel scaling: 1 rank against this many (threads each), at "
+                  "the demo's largest size and width-10m unless --preset names one")
+      ->check(CLI::Range(int64_t{1}, int64_t{64}));
   AddFormatOption(cmd, options->format, {"json", "table"});
   cmd->callback([options] { RunBenchTrain(*options, std::cout); });
 }
