@@ -382,8 +382,7 @@ void Publish(c10d::Store& store, const std::string& run_id, const RunConfig& con
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  throw RankLost(fmt::format("run {}: a rank of {} stopped answering ({}); the attempt is lost and "
-                             "the run resumes from its last checkpoint",
+  throw RankLost(fmt::format("run {}: a rank of {} stopped answering ({}); this attempt is lost",
                              run_id, world, cause.substr(0, cause.find('\n'))));
 }
 

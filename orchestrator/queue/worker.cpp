@@ -236,7 +236,9 @@ bool TrainClaimed(const WorkerOptions& options, const std::string& worker, Store
   if (attempt.rank_lost) {
     const auto left = store.RequeueRun(row.id, worker, options.max_attempts, attempt.error);
     Log(LogLevel::kWarn, "worker {}: {}; run {} is {}", worker, attempt.error, row.id,
-        left ? ToString(*left) : "no longer ours");
+        left == RunStatus::kPlanned ? "planned again and resumes from its last checkpoint"
+        : left                      ? ToString(*left)
+                                    : "no longer ours");
     ++(left == RunStatus::kFailed ? summary.failed : summary.released);
     return !stop;
   }
