@@ -288,10 +288,12 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
       loss_sum += loss.item<double>();
     }
     state.samples += micro_steps * rows_per_micro;
+    const auto computed = std::chrono::steady_clock::now();
     if (ranks.comm) {
       loss_sum = ranks.comm->SumValues({loss_sum})[0];
       ranks.comm->SumGradients(parameters);
     }
+    const auto summed = std::chrono::steady_clock::now();
     if (!std::isfinite(loss_sum)) {
       throw std::runtime_error(fmt::format(
           "run {}: step {}: training loss is {} (non-finite); hint: lower hp.lr or hp.clip",
@@ -300,7 +302,16 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
     const double grad_norm =
         torch::nn::utils::clip_grad_norm_(parameters, hp.clip > 0 ? hp.clip : 1e30);
     optimizer->step();
+    const auto stepped = std::chrono::steady_clock::now();
     if (ranks.sharded()) ranks.comm->GatherParameters(parameters, ranks.owners);
+    if (ranks.comm) {  // where a step's time goes, for a run that scales badly (--log-level debug)
+      const auto seconds = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+      Log(LogLevel::kDebug,
+          "run {}: rank {}: step {}: compute {:.3f} s, sum {:.3f} s, optimizer {:.3f} s, "
+          "gather {:.3f} s",
+          run_id, ranks.rank(), state.step + 1, seconds(started, computed), seconds(computed, summed),
+          seconds(summed, stepped), seconds(stepped, std::chrono::steady_clock::now()));
+    }
     if (first_step) optimizer_bytes = OptimizerBytesPerRank(ranks, *optimizer, model);
     state.step += 1;
     state.tokens += hp.batch_tokens;
