@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "common/error.h"
 #include "sweeps/shape.h"
 
 namespace sims {
@@ -176,23 +177,78 @@ MemoryPlan PlanMemory(const RunConfig& config, double gpu_memory_bytes, MemoryDe
       if (static_cast<double>(m.total) <= usable) return {true, r, rows * hp.context, m, ""};
     }
   }
-  // Nothing fits: report the most ranks with one sequence per micro-batch, the least there is.
-  const int64_t most = ranks.back();
-  MemoryPlan plan{false, most, hp.context, Estimate(config, most, hp.context, device), ""};
+  // Nothing fits: report the least memory there is, one sequence per micro-batch at whichever
+  // ranks need least (not always the most: the all-gather's buffers grow with the ranks).
+  MemoryPlan plan{false, ranks.front(), hp.context,
+                  Estimate(config, ranks.front(), hp.context, device), ""};
+  for (int64_t r : ranks) {
+    const RunMemory m = Estimate(config, r, hp.context, device);
+    if (m.total < plan.memory.total) plan = {false, r, hp.context, m, ""};
+  }
   const RunMemory& m = plan.memory;
   const bool state_alone = static_cast<double>(m.weights + m.gradients + m.optimizer) > usable;
   plan.refusal = fmt::format(
-      "does not fit in {:.1f} GiB per rank ({:.0f} % of {:g} GiB) even at ranks = {}{} with one "
-      "sequence per micro-batch (micro_batch_tokens = {}): {}{}; hint: a GPU with more memory, "
-      "or a shorter context",
-      usable / kGiB, 100 * kUsableGpuFraction, gpu_memory_bytes / kGiB, most,
-      most < kMaxRanks ? fmt::format(" (the most that divide its {} sequences per step)", sequences)
-                       : "",
-      hp.context, Breakdown(m),
+      "does not fit in {:.1f} GiB per rank ({:.0f} % of {:g} GiB) at any ranks from {} to {}{}; "
+      "the least is at ranks = {} with one sequence per micro-batch (micro_batch_tokens = {}): "
+      "{}{}; hint: a GPU with more memory, or a shorter context",
+      usable / kGiB, 100 * kUsableGpuFraction, gpu_memory_bytes / kGiB, ranks.front(),
+      ranks.back(),
+      ranks.back() < kMaxRanks
+          ? fmt::format(" (the most that divide its {} sequences per step)", sequences)
+          : "",
+      plan.ranks, hp.context, Breakdown(m),
       state_alone ? "; weights, gradients and optimizer state alone exceed it (ZeRO-1 shards "
                     "only the optimizer state)"
                   : "");
   return plan;
+}
+
+bool FitsAsConfigured(const RunConfig& config, const MemoryPlan& plan) {
+  return plan.fits && plan.ranks == config.hp.ranks &&
+         plan.micro_batch_tokens == config.hp.micro_batch_tokens;
+}
+
+void CheckPlanFits(const SweepPlan& plan, double gpu_memory_gib) {
+  // Runs of one size with the same settings fail alike: one line each, naming its first runs.
+  struct Failure {
+    std::string size, what;
+    std::vector<std::string> runs;
+  };
+  std::vector<Failure> failures;
+  size_t failed = 0;
+  for (const PlannedRun& r : plan.runs) {
+    const RunConfig& c = r.config;
+    const MemoryPlan fit = PlanMemory(c, gpu_memory_gib * kGiB);
+    if (FitsAsConfigured(c, fit)) continue;
+    std::string what =
+        fmt::format("{:.1f} GiB per rank at ranks = {}, micro_batch_tokens = {}; ",
+                    GiB(EstimateRunMemory(c).total), c.hp.ranks, c.hp.micro_batch_tokens);
+    what += fit.fits ? fmt::format("fits with ranks = {}, micro_batch_tokens = {} ({:.1f} GiB)",
+                                   fit.ranks, fit.micro_batch_tokens, GiB(fit.memory.total))
+                     : fit.refusal;
+    auto same = std::find_if(failures.begin(), failures.end(), [&](const Failure& f) {
+      return f.size == r.size_label && f.what == what;
+    });
+    if (same == failures.end()) same = failures.insert(failures.end(), {r.size_label, what, {}});
+    same->runs.push_back(fmt::format("{} {} {}", r.id, c.condition, r.column_label));
+    ++failed;
+  }
+  if (failures.empty()) return;
+  std::string message = fmt::format(
+      "sweep {}: {} of {} runs do not fit {:g} GiB per GPU at their ranks and micro-batch "
+      "(nothing stored):\n",
+      plan.sweep, failed, plan.runs.size(), gpu_memory_gib);
+  for (const Failure& f : failures) {
+    std::string runs;
+    for (size_t i = 0; i < f.runs.size() && i < 3; ++i) runs += (i ? ", " : "") + f.runs[i];
+    if (f.runs.size() > 3) runs += fmt::format(" and {} more", f.runs.size() - 3);
+    message += fmt::format("  {}, {} run{} ({}): {}\n", f.size, f.runs.size(),
+                           f.runs.size() == 1 ? "" : "s", runs, f.what);
+  }
+  throw UserError(message +
+                  "hint: set ranks and micro_batch_tokens in [sweep], in the condition, or in a "
+                  "[[condition.override]] with the size's label (docs/sweep-file.md); sims plan "
+                  "--dry-run shows the memory table");
 }
 
 }  // namespace sims

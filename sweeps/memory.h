@@ -5,6 +5,7 @@
 //
 //   RunMemory m = EstimateRunMemory(config);            // bytes per rank, part by part
 //   MemoryPlan p = PlanMemory(config, 80 * kGiB);        // what fits an 80 GiB GPU
+//   CheckPlanFits(sweep_plan, 80);                       // every run as configured, or UserError
 //
 // The formula, and how it was checked against the peak bytes of a training step measured on CPU
 // (trainer/memory_probe.h, within 15 %): docs/trainer.md "Memory per rank". Not for: the
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "sweeps/plan.h"
 #include "sweeps/run_config.h"
 
 namespace sims {
@@ -63,11 +65,19 @@ struct MemoryPlan {
   bool fits = false;
   int64_t ranks = 0;
   int64_t micro_batch_tokens = 0;
-  RunMemory memory;     // at (ranks, micro_batch_tokens); when nothing fits, at the most ranks
-                        // and one sequence per micro-batch
+  RunMemory memory;     // at (ranks, micro_batch_tokens); when nothing fits, the least there is:
+                        // one sequence per micro-batch at the ranks that need least
   std::string refusal;  // when !fits: what does not fit even then, with the numbers and a hint
 };
 MemoryPlan PlanMemory(const RunConfig& config, double gpu_memory_bytes,
                       MemoryDevice device = MemoryDevice::kCuda);
+// Whether `plan` (of `config`) is the config itself: it fits at its own ranks and micro-batch.
+bool FitsAsConfigured(const RunConfig& config, const MemoryPlan& plan);
+
+// For `sims plan` and `sims run` given a GPU size (`[sweep] gpu_memory`, `--gpu-memory`): throws
+// UserError when runs of `plan` do not fit at their configured ranks and micro-batch: per size,
+// its runs, their estimate, and the ranks / micro_batch_tokens that fit or why none do. Call it
+// before the database is touched, so nothing is stored.
+void CheckPlanFits(const SweepPlan& plan, double gpu_memory_gib);
 
 }  // namespace sims

@@ -25,6 +25,7 @@ constexpr int64_t kMaxConditions = 64;
 constexpr double kMaxBudget = 1e30;
 constexpr double kMaxTokens = 1e16;
 constexpr double kMaxTokensPerParam = 1e6;
+constexpr double kMaxGpuGib = 1e6;
 
 constexpr std::string_view kHpKeys =
     "lr, warmup_fraction, min_lr_ratio, batch_tokens, micro_batch_tokens, context, clip, "
@@ -389,6 +390,12 @@ void ReadSweepTable(Table& top, SweepSpec& spec, const std::string& corpus_overr
   spec.tied_embeddings = sweep->Bool("tied_embeddings").value_or(true);
   spec.flops = Choice(*sweep, "flops", FlopConventionFromString).value_or(FlopConvention::k6ND);
   spec.n_includes_embedding = sweep->Bool("n_includes_embedding").value_or(false);
+  spec.gpu_memory_gib = sweep->Number("gpu_memory").value_or(0);
+  if (sweep->Has("gpu_memory") && !(spec.gpu_memory_gib > 0 && spec.gpu_memory_gib <= kMaxGpuGib)) {
+    sweep->Fail("gpu_memory", fmt::format("{} must be in (0, 1e6]: GiB per GPU, e.g. 80 for an "
+                                          "H100 80GB",
+                                          spec.gpu_memory_gib));
+  }
   Hyperparameters defaults;
   defaults.micro_batch_tokens = 0;
   HpPatch patch = ReadHp(*sweep);
@@ -397,7 +404,9 @@ void ReadSweepTable(Table& top, SweepSpec& spec, const std::string& corpus_overr
   if (!patch.micro_batch_tokens) spec.hp.micro_batch_tokens = spec.hp.batch_tokens;
   ValidateHyperparameters(spec.hp, sweep->Self().Where());
   sweep->RejectUnknown(fmt::format(
-      "name, seed, corpus, vocab_size, tied_embeddings, flops, n_includes_embedding, {}", kHpKeys));
+      "name, seed, corpus, vocab_size, tied_embeddings, flops, n_includes_embedding, gpu_memory, "
+      "{}",
+      kHpKeys));
 }
 
 // `[text_lm]`: exactly one of tokens_per_param, tokens, flops, and hyper-parameters.

@@ -88,6 +88,9 @@ struct SweepSpec {
   bool n_includes_embedding = false;  // N in 6ND and tokens-per-parameter counts embeddings
   ShapeRule shape_rule;
   Hyperparameters hp;
+  // `[sweep] gpu_memory`: GiB per GPU that `sims plan` checks every run against (sweeps/memory.h);
+  // 0 = not checked. Not a hyper-parameter: it changes no run and no run id.
+  double gpu_memory_gib = 0;
   std::optional<TextLmSpec> text_lm;
   std::vector<ConditionSpec> conditions;
   Origin vocab_origin;      // of [sweep].vocab_size, for the corpus check

@@ -44,7 +44,7 @@ TEST_CASE("the probe counts a tensor's bytes while it lives and keeps the peak",
 }
 
 TEST_CASE("the memory estimate is within 15 % of the peak of a CPU training step", "[trainer]") {
-  // Three demo sizes (1 to 4 layers, the output head from most of the memory to a third), the
+  // Three demo sizes (1 to 4 layers; the loss buffers from 80 % of the peak to a quarter), the
   // largest with gradient accumulation, and a Qwen2-like shape: grouped-query attention, q/k/v
   // biases, an untied head.
   auto [label, micro_steps] = GENERATE(table<std::string, int64_t>({

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "results/store.h"
 #include "results/plan_store.h"
+#include "sweeps/memory.h"
 #include "sweeps/plan.h"
 #include "test_support.h"
 
@@ -470,6 +471,11 @@ TEST_CASE("bad sweep files are refused with the key path and line", "[sweeps]") 
        "dtype = \"fp16\"", "sweep.dtype",
        "'fp16' is not a dtype the trainer trains (fp16 would need loss scaling, which it does "
        "not do); expected one of auto, fp32, bf16"},
+      {"no GPU memory", "seed = 1\n", "seed = 1\ngpu_memory = 0\n", "gpu_memory =",
+       "sweep.gpu_memory", "0 must be in (0, 1e6]: GiB per GPU, e.g. 80"},
+      {"GPU memory is not a condition's key", "name = \"textless\"\n",
+       "name = \"textless\"\ngpu_memory = 80\n", "gpu_memory = 80", "condition[0].gpu_memory",
+       "unknown key"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -622,6 +628,75 @@ TEST_CASE("sims plan --dry-run previews a sweep whose checkpoint folders do not 
   CHECK(run("plan " + path, dir.file("real.txt")) >> 8 == 1);
   CHECK_THAT(ReadText(dir.file("real.txt.err")), Catch::Contains("Qwen2.5-3B' does not exist"));
   CHECK_FALSE(fs::exists(db));
+}
+
+TEST_CASE("[sweep] gpu_memory is read, and changes no run id", "[sweeps]") {
+  const std::string demo = Example("demo-cpu-tiny.toml");
+  const SweepSpec without = ParseSweep(demo, "tiny.toml");
+  const SweepSpec with = ParseSweep(Edit(demo, "seed = 1\n", "seed = 1\ngpu_memory = 40\n"),
+                                    "tiny.toml");
+  CHECK(without.gpu_memory_gib == 0);
+  CHECK(with.gpu_memory_gib == 40);
+  const SweepPlan a = PlanSweep(without), b = PlanSweep(with);
+  REQUIRE(a.runs.size() == b.runs.size());
+  for (size_t i = 0; i < a.runs.size(); ++i) CHECK(a.runs[i].id == b.runs[i].id);
+}
+
+// The paper's sweep at 80 GiB per GPU (as docs/running.md shows it): micro-batches of 16
+// sequences need 120-435 GiB per rank; 0.5B-3B fit one GPU with smaller micro-batches, 7.6B fits
+// at no ranks.
+TEST_CASE("sims plan --gpu-memory shows each size's memory, refuses runs that do not fit, and "
+          "stores nothing then",
+          "[sweeps][cli]") {
+  TempDir dir;
+  const std::string path = PaperFixture(dir);
+  const std::string db = dir.file("sims.db");
+  auto run = [&](const std::string& args, const std::string& out) {
+    return std::system((std::string(SIMS_BINARY) + " --db " + db + " " + args + " > " + out +
+                        " 2> " + out + ".err")
+                           .c_str());
+  };
+  REQUIRE(run("plan --dry-run --gpu-memory 80 " + path, dir.file("dry.txt")) == 0);
+  const std::string table = ReadText(dir.file("dry.txt"));
+  CHECK_THAT(table, Catch::Contains("memory per rank, GiB") && Catch::Contains("on 80 GiB"));
+  CHECK_THAT(table, Catch::Contains("ranks 1, micro_batch 16384: 64.1"));  // 0.5B
+  CHECK_THAT(table, Catch::Contains("refused Qwen2.5-7B (3 runs): does not fit in 72.0 GiB"));
+  CHECK_FALSE(fs::exists(db));
+
+  CHECK(run("plan --gpu-memory 80 " + path, dir.file("real.txt")) >> 8 == 1);
+  const std::string error = ReadText(dir.file("real.txt.err"));
+  CHECK_THAT(error, Catch::Contains("sweep sims-paper: 39 of 39 runs do not fit 80 GiB per GPU"));
+  CHECK_THAT(error, Catch::Contains("Qwen2.5-0.5B, 15 runs (") &&
+                        Catch::Contains("120.9 GiB per rank at ranks = 1, micro_batch_tokens = "
+                                        "32768; fits with ranks = 1, micro_batch_tokens = 16384"));
+  CHECK_THAT(error, Catch::Contains("hint: set ranks and micro_batch_tokens"));
+  CHECK_FALSE(fs::exists(db));
+
+  // The sweep key does the same; --gpu-memory replaces it.
+  WriteText(path, Edit(ReadText(path), "seed = 0\n", "seed = 0\ngpu_memory = 80\n"));
+  CHECK(run("plan " + path, dir.file("key.txt")) >> 8 == 1);
+  CHECK_THAT(ReadText(dir.file("key.txt.err")), Catch::Contains("do not fit 80 GiB per GPU"));
+  CHECK_FALSE(fs::exists(db));
+  REQUIRE(run("plan --dry-run --format json --gpu-memory 100 " + path, dir.file("j.json")) == 0);
+  const nlohmann::json runs = nlohmann::json::parse(ReadText(dir.file("j.json")));
+  REQUIRE(!runs.empty());
+  const nlohmann::json& memory = runs[0]["memory_per_rank"];
+  CHECK(memory["gpu_memory_gib"] == 100.0);
+  CHECK(memory["total_bytes"].get<int64_t>() > memory["activations_bytes"].get<int64_t>());
+  CHECK(memory["fits"] == false);
+  CHECK(memory["fits_with"]["ranks"] == 1);
+}
+
+TEST_CASE("sims plan --gpu-memory stores a sweep whose runs fit", "[sweeps][cli]") {
+  TempDir dir;
+  const std::string db = dir.file("sims.db");
+  const std::string tiny = std::string(SIMS_SOURCE_DIR) + "/examples/demo-cpu-tiny.toml";
+  const std::string out = dir.file("out.txt");
+  REQUIRE(std::system((std::string(SIMS_BINARY) + " --db " + db + " plan --gpu-memory 1 " + tiny +
+                       " > " + out + " 2>&1")
+                          .c_str()) == 0);
+  CHECK_THAT(ReadText(out), Catch::Contains("fits"));
+  CHECK(Store::Open(db).ListRuns().size() > 0);
 }
 
 }  // namespace

@@ -98,7 +98,7 @@ MeasuredMemory MeasureTrainStep(const RunConfig& config) {
   torch::manual_seed(0);
   // The step of TrainRun's loop (trainer/train.cpp) on random tokens, one batch per micro-step.
   auto step = [&] {
-    optimizer->zero_grad();
+    model->zero_grad();
     for (int64_t micro = 0; micro < micro_steps; ++micro) {
       torch::Tensor batch = torch::randint(0, config.shape.vocab_size,
                                            {rows_per_micro, hp.context + 1}, torch::kInt64);

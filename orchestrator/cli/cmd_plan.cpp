@@ -2,6 +2,8 @@
 // The table view is for a researcher checking a design before spending compute: per condition,
 // sizes as rows and budgets (or tokens-per-parameter ratios, or token counts) as columns, each
 // cell the run's tokens per parameter; then how far 6ND is from the exact FLOP count per size.
+// Given a GPU size (--gpu-memory or [sweep] gpu_memory), also each run's memory per rank
+// (sweeps/memory.h), and a real plan refuses runs that do not fit.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include "orchestrator/cli/commands.h"
 #include "results/store.h"
 #include "results/plan_store.h"
+#include "sweeps/memory.h"
 #include "sweeps/plan.h"
 
 namespace sims {
@@ -24,10 +27,40 @@ struct PlanOptions {
   std::string spec_path;
   bool dry_run = false;  // show what would be inserted, write nothing
   std::string corpus;    // replaces [sweep].corpus (relative to the working directory)
+  double gpu_memory = 0;  // GiB per GPU, replacing [sweep] gpu_memory; 0 = the file's (if any)
   Format format = Format::kTable;
 };
 
-nlohmann::json RunJson(const PlannedRun& r, bool is_new) {
+double GiB(int64_t bytes) { return static_cast<double>(bytes) / kGiB; }
+
+// The estimate at the run's own ranks and micro-batch; with a GPU size, whether it fits and, if
+// not, what would (or why nothing does).
+nlohmann::json MemoryJson(const RunConfig& c, double gpu_memory_gib) {
+  const RunMemory m = EstimateRunMemory(c);
+  nlohmann::json j = {{"device", "cuda"},
+                      {"ranks", c.hp.ranks},
+                      {"micro_batch_tokens", c.hp.micro_batch_tokens},
+                      {"weights_bytes", m.weights},
+                      {"gradients_bytes", m.gradients},
+                      {"optimizer_bytes", m.optimizer},
+                      {"activations_bytes", m.activations},
+                      {"collectives_bytes", m.collectives},
+                      {"total_bytes", m.total}};
+  if (gpu_memory_gib > 0) {
+    const MemoryPlan plan = PlanMemory(c, gpu_memory_gib * kGiB);
+    j["gpu_memory_gib"] = gpu_memory_gib;
+    j["fits"] = FitsAsConfigured(c, plan);
+    if (!FitsAsConfigured(c, plan) && plan.fits) {
+      j["fits_with"] = {{"ranks", plan.ranks},
+                        {"micro_batch_tokens", plan.micro_batch_tokens},
+                        {"total_bytes", plan.memory.total}};
+    }
+    if (!plan.fits) j["refusal"] = plan.refusal;
+  }
+  return j;
+}
+
+nlohmann::json RunJson(const PlannedRun& r, bool is_new, double gpu_memory_gib) {
   const RunConfig& c = r.config;
   return {{"id", r.id},
           {"new", is_new},
@@ -59,7 +92,66 @@ nlohmann::json RunJson(const PlannedRun& r, bool is_new) {
            {{"kind", ToString(c.init.kind)},
             {"run_id", c.init.run_id},
             {"checkpoint_path", c.init.checkpoint_path}}},
-          {"depends_on", c.depends_on}};
+          {"depends_on", c.depends_on},
+          {"memory_per_rank", MemoryJson(c, gpu_memory_gib)}};
+}
+
+// Memory per rank, one row per size and memory-relevant settings (runs that differ only in
+// tokens or lr share a row), in plan order: what each needs as configured and, when that does
+// not fit the GPU, the fewest ranks / largest micro-batch that do, or the refusal.
+void PrintMemoryTable(std::ostream& out, const SweepPlan& plan, double gpu_memory_gib) {
+  struct Row {
+    const PlannedRun* run;
+    int runs;
+  };
+  auto same_memory = [](const RunConfig& a, const RunConfig& b) {
+    return a.shape == b.shape && a.hp.context == b.hp.context &&
+           a.hp.batch_tokens == b.hp.batch_tokens &&
+           a.hp.micro_batch_tokens == b.hp.micro_batch_tokens && a.hp.ranks == b.hp.ranks &&
+           a.hp.shard_optimizer == b.hp.shard_optimizer && a.hp.dtype == b.hp.dtype;
+  };
+  std::vector<Row> groups;
+  for (const PlannedRun& r : plan.runs) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const Row& g) {
+      return g.run->size_label == r.size_label && same_memory(g.run->config, r.config);
+    });
+    if (it == groups.end()) {
+      groups.push_back({&r, 1});
+    } else {
+      it->runs += 1;
+    }
+  }
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> refusals;
+  for (const Row& g : groups) {
+    const RunConfig& c = g.run->config;
+    const RunMemory m = EstimateRunMemory(c);
+    const MemoryPlan fit = PlanMemory(c, gpu_memory_gib * kGiB);
+    std::string verdict = "fits";
+    if (!fit.fits) {
+      verdict = "refused (below)";
+      refusals.push_back(fmt::format("{} ({} runs): {}", g.run->size_label, g.runs, fit.refusal));
+    } else if (!FitsAsConfigured(c, fit)) {
+      verdict = fmt::format("ranks {}, micro_batch {}: {:.1f}", fit.ranks, fit.micro_batch_tokens,
+                            GiB(fit.memory.total));
+    }
+    // Tenths of a GiB for GPU-sized runs, thousandths for the CPU demo's.
+    auto gib = [](int64_t bytes) { return fmt::format("{:.{}f}", GiB(bytes), bytes < kGiB ? 3 : 1); };
+    rows.push_back({g.run->size_label, std::to_string(g.runs), std::to_string(c.hp.ranks),
+                    std::to_string(c.hp.micro_batch_tokens), gib(m.weights), gib(m.gradients),
+                    gib(m.optimizer), gib(m.activations),
+                    m.collectives > 0 ? gib(m.collectives) : "-", gib(m.total), verdict});
+  }
+  out << fmt::format(
+      "memory per rank, GiB (bf16 autocast unless dtype = \"fp32\"; a run fits in {:.0f} % of the "
+      "GPU's memory, docs/trainer.md \"Memory per rank\"):\n",
+      100 * kUsableGpuFraction);
+  PrintTable(out,
+             {"size", "runs", "ranks", "micro_batch", "weights", "grads", "optimizer",
+              "activations", "comm", "total", fmt::format("on {:g} GiB", gpu_memory_gib)},
+             rows);
+  for (const std::string& refusal : refusals) out << "refused " << refusal << '\n';
+  out << '\n';
 }
 
 // One table per condition (text-lm included): rows = sizes, columns = the design's columns.
@@ -168,7 +260,7 @@ void PrintPlanTable(std::ostream& out, const SweepSpec& spec, const SweepPlan& p
   }
 }
 
-void RunPlan(const PlanOptions& options, const GlobalOptions& global, std::ostream& out) {
+void RunPlan(PlanOptions options, const GlobalOptions& global, std::ostream& out) {
   // Load and plan before opening the store: a bad file must write nothing, not even the db.
   // A dry run previews a sweep whose checkpoints are not downloaded yet (warning per folder);
   // a real plan refuses it.
@@ -183,6 +275,8 @@ void RunPlan(const PlanOptions& options, const GlobalOptions& global, std::ostre
     CheckSweepFiles(spec);
   }
   const SweepPlan plan = PlanSweep(spec);
+  if (options.gpu_memory == 0) options.gpu_memory = spec.gpu_memory_gib;
+  if (options.gpu_memory > 0 && !options.dry_run) CheckPlanFits(plan, options.gpu_memory);
   StoreResult stored;
   if (options.dry_run && !std::filesystem::exists(global.db)) {
     for (const PlannedRun& r : plan.runs) stored.new_ids.push_back(r.id);  // no db: all new
@@ -193,10 +287,13 @@ void RunPlan(const PlanOptions& options, const GlobalOptions& global, std::ostre
   const std::set<std::string> new_ids(stored.new_ids.begin(), stored.new_ids.end());
   if (options.format == Format::kJson) {
     nlohmann::json array = nlohmann::json::array();
-    for (const PlannedRun& r : plan.runs) array.push_back(RunJson(r, new_ids.count(r.id) > 0));
+    for (const PlannedRun& r : plan.runs) {
+      array.push_back(RunJson(r, new_ids.count(r.id) > 0, options.gpu_memory));
+    }
     out << array.dump(2) << '\n';
   } else {
     PrintPlanTable(out, spec, plan, new_ids);
+    if (options.gpu_memory > 0) PrintMemoryTable(out, plan, options.gpu_memory);
   }
   out.flush();  // the summary goes to stderr; keep it after the table on a terminal
   double exact = 0;
@@ -220,6 +317,11 @@ void SetupPlanCommand(CLI::App* cmd, GlobalOptions& global) {
   cmd->add_flag("--dry-run", options->dry_run, "Show what would be inserted; write nothing");
   cmd->add_option("--corpus", options->corpus,
                   "Corpus directory, replacing [sweep].corpus (relative to the working directory)");
+  cmd->add_option("--gpu-memory", options->gpu_memory,
+                  "GiB per GPU (80 for an H100 80GB), replacing [sweep] gpu_memory: show each "
+                  "run's memory per rank and what fits; without --dry-run, refuse runs that do not "
+                  "fit at their ranks")
+      ->check(CLI::Range(1e-3, 1e6));
   AddFormatOption(cmd, options->format, {"table", "json"});
   cmd->callback([options, &global] { RunPlan(*options, global, std::cout); });
 }

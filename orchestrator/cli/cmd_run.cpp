@@ -28,6 +28,7 @@
 #include "orchestrator/queue/worker.h"
 #include "results/plan_store.h"
 #include "sweeps/candidates.h"
+#include "sweeps/memory.h"
 #include "sweeps/plan.h"
 
 namespace sims {
@@ -175,7 +176,10 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
   std::string project = ProjectDir(global.db);
   std::optional<SweepPlan> plan;
   if (!o.spec.empty()) {
-    plan = PlanSweep(LoadSweepFile(o.spec, o.corpus));  // every error before the database is touched
+    // Every error before the database is touched: a bad file, a run that does not fit the GPU.
+    const SweepSpec spec = LoadSweepFile(o.spec, o.corpus);
+    plan = PlanSweep(spec);
+    if (spec.gpu_memory_gib > 0) CheckPlanFits(*plan, spec.gpu_memory_gib);
     o.sweep = plan->sweep;
   }
   o.pool.sweep = o.sweep;
