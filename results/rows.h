@@ -1,8 +1,8 @@
 #pragma once
 // The rows of the results store (results/store.h), as plain structs: what the planner hands in
-// (NewRun, SweepFacts), what readers get back (SweepRow, RunRow, MetricRow, EvalRow, FitRow),
-// and RunStatus, the lifecycle state. The invariants every stored row satisfies (R1-R4, S1,
-// Q1, M1) are stated at the top of results/store.h.
+// (NewRun, SweepFacts), what readers get back (SweepRow, RunRow, MetricRow, EvalRow, FitRow,
+// ProposalRow), and RunStatus, the lifecycle state. The invariants every stored row satisfies
+// (R1-R4, S1, Q1, M1, P1) are stated at the top of results/store.h.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -111,6 +111,19 @@ struct FitRow {
   std::string condition;
   std::string inputs_json;
   std::string result_json;
+};
+
+// One run the adaptive design proposed (`sims suggest --apply`, `sims run --adaptive`): the
+// round it was first proposed in and what the choice rested on, so it can be reproduced.
+struct ProposalRow {
+  std::string run_id;
+  std::string condition;
+  int64_t round = 0;             // 1, 2, ...: per sweep, shared by its conditions
+  uint64_t seed = 0;             // the bootstrap seed the ensemble was drawn with (ConditionSeed)
+  double target_budget = 0;      // FLOPs, the sweep's convention: where N_opt should be precise
+  double gain = 0;               // the fraction of the targets' variance it was expected to remove
+  double n_opt_sd_before = 0;    // SD of ln N_opt at target_budget when it was proposed
+  std::string proposed_at;       // set by the store
 };
 
 struct RunFilter {

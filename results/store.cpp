@@ -1,5 +1,6 @@
 #include "results/store.h"
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -97,6 +98,21 @@ UPDATE runs SET
   budget_flops = COALESCE(CASE WHEN json_valid(config_json)
                                THEN json_extract(config_json, '$.budget_flops') END, 0),
   flops_per_token = CASE WHEN tokens > 0 THEN flops / tokens ELSE 0 END;
+)sql",
+    // 2 -> 3: which runs the adaptive design proposed, in which round, from which bootstrap
+    // seed (issue 19), so a report can say where each run came from. The seed is TEXT: a
+    // ConditionSeed uses all 64 bits and SQLite's INTEGER is signed.
+    R"sql(
+CREATE TABLE proposals (
+  run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  condition TEXT NOT NULL,
+  round INTEGER NOT NULL CHECK (round >= 1),
+  seed TEXT NOT NULL,
+  target_budget REAL NOT NULL,
+  gain REAL NOT NULL,
+  n_opt_sd_before REAL NOT NULL,
+  proposed_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
 )sql",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -802,6 +818,85 @@ std::optional<FitRow> Store::GetFit(int64_t id) {
   return ReadFit(st);
 }
 
+int64_t Store::NextProposalRound(const std::string& sweep) {
+  SQLite::Statement st(*db_,
+                       "SELECT COALESCE(MAX(p.round), 0) + 1 FROM proposals p "
+                       "JOIN runs r ON r.id = p.run_id JOIN sweeps s ON s.id = r.sweep_id "
+                       "WHERE s.name = ?");
+  st.bind(1, sweep);
+  st.executeStep();
+  return st.getColumn(0).getInt64();
+}
+
+int Store::RecordProposals(const std::vector<ProposalRow>& rows) {
+  WriteTransaction tx(*db_);
+  SQLite::Statement run(*db_, "SELECT condition FROM runs WHERE id = ?");
+  // DO NOTHING on the key only: a run proposed again keeps its first round, while a broken
+  // CHECK still fails (INSERT OR IGNORE would drop that row silently).
+  SQLite::Statement ins(*db_,
+                        "INSERT INTO proposals(run_id, condition, round, seed, target_budget, "
+                        "gain, n_opt_sd_before) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT(run_id) DO NOTHING");
+  int inserted = 0;
+  for (const ProposalRow& p : rows) {
+    auto fail = [&](const std::string& rule) {
+      throw UserError(fmt::format("proposal of run {} (round {}): {}; nothing of this batch was "
+                                  "recorded",
+                                  p.run_id, p.round, rule));
+    };
+    run.reset();
+    run.bind(1, p.run_id);
+    if (!run.executeStep()) {
+      fail("no such run in the database (hint: plan the proposals before recording them)");
+    }
+    if (run.getColumn(0).getString() != p.condition) {
+      fail(fmt::format("condition {} but the run is of condition {}", p.condition,
+                       run.getColumn(0).getString()));
+    }
+    if (p.round < 1) fail("round must be >= 1");
+    ins.reset();
+    ins.bind(1, p.run_id);
+    ins.bind(2, p.condition);
+    ins.bind(3, p.round);
+    ins.bind(4, std::to_string(p.seed));
+    ins.bind(5, p.target_budget);
+    ins.bind(6, p.gain);
+    ins.bind(7, p.n_opt_sd_before);
+    inserted += ins.exec();
+  }
+  tx.Commit();
+  return inserted;
+}
+
+std::vector<ProposalRow> Store::Proposals(const std::string& sweep) {
+  SQLite::Statement st(*db_,
+                       "SELECT p.run_id, p.condition, p.round, p.seed, p.target_budget, p.gain, "
+                       "p.n_opt_sd_before, p.proposed_at FROM proposals p "
+                       "JOIN runs r ON r.id = p.run_id JOIN sweeps s ON s.id = r.sweep_id "
+                       "WHERE s.name = ? ORDER BY p.round, p.condition, p.rowid");
+  st.bind(1, sweep);
+  std::vector<ProposalRow> out;
+  while (st.executeStep()) {
+    ProposalRow& p = out.emplace_back();
+    p.run_id = st.getColumn(0).getString();
+    p.condition = st.getColumn(1).getString();
+    p.round = st.getColumn(2).getInt64();
+    const std::string seed = st.getColumn(3).getString();
+    const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), p.seed);
+    if (ec != std::errc() || end != seed.data() + seed.size()) {
+      // Only a damaged file has this (RecordProposals writes decimal): report it as damage.
+      throw SQLite::Exception(fmt::format("proposals.seed of run {}: '{}' is not a decimal "
+                                          "unsigned 64-bit number",
+                                          p.run_id, seed));
+    }
+    p.target_budget = st.getColumn(4).getDouble();
+    p.gain = st.getColumn(5).getDouble();
+    p.n_opt_sd_before = st.getColumn(6).getDouble();
+    p.proposed_at = st.getColumn(7).getString();
+  }
+  return out;
+}
+
 TableDump Store::DumpTable(StoredTable table, const std::string& sweep) {
   std::string query;
   switch (table) {
@@ -821,6 +916,10 @@ TableDump Store::DumpTable(StoredTable table, const std::string& sweep) {
       break;
     case StoredTable::kSweeps:
       query = "SELECT * FROM sweeps ORDER BY rowid";
+      break;
+    case StoredTable::kProposals:
+      query = "SELECT p.* FROM proposals p JOIN runs r ON r.id = p.run_id "
+              "JOIN sweeps s ON s.id = r.sweep_id WHERE (?1 = '' OR s.name = ?1) ORDER BY p.rowid";
       break;
   }
   SQLite::Statement st(*db_, query);

@@ -18,6 +18,8 @@
 //   Q1  status is planned, running, done or failed (a CHECK in the schema); it changes only
 //       along the lifecycle below.
 //   M1  (run, step, name) is unique in metrics, (run, step, task) in evals: the first row kept.
+//   P1  a proposal names a run in the store, of the proposal's condition, with round >= 1;
+//       one proposal per run: the first round a run was proposed in is kept.
 //
 // The run lifecycle (tests assert exactly these transitions):
 //
@@ -54,10 +56,10 @@ class Database;
 
 namespace sims {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // One stored table as `sims export` prints it: every column, rows in insertion order.
-enum class StoredTable { kRuns, kMetrics, kEvals, kFits, kSweeps };
+enum class StoredTable { kRuns, kMetrics, kEvals, kFits, kSweeps, kProposals };
 struct TableCell {
   enum class Kind { kNull, kInteger, kReal, kText } kind = Kind::kNull;
   int64_t integer = 0;
@@ -148,8 +150,16 @@ class Store {
   std::vector<FitRow> ListFits(const std::string& kind = "");
   std::optional<FitRow> GetFit(int64_t id);
 
-  // `table` as stored; runs, metrics and evals only of `sweep` when it is not empty (runs
-  // gain a `sweep` column with the sweep's name).
+  // Adaptive design (orchestrator/cli/suggest.h ApplySuggestion): which planned runs were
+  // proposals, and of which round. NextProposalRound is 1 + the sweep's largest round (1 when
+  // it has none). RecordProposals checks P1 for every row and writes them in one transaction;
+  // a run already recorded keeps its row. Returns the rows inserted.
+  int64_t NextProposalRound(const std::string& sweep);
+  int RecordProposals(const std::vector<ProposalRow>& rows);
+  std::vector<ProposalRow> Proposals(const std::string& sweep);  // by round, condition, rank
+
+  // `table` as stored; runs, metrics, evals and proposals only of `sweep` when it is not empty
+  // (runs gain a `sweep` column with the sweep's name).
   TableDump DumpTable(StoredTable table, const std::string& sweep = "");
 
  private:

@@ -363,3 +363,75 @@ TEST_CASE("a sweep whose facts break S1 is refused and not stored", "[results]")
                     "sweep s: planner_json is not a JSON object");
   CHECK(store.ListSweeps().empty());
 }
+
+TEST_CASE("a version-2 database migrates to 3 keeping its runs, and gains the proposals table",
+          "[results]") {
+  sims::testing::TempDir dir;
+  const std::string path = dir.file("sims.db");
+  {
+    Store store = Store::Open(path);
+    store.InsertRuns(store.UpsertSweep("s", ""), {MakeRun("a")});
+  }
+  // Migration 2 -> 3 only adds the table, so dropping it and its version row gives exactly the
+  // file a version-2 sims wrote.
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("DROP TABLE proposals; DELETE FROM schema_version WHERE version = 3");
+    REQUIRE(db.execAndGet("SELECT MAX(version) FROM schema_version").getInt() == 2);
+  }
+  Store store = Store::Open(path);
+  CHECK(store.SchemaVersion() == 3);
+  CHECK(store.GetRun("a"));
+  CHECK(store.NextProposalRound("s") == 1);
+  CHECK(store.RecordProposals({{"a", "textless", 1, 7, 1e12, 0.25, 0.5, ""}}) == 1);
+}
+
+TEST_CASE("proposals keep the round a run was first proposed in, with its 64-bit seed",
+          "[results]") {
+  sims::testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  store.InsertRuns(store.UpsertSweep("s", ""), {MakeRun("a"), MakeRun("b"), MakeRun("c")});
+  store.InsertRuns(store.UpsertSweep("t", ""), {MakeRun("other")});
+  const uint64_t big_seed = 18446744073709551557ull;  // above INT64_MAX: why the column is TEXT
+  CHECK(store.NextProposalRound("s") == 1);
+  CHECK(store.RecordProposals({{"b", "textless", 1, big_seed, 1e13, 0.4, 0.7, ""},
+                               {"a", "textless", 1, big_seed, 1e13, 0.1, 0.7, ""}}) == 2);
+  CHECK(store.NextProposalRound("s") == 2);
+  CHECK(store.NextProposalRound("t") == 1);  // rounds are per sweep
+  // Round 2 proposes b again (kept in round 1) and c.
+  CHECK(store.RecordProposals({{"b", "textless", 2, 5, 1e13, 0.3, 0.4, ""},
+                               {"c", "textless", 2, 5, 1e13, 0.2, 0.4, ""}}) == 1);
+  const std::vector<sims::ProposalRow> rows = store.Proposals("s");
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0].run_id == "b");  // within a round, in the order they were chosen
+  CHECK(rows[0].round == 1);
+  CHECK(rows[0].seed == big_seed);
+  CHECK(rows[0].gain == 0.4);
+  CHECK(rows[0].n_opt_sd_before == 0.7);
+  CHECK(rows[0].target_budget == 1e13);
+  CHECK_FALSE(rows[0].proposed_at.empty());
+  CHECK(rows[1].run_id == "a");
+  CHECK(rows[2].run_id == "c");
+  CHECK(rows[2].round == 2);
+  CHECK(store.Proposals("t").empty());
+  // Exported as stored: the seed as its decimal text.
+  sims::TableDump dump = store.DumpTable(sims::StoredTable::kProposals, "s");
+  REQUIRE(dump.rows.size() == 3);
+  auto seed = std::find(dump.columns.begin(), dump.columns.end(), "seed");
+  REQUIRE(seed != dump.columns.end());
+  CHECK(dump.rows[0][size_t(seed - dump.columns.begin())].text == "18446744073709551557");
+
+  SECTION("a proposal of a run that is not there is refused with its batch") {
+    CHECK_THROWS_WITH(store.RecordProposals({{"other", "textless", 3, 1, 1e13, 0.1, 0.4, ""},
+                                             {"nope", "textless", 3, 1, 1e13, 0.1, 0.4, ""}}),
+                      Catch::Contains("proposal of run nope") &&
+                          Catch::Contains("no such run") && Catch::Contains("nothing of this batch"));
+    CHECK(store.Proposals("t").empty());
+  }
+  SECTION("a proposal must name the run's condition and a round from 1") {
+    CHECK_THROWS_WITH(store.RecordProposals({{"other", "interleaved", 1, 1, 1e13, 0.1, 0.4, ""}}),
+                      Catch::Contains("condition interleaved but the run is of condition textless"));
+    CHECK_THROWS_WITH(store.RecordProposals({{"other", "textless", 0, 1, 1e13, 0.1, 0.4, ""}}),
+                      Catch::Contains("round must be >= 1"));
+  }
+}

@@ -11,8 +11,8 @@ namespace sims {
 namespace {
 
 struct ExportOptions {
-  std::string table = "runs";  // runs | metrics | evals | fits | sweeps
-  std::string sweep;           // only rows of this sweep (runs, metrics, evals)
+  std::string table = "runs";  // runs | metrics | evals | fits | sweeps | proposals
+  std::string sweep;           // only rows of this sweep (runs, metrics, evals, proposals)
   Format format = Format::kCsv;
 };
 
@@ -20,7 +20,7 @@ StoredTable ParseTable(const std::string& name) {
   static const std::map<std::string, StoredTable> kTables = {
       {"runs", StoredTable::kRuns},   {"metrics", StoredTable::kMetrics},
       {"evals", StoredTable::kEvals}, {"fits", StoredTable::kFits},
-      {"sweeps", StoredTable::kSweeps}};
+      {"sweeps", StoredTable::kSweeps}, {"proposals", StoredTable::kProposals}};
   return kTables.at(name);  // CLI11 admits only these names
 }
 
@@ -58,9 +58,9 @@ void RunExport(const ExportOptions& options, const GlobalOptions& global, std::o
 void SetupExportCommand(CLI::App* cmd, GlobalOptions& global) {
   auto options = std::make_shared<ExportOptions>();
   cmd->add_option("--table", options->table, "Table to export")
-      ->check(CLI::IsMember({"runs", "metrics", "evals", "fits", "sweeps"}))
+      ->check(CLI::IsMember({"runs", "metrics", "evals", "fits", "sweeps", "proposals"}))
       ->capture_default_str();
-  cmd->add_option("--sweep", options->sweep, "Only rows of this sweep (runs, metrics, evals)")
+  cmd->add_option("--sweep", options->sweep, "Only rows of this sweep (runs, metrics, evals, proposals)")
       ->check(NameCheck(NameKind::kSweep));
   AddFormatOption(cmd, options->format, {"csv", "json"});
   cmd->callback([options, &global] { RunExport(*options, global, std::cout); });
