@@ -187,5 +187,11 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
     }
     CHECK(done_after > done);
     CHECK(after <= cap * (1 + 1e-9));
+    // The rounds' runs are recorded as proposals (the report's "Adaptive rounds"), round 1 first.
+    const std::vector<ProposalRow> proposals = store.Proposals("demo-cpu-tiny");
+    REQUIRE_FALSE(proposals.empty());
+    CHECK(proposals.front().round == 1);
+    CHECK_THAT(adaptive.output, Catch::Matchers::Contains(
+                                    fmt::format("round {}: ", proposals.back().round)));
   }
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "fitting/approach2.h"
@@ -130,7 +131,8 @@ std::string TinySweepWithDoneRuns(const sims::testing::TempDir& dir, const std::
 
 }  // namespace
 
-TEST_CASE("sims suggest ranks the runs the planner can build, and --apply plans them once",
+TEST_CASE("sims suggest ranks the runs the planner can build, and --apply plans them once, "
+          "one round per apply",
           "[fitting][cli]") {
   sims::testing::TempDir dir;
   const std::string db = dir.file("sims.db");
@@ -176,6 +178,53 @@ TEST_CASE("sims suggest ranks the runs the planner can build, and --apply plans 
       Sims(db, "suggest " + spec + " --condition textless --resamples 60 --apply --format json"));
   CHECK(second["conditions"][0]["applied"]["new"] == 0);
   CHECK(count_runs() == before + added);
+
+  // Each apply is a round; the proposals table keeps the round each run was first chosen in,
+  // with the seed the bootstrap used (the one the JSON printed).
+  const auto proposals = [&] {
+    return sims::Store::Open(db, sims::OpenMode::kExisting).Proposals("demo-cpu-tiny");
+  };
+  CHECK(first["round"] == 1);
+  const auto& applied1 = first["conditions"][0];
+  CHECK(applied1["applied"]["recorded"] == applied1["proposals"].size());
+  const uint64_t seed1 = applied1["bootstrap_seed"].get<uint64_t>();
+  std::set<std::string> round1;
+  for (const sims::ProposalRow& p : proposals()) {
+    CHECK(p.round == 1);
+    CHECK(p.seed == seed1);
+    CHECK(p.condition == "textless");
+    CHECK(p.target_budget == Approx(1e11));
+    round1.insert(p.run_id);
+  }
+  std::set<std::string> first_ids;
+  for (const auto& p : applied1["proposals"]) first_ids.insert(p["id"].get<std::string>());
+  CHECK(round1 == first_ids);  // the chosen runs only, not the text LMs they depend on
+  // The same proposals again: round 2 was offered, nothing new was recorded in it.
+  CHECK(second["round"] == 2);
+  CHECK(second["conditions"][0]["applied"]["recorded"] == 0);
+  CHECK(proposals().size() == round1.size());
+
+  // Another seed and more spend: round 2 holds only the runs not proposed before.
+  const double spend = 4 * c["spent_flops"].get<double>();
+  const auto third = nlohmann::json::parse(
+      Sims(db, fmt::format("suggest {} --condition textless --resamples 60 --seed 11 --spend {} "
+                           "--apply --format json",
+                           spec, spend)));
+  CHECK(third["round"] == 2);
+  const uint64_t seed3 = third["conditions"][0]["bootstrap_seed"].get<uint64_t>();
+  CHECK(seed3 != seed1);
+  size_t new_proposals = 0;
+  for (const auto& p : third["conditions"][0]["proposals"]) {
+    new_proposals += !round1.count(p["id"].get<std::string>());
+  }
+  REQUIRE(new_proposals > 0);
+  CHECK(third["conditions"][0]["applied"]["recorded"] == new_proposals);
+  for (const sims::ProposalRow& p : proposals()) {
+    CAPTURE(p.run_id);
+    CHECK(p.round == (round1.count(p.run_id) ? 1 : 2));
+    CHECK(p.seed == (round1.count(p.run_id) ? seed1 : seed3));
+  }
+  CHECK(proposals().size() == round1.size() + new_proposals);
 }
 
 TEST_CASE("sims suggest on a sweep with too few done runs says what it needs", "[fitting][cli]") {

@@ -111,9 +111,15 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
   const SweepSpec spec = LoadSweepFile(o.spec, o.corpus);
   const SweepPlan candidates = PlanSweep(WithCandidatePoints(spec));
   // Each condition's target budget is fixed by its first round (10x the largest budget then),
-  // so that new budgets do not move the goal.
+  // so that new budgets do not move the goal; the proposals table keeps it across invocations.
   std::map<std::string, double> target_budget;
-  for (int round = 1; g_interrupts.load() == 0; ++round) {
+  for (const ProposalRow& p : store.Proposals(o.sweep)) {
+    target_budget.emplace(p.condition, p.target_budget);  // rows by round: the first one wins
+  }
+  while (g_interrupts.load() == 0) {
+    // Rounds are counted in the store (its proposals table), so a second `run --adaptive` on
+    // the same sweep goes on from the last round, with a new seed, instead of repeating round 1.
+    const int64_t round = store.NextProposalRound(o.sweep);
     const double trained = TrainedFlops(store, o.sweep);
     if (o.max_flops > 0 && trained >= o.max_flops) {
       Log(LogLevel::kInfo, "sims run --adaptive: stop: {} FLOPs trained, the cap is {}",
@@ -141,7 +147,7 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
                   : fmt::format("proposed: {}", suggestion.json["proposals"].size()));
       precise_conditions += precise;
       if (precise || suggestion.to_apply.runs.empty()) continue;
-      planned += PlanIntoStore(store, suggestion.to_apply, /*dry_run=*/false).new_ids.size();
+      planned += ApplySuggestion(store, suggestion, round).new_runs;
     }
     if (precise_conditions == spec.conditions.size()) {
       Log(LogLevel::kInfo, "sims run --adaptive: stop: every condition's N_opt is within ±{:g}%",

@@ -6,10 +6,12 @@
 // budget). --apply stores the proposals as planned runs (the planner's ids, so applying twice
 // adds nothing); `sims run --sweep NAME` then trains them.
 // --format json: {"conditions":[{"condition","done_runs","spent_flops","spend_flops",
-//   "target_budget","noise_sd","flops_unit","bootstrap_laws","candidates",
+//   "target_budget","noise_sd","flops_unit","bootstrap_laws","bootstrap_seed","candidates",
 //   "targets":[{"name","sd_before","sd_after"}],
 //   "proposals":[{"id","size","column","n_params","tokens","flops","gain","informs"}],
-//   "applied":{"new","existing"}}]}
+//   "applied":{"new","existing","recorded"}}], "round" (with --apply)}
+// --apply records the proposals in the store's proposals table (Store::RecordProposals) as one
+// round shared by the conditions, so the report can say which runs were chosen when.
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -38,7 +40,7 @@ namespace sims {
 namespace {
 
 void PrintSuggestion(const ConditionSuggestion& s, const GlobalOptions& global,
-                     const std::string& sweep, std::ostream& out) {
+                     const std::string& sweep, int64_t round, std::ostream& out) {
   const nlohmann::json& j = s.json;
   const std::string unit = j["flops_unit"].get<std::string>();
   out << fmt::format(
@@ -57,9 +59,10 @@ void PrintSuggestion(const ConditionSuggestion& s, const GlobalOptions& global,
                        FormatNumber(cost), unit);
   }
   if (j.contains("applied")) {
-    out << fmt::format("  applied: {} runs planned now, {} already in the database; train them "
-                       "with: sims --db {} run --sweep {}\n",
-                       j["applied"]["new"].get<size_t>(), j["applied"]["existing"].get<size_t>(),
+    out << fmt::format("  applied as round {}: {} runs planned now, {} already in the database, "
+                       "{} proposals recorded; train them with: sims --db {} run --sweep {}\n",
+                       round, j["applied"]["new"].get<size_t>(),
+                       j["applied"]["existing"].get<size_t>(), j["applied"]["recorded"].get<int>(),
                        global.db, sweep);
   }
 }
@@ -153,6 +156,7 @@ ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOption
     target_rows.push_back({{"name", targets[t].name}, {"sd_before", chosen.sd_before[t]}, {"sd_after", after}});
   }
   std::vector<std::vector<std::string>> table;
+  std::vector<ProposalRow> proposals;
   SweepPlan to_apply = candidates;
   to_apply.runs.clear();
   std::set<std::string> applied;
@@ -170,13 +174,28 @@ ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOption
       if (by_id.count(dep) && applied.insert(dep).second) to_apply.runs.push_back(*by_id[dep]);
     }
     if (applied.insert(r.id).second) to_apply.runs.push_back(r);
+    proposals.push_back({r.id, condition, 0, boot.seed, target_budget, p.gain,
+                         chosen.sd_before[0], ""});
   }
   j["targets"] = target_rows;
   j["proposals"] = proposal_rows;
   j["flops_unit"] = data.cost.Unit();
   j["bootstrap_laws"] = ensemble.law_samples.size();
+  j["bootstrap_seed"] = boot.seed;  // what the proposals table records: all 64 bits
   j["candidates"] = pool.size();
-  return {j, table, to_apply, chosen.sd_before[0]};
+  return {j, table, to_apply, chosen.sd_before[0], proposals};
+}
+
+AppliedSuggestion ApplySuggestion(Store& store, const ConditionSuggestion& s, int64_t round) {
+  AppliedSuggestion applied;
+  if (s.to_apply.runs.empty()) return applied;
+  const StoreResult stored = PlanIntoStore(store, s.to_apply, /*dry_run=*/false);
+  applied.new_runs = stored.new_ids.size();
+  applied.existing_runs = stored.existing_ids.size();
+  std::vector<ProposalRow> rows = s.proposals;
+  for (ProposalRow& row : rows) row.round = round;
+  applied.recorded = store.RecordProposals(rows);
+  return applied;
 }
 
 namespace {
@@ -199,6 +218,8 @@ void RunSuggest(const SuggestOptions& o, const GlobalOptions& global, std::ostre
     for (const ConditionSpec& c : spec.conditions) conditions.push_back(c.name);
   }
   nlohmann::json all = nlohmann::json::array();
+  // One round per command, shared by its conditions (0: not applied).
+  const int64_t round = o.apply ? store.NextProposalRound(spec.name) : 0;
   for (const std::string& condition : conditions) {
     if (std::none_of(spec.conditions.begin(), spec.conditions.end(),
                      [&](const ConditionSpec& c) { return c.name == condition; })) {
@@ -208,13 +229,19 @@ void RunSuggest(const SuggestOptions& o, const GlobalOptions& global, std::ostre
     Log(LogLevel::kInfo, "sims suggest: fitting {} and ranking its candidates", condition);
     ConditionSuggestion s = SuggestCondition(o, global, store, spec, candidates, condition);
     if (o.apply && !s.to_apply.runs.empty()) {
-      const StoreResult stored = PlanIntoStore(store, s.to_apply, /*dry_run=*/false);
-      s.json["applied"] = {{"new", stored.new_ids.size()}, {"existing", stored.existing_ids.size()}};
+      const AppliedSuggestion applied = ApplySuggestion(store, s, round);
+      s.json["applied"] = {{"new", applied.new_runs},
+                           {"existing", applied.existing_runs},
+                           {"recorded", applied.recorded}};
     }
-    if (o.format == Format::kTable) PrintSuggestion(s, global, spec.name, out);
+    if (o.format == Format::kTable) PrintSuggestion(s, global, spec.name, round, out);
     all.push_back(s.json);
   }
-  if (o.format == Format::kJson) out << nlohmann::json{{"conditions", all}}.dump() << '\n';
+  if (o.format == Format::kJson) {
+    nlohmann::json j{{"conditions", all}};
+    if (o.apply) j["round"] = round;
+    out << j.dump() << '\n';
+  }
 }
 
 }  // namespace
@@ -243,8 +270,8 @@ void SetupSuggestCommand(CLI::App* cmd, GlobalOptions& global) {
   cmd->add_option("--threads", o->threads, "Threads (0 = every core)");
   cmd->add_option("--metric", o->metric, "Store metric fitted as the loss")->capture_default_str();
   cmd->add_flag("--apply", o->apply,
-                "Store the proposals as planned runs (idempotent); train them with sims run "
-                "--sweep NAME");
+                "Store the proposals as planned runs (idempotent) and record them as the sweep's "
+                "next adaptive round; train them with sims run --sweep NAME");
   AddFormatOption(cmd, o->format, {"table", "json"});
   cmd->callback([o, &global] { RunSuggest(*o, global, std::cout); });
 }

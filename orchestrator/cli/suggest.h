@@ -33,12 +33,27 @@ struct ConditionSuggestion {
   std::vector<std::vector<std::string>> table;  // the proposals, as printed
   SweepPlan to_apply;         // the proposals and the not-done runs they depend on
   double n_opt_sd = 0;        // SD of ln N_opt at the target budget now
+  // The chosen runs only (not the text LMs they depend on), in the order chosen, with the
+  // seed the bootstrap actually used (ConditionSeed of --seed); round is 0 until applied.
+  std::vector<ProposalRow> proposals;
 };
 
 // Throws UserError naming what is missing when the done runs cannot be fitted yet.
 ConditionSuggestion SuggestCondition(const SuggestOptions& options, const GlobalOptions& global,
                                      Store& store, const SweepSpec& spec,
                                      const SweepPlan& candidates, const std::string& condition);
+
+struct AppliedSuggestion {
+  size_t new_runs = 0;       // planned now (proposals and the text LMs they need)
+  size_t existing_runs = 0;  // already in the database
+  int recorded = 0;          // proposals recorded now (one proposed before keeps its round)
+};
+
+// Plans `s.to_apply` into the store and records its proposals as round `round` (take it from
+// store.NextProposalRound(sweep) once per round: `suggest --apply` shares one round among its
+// conditions, `run --adaptive` takes one per round). Two transactions: a crash between them
+// leaves planned runs that the next apply records when it proposes them again.
+AppliedSuggestion ApplySuggestion(Store& store, const ConditionSuggestion& s, int64_t round);
 
 // "±21.0%": the SD of a log quantity as the relative spread a reader compares.
 std::string RelativeSpread(double sd_of_log);
