@@ -699,5 +699,50 @@ TEST_CASE("sims plan --gpu-memory stores a sweep whose runs fit", "[sweeps][cli]
   CHECK(Store::Open(db).ListRuns().size() > 0);
 }
 
+TEST_CASE("changing ranks keeps every run id and gives the runs not done the new ranks",
+          "[sweeps]") {
+  TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  // Two micro-batches a step, so that 2 ranks can share them.
+  const std::string text =
+      Edit(Example("demo-cpu.toml"), "micro_batch_tokens = 1024", "micro_batch_tokens = 512");
+  const SweepPlan plan = PlanSweep(ParseSweep(text, "demo-cpu.toml"));
+  PlanIntoStore(store, plan, false);
+  // One run is done before the change: it was trained with one rank and keeps saying so.
+  const std::string done = plan.runs.front().id;
+  REQUIRE(store.ClaimRun("w", 1.0, 60, "", done));
+  REQUIRE(store.FinishRun(done, "w", 2.0));
+
+  const std::string changed =
+      Edit(text, "micro_batch_tokens = 512", "micro_batch_tokens = 512\nranks = 2");
+  const SweepPlan replanned = PlanSweep(ParseSweep(changed, "demo-cpu.toml"));
+  const StoreResult dry = PlanIntoStore(store, replanned, /*dry_run=*/true);
+  CHECK(dry.new_ids.empty());
+  CHECK(dry.execution_changed_ids.size() == plan.runs.size() - 1);
+  CHECK(RunConfigFromJson(nlohmann::json::parse(store.GetRun(plan.runs.back().id)->config_json))
+            .hp.ranks == 1);  // a dry run writes nothing
+
+  const StoreResult result = PlanIntoStore(store, replanned, false);
+  CHECK(result.new_ids.empty());
+  CHECK(result.execution_changed_ids.size() == plan.runs.size() - 1);
+  for (const RunRow& row : store.ListRuns()) {
+    CAPTURE(row.id);
+    const RunConfig config = RunConfigFromJson(nlohmann::json::parse(row.config_json));
+    CHECK(RunId(config) == row.id);
+    CHECK(config.hp.ranks == (row.id == done ? 1 : 2));
+  }
+  CHECK(PlanIntoStore(store, replanned, false).execution_changed_ids.empty());
+}
+
+TEST_CASE("ranks must divide the micro-batches of a step", "[sweeps]") {
+  const std::string text = Example("demo-cpu.toml");
+  // The demo steps one micro-batch of 8 sequences: 2 ranks cannot share it.
+  CHECK_THROWS_WITH(ParseSweep(Edit(text, "micro_batch_tokens = 1024",
+                                    "micro_batch_tokens = 1024\nranks = 2"),
+                               "demo-cpu.toml"),
+                    Catch::Contains("ranks = 2 must divide the micro-batches per step") &&
+                        Catch::Contains("hint: lower micro_batch_tokens"));
+}
+
 }  // namespace
 }  // namespace sims
