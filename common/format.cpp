@@ -20,6 +20,10 @@ std::string FormatNumber(double value, int digits) {
   return mantissa + "e" + (negative ? "-" : "") + exponent;
 }
 
+std::string RelativeSpread(double sd_of_log) {
+  return fmt::format("±{:.1f}%", 100 * (std::exp(sd_of_log) - 1));
+}
+
 std::string FormatWithInterval(double value, double lo, double hi, int digits) {
   return fmt::format("{} [{}, {}]", FormatNumber(value, digits), FormatNumber(lo, digits),
                      FormatNumber(hi, digits));

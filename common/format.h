@@ -12,6 +12,10 @@ namespace sims {
 // loss) and reads "unbounded"; -inf and NaN read "n/a".
 std::string FormatNumber(double value, int digits = 3);
 
+// "±21.0%": the SD of a log quantity (ln N_opt, ln L) as the relative spread a reader compares,
+// exp(sd) - 1 (`sims suggest`, `sims run --adaptive`, the report's adaptive rounds).
+std::string RelativeSpread(double sd_of_log);
+
 // "0.512 [0.48, 0.55]": a value with its interval, or the value alone without one.
 std::string FormatWithInterval(double value, double lo, double hi, int digits = 3);
 

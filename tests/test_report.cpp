@@ -433,6 +433,53 @@ TEST_CASE("a report of an imported sweep leaves out what it has no data for, one
                                  "--recommend-factor 10 --out DIR"));
 }
 
+TEST_CASE("the adaptive rounds section lists each round's runs with their spread and seed",
+          "[report]") {
+  testing::TempDir dir;
+  Store store = Store::Open(dir.file("sims.db"));
+  const int64_t sweep_id =
+      store.UpsertSweep("marin", "# imported", SweepFacts{sims::SweepFlops::kImported, true, ""});
+  AddDataset(store, sweep_id, "comma", "comma", 1.0, /*imported=*/true);
+  report::ReportOptions o = Options({"comma"});
+  o.bootstrap = 0;
+  SECTION("a sweep without proposals has no such section") {
+    const report::Analysis analysis = report::Analyze(store, o);
+    CHECK(analysis.proposals.empty());
+    const std::string md = ReadFile(report::WriteReport(analysis, dir.file("report")).markdown);
+    CHECK_THAT(md, !Catch::Contains("Adaptive rounds") && !Catch::Contains("adaptive design"));
+  }
+  SECTION("proposals of two rounds") {
+    const uint64_t seed = 18446744073709551557ull;  // above INT64_MAX: printed whole
+    REQUIRE(store.RecordProposals({{"comma-003", "comma", 1, seed, 1e21, 0.25, 0.6, ""},
+                                   {"comma-001", "comma", 1, seed, 1e21, 0.125, 0.6, ""},
+                                   {"comma-007", "comma", 2, 42, 1e21, 0.5, 0.3, ""}}) == 3);
+    const report::Analysis analysis = report::Analyze(store, o);
+    REQUIRE(analysis.proposals.size() == 3);
+    const RunRow run = *store.GetRun("comma-003");
+    CHECK(analysis.proposals[0].proposal.run_id == "comma-003");  // in the order chosen
+    CHECK(analysis.proposals[0].n_params == run.n_params);  // imported: N counts every parameter
+    CHECK(analysis.proposals[0].tokens == run.tokens);
+    CHECK(analysis.proposals[0].flops == run.flops);
+    CHECK(analysis.proposals[2].proposal.round == 2);
+    const std::string md = ReadFile(report::WriteReport(analysis, dir.file("report")).markdown);
+    CHECK_THAT(md, Catch::Contains("3 of the runs were chosen by the adaptive design in 2 "
+                                   "round(s) (see Adaptive rounds); the rest came from the sweep "
+                                   "file's design."));
+    CHECK_THAT(md, Catch::Contains("\n## Adaptive rounds\n"));
+    CHECK_THAT(md, Catch::Contains("| round | condition | N_opt spread then | bootstrap seed | run "
+                                   "| N (parameters) | D (tokens) | C (FLOPs as imported) | "
+                                   "expected gain | status |"));
+    // The round's shared facts on its first row only: exp(0.6) - 1 = 82.2%.
+    CHECK_THAT(md, Catch::Contains(fmt::format(
+                       "| 1 | comma | ±82.2% at C = 1e21 | 18446744073709551557 | comma-003 | {} | "
+                       "{} | {} | 25.0% | done |",
+                       FormatNumber(run.n_params), FormatNumber(run.tokens),
+                       FormatNumber(run.flops))));
+    CHECK_THAT(md, Catch::Contains("|  |  |  |  | comma-001 | "));
+    CHECK_THAT(md, Catch::Contains("| 2 | comma | ±35.0% at C = 1e21 | 42 | comma-007 | "));
+  }
+}
+
 TEST_CASE("N counts what the sweep file says unless --params overrides it", "[report]") {
   testing::TempDir dir;
   Store store = Store::Open(dir.file("sims.db"));

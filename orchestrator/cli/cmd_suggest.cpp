@@ -69,10 +69,6 @@ void PrintSuggestion(const ConditionSuggestion& s, const GlobalOptions& global,
 
 }  // namespace
 
-std::string RelativeSpread(double sd_of_log) {
-  return fmt::format("±{:.1f}%", 100 * (std::exp(sd_of_log) - 1));
-}
-
 ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOptions& global,
                                      Store& store, const SweepSpec& spec,
                                      const SweepPlan& candidates, const std::string& condition) {

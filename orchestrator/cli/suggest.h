@@ -55,7 +55,4 @@ struct AppliedSuggestion {
 // leaves planned runs that the next apply records when it proposes them again.
 AppliedSuggestion ApplySuggestion(Store& store, const ConditionSuggestion& s, int64_t round);
 
-// "±21.0%": the SD of a log quantity as the relative spread a reader compares.
-std::string RelativeSpread(double sd_of_log);
-
 }  // namespace sims

@@ -252,6 +252,17 @@ Analysis Analyze(Store& store, const ReportOptions& options) {
     }
   }
   analysis.verdict = MakeVerdictFacts(analysis);
+  std::map<std::string, const RunRow*> by_id;
+  for (const RunRow& run : runs) by_id[run.id] = &run;
+  for (const ProposalRow& p : store.Proposals(options.sweep)) {
+    auto it = by_id.find(p.run_id);
+    if (it == by_id.end()) continue;  // planned since the runs were read: not in this report
+    const RunRow& run = *it->second;
+    analysis.proposals.push_back(
+        {p,
+         static_cast<double>(analysis.non_embedding ? run.n_params_non_embedding : run.n_params),
+         static_cast<double>(run.tokens), run.flops, run.status});
+  }
   return analysis;
 }
 

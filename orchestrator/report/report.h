@@ -23,6 +23,7 @@
 #include "fitting/downstream.h"
 #include "fitting/holdout.h"
 #include "orchestrator/report/verdict.h"
+#include "results/rows.h"
 
 namespace sims {
 class Store;
@@ -91,6 +92,16 @@ struct ConditionAnalysis {
   std::vector<std::string> notes;  // what could not be fitted and why
 };
 
+// A run the adaptive design chose (the store's proposals table) with what it trains, for the
+// "Adaptive rounds" section.
+struct ProposedRun {
+  ProposalRow proposal;
+  double n_params = 0;  // N as the report counts it (Analysis::non_embedding)
+  double tokens = 0;
+  double flops = 0;     // in Analysis::flops_unit
+  RunStatus status = RunStatus::kPlanned;
+};
+
 struct Analysis {
   ReportOptions options;
   bool non_embedding = false;  // N in every fit and table: non-embedding (true) or total
@@ -101,6 +112,9 @@ struct Analysis {
   std::vector<ConditionAnalysis> conditions;
   std::optional<fitting::Comparison> comparison;  // first two conditions with approach-3 fits
   VerdictFacts verdict;
+  // By round and condition, in the order chosen; empty when the sweep had no adaptive round
+  // (every run came from the sweep file's design).
+  std::vector<ProposedRun> proposals;
 };
 
 // Reads the sweep's runs and runs approaches 2 and 3 (with bootstrap), the downstream fits,

@@ -262,6 +262,35 @@ Table DownstreamTable(const Analysis& a) {
   return t;
 }
 
+// One row per chosen run, by round and condition; what a (round, condition) shares -- the
+// N_opt spread it was chosen against and the bootstrap seed -- only on its first row.
+Table ProposalsTable(const Analysis& a) {
+  Table t{{"round", "condition", "N_opt spread then", "bootstrap seed", "run", "N (parameters)",
+           "D (tokens)", fmt::format("C ({})", a.flops_unit), "expected gain", "status"},
+          {}};
+  for (size_t i = 0; i < a.proposals.size(); ++i) {
+    const ProposedRun& r = a.proposals[i];
+    const ProposalRow& p = r.proposal;
+    const bool first = i == 0 || a.proposals[i - 1].proposal.round != p.round ||
+                       a.proposals[i - 1].proposal.condition != p.condition;
+    t.rows.push_back(
+        {first ? std::to_string(p.round) : "", first ? p.condition : "",
+         first ? fmt::format("{} at C = {}", RelativeSpread(p.n_opt_sd_before),
+                             FormatNumber(p.target_budget))
+               : "",
+         first ? std::to_string(p.seed) : "", p.run_id, FormatNumber(r.n_params),
+         FormatNumber(r.tokens), FormatNumber(r.flops), fmt::format("{:.1f}%", 100 * p.gain),
+         ToString(r.status)});
+  }
+  return t;
+}
+
+size_t ProposalRounds(const Analysis& a) {
+  std::set<int64_t> rounds;
+  for (const ProposedRun& r : a.proposals) rounds.insert(r.proposal.round);
+  return rounds.size();
+}
+
 // The command that makes this report again: every option that changes a number in it.
 std::string ReproduceCommand(const Analysis& a) {
   const ReportOptions& o = a.options;
@@ -301,6 +330,11 @@ void VerdictSection(Document& d, const Analysis& a) {
 void RunsSection(Document& d, const Analysis& a) {
   d.Heading(2, "Runs");
   d.AddTable(RunsTable(a));
+  if (!a.proposals.empty()) {
+    d.Paragraph(fmt::format("{} of the runs were chosen by the adaptive design in {} round(s) "
+                            "(see Adaptive rounds); the rest came from the sweep file's design.",
+                            a.proposals.size(), ProposalRounds(a)));
+  }
 }
 
 void FrontierSection(Document& d, const std::vector<Figure>& figures) {
@@ -451,6 +485,22 @@ void CurvesSection(Document& d, const std::vector<Figure>& figures) {
   AddFigures(d, figures, Section::kCurves);
 }
 
+void AdaptiveRoundsSection(Document& d, const Analysis& a) {
+  if (a.proposals.empty()) return;  // every run came from the sweep file
+  d.Heading(2, "Adaptive rounds");
+  d.Paragraph(fmt::format(
+      "{} of the sweep's {} runs were chosen by the adaptive design (sims suggest --apply or sims "
+      "run --adaptive), in {} round(s); the rest came from the sweep file's design. In each "
+      "round, per condition, the done runs were fitted, a bootstrap ensemble of laws was drawn "
+      "with the seed shown, and the runs expected to narrow N_opt and the optimal loss at the "
+      "target budget C most were chosen (docs/fitting.md, \"Choosing the next runs\"). N_opt "
+      "spread then: N_opt's relative spread at C when the round chose; expected gain: the share "
+      "of those two targets' variance the run was expected to remove, summed (as sims suggest "
+      "prints it). A run proposed again in a later round is listed in its first.",
+      a.proposals.size(), a.runs_planned, ProposalRounds(a)));
+  d.AddTable(ProposalsTable(a));
+}
+
 void NotesSection(Document& d, const Analysis& a) {
   std::vector<std::string> notes;
   for (const ConditionAnalysis& c : a.conditions) {
@@ -485,6 +535,7 @@ Document BuildDocument(const Analysis& a, const std::vector<Figure>& figures) {
   IsoFlopSection(d, figures);
   DownstreamSection(d, a, figures);
   CurvesSection(d, figures);
+  AdaptiveRoundsSection(d, a);
   NotesSection(d, a);
   ReproduceSection(d, a);
   return d;
