@@ -64,6 +64,9 @@ int64_t ActivationBytes(const ModelShape& s, int64_t rows, int64_t T, MemoryDevi
   return s.layers * (tokens * layer_per_token + layer_once) + tokens * top_per_token + once;
 }
 
+// trainer/distributed.cpp's bucket for summing gradients and broadcasting shards.
+constexpr int64_t kCollectiveBucketBytes = int64_t{25} << 20;
+
 // The largest total element count ShardOwners gives one rank.
 int64_t LargestShard(const std::vector<int64_t>& numels, int world) {
   const std::vector<int> owners = ShardOwners(numels, world);
@@ -87,11 +90,10 @@ RunMemory Estimate(const RunConfig& config, int64_t ranks, int64_t micro_batch_t
   m.activations =
       ActivationBytes(config.shape, micro_batch_tokens / hp.context, hp.context, device, bf16);
   if (ranks > 1) {
-    // As trainer/distributed.cpp exchanges them: every gradient flattened into buckets that are
-    // all in flight at once; with sharding, the all-gather's output (one padded shard per rank)
-    // and this rank's own padded shard.
-    m.collectives = kFp32 * params;
-    if (sharded) m.collectives = std::max(m.collectives, kFp32 * (ranks + 1) * shard);
+    // As trainer/distributed.cpp exchanges them: flat buckets of at most 25 MiB (a larger tensor
+    // is a bucket alone), two in flight while gradients are summed, one while owners broadcast.
+    const int64_t largest = *std::max_element(numels.begin(), numels.end());
+    m.collectives = 2 * std::max<int64_t>(kCollectiveBucketBytes, kFp32 * largest);
   }
   m.total = m.weights + m.gradients + m.optimizer + std::max(m.activations, m.collectives);
   return m;
@@ -178,7 +180,7 @@ MemoryPlan PlanMemory(const RunConfig& config, double gpu_memory_bytes, MemoryDe
     }
   }
   // Nothing fits: report the least memory there is, one sequence per micro-batch at whichever
-  // ranks need least (not always the most: the all-gather's buffers grow with the ranks).
+  // ranks need least.
   MemoryPlan plan{false, ranks.front(), hp.context,
                   Estimate(config, ranks.front(), hp.context, device), ""};
   for (int64_t r : ranks) {

@@ -36,7 +36,7 @@ struct RunMemory {
   int64_t gradients = 0;    // fp32, summed whole on every rank (ZeRO-1 does not shard them)
   int64_t optimizer = 0;    // AdamW exp_avg + exp_avg_sq, fp32: this rank's share, the largest one
   int64_t activations = 0;  // what autograd keeps of one micro-batch, plus the logits' buffers
-  int64_t collectives = 0;  // flat copies for the gradient all-reduce / weight all-gather
+  int64_t collectives = 0;  // flat bucket copies: gradient all-reduce, owners' broadcasts
   int64_t total = 0;        // weights + gradients + optimizer + max(activations, collectives)
 };
 

@@ -6,9 +6,12 @@
 
 #include <fmt/format.h>
 
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #ifdef USE_C10D_NCCL
+#include <torch/csrc/cuda/nccl.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -64,6 +67,25 @@ void Unflatten(const torch::Tensor& flat, const std::vector<torch::Tensor>& tens
   }
 }
 
+#ifdef USE_C10D_NCCL
+// ProcessGroupNCCL's layout depends on the nccl.h it is compiled with (ncclConfig_t by value,
+// NCCL_VERSION_CODE branches): one other than LibTorch's corrupts memory silently. CMake picks
+// the wheel's; this catches a LibTorch whose NCCL headers it could not find.
+void CheckNcclHeaders() {
+  const uint64_t torch_nccl = torch::cuda::nccl::version();  // major << 32 | minor << 16 | patch
+  const uint64_t ours = (uint64_t{NCCL_MAJOR} << 32) | (uint64_t{NCCL_MINOR} << 16) | NCCL_PATCH;
+  if (torch_nccl != ours) {
+    throw UserError(fmt::format(
+        "LibTorch uses NCCL {}.{}.{} but sims was compiled with nccl.h {}.{}.{}; hint: put the "
+        "include directory of NCCL {}.{}.{} first (SIMS_NCCL_INCLUDE_DIR in trainer/"
+        "CMakeLists.txt) and rebuild",
+        torch_nccl >> 32, (torch_nccl >> 16) & 0xffff, torch_nccl & 0xffff, NCCL_MAJOR,
+        NCCL_MINOR, NCCL_PATCH, torch_nccl >> 32, (torch_nccl >> 16) & 0xffff,
+        torch_nccl & 0xffff));
+  }
+}
+#endif
+
 }  // namespace
 
 c10::intrusive_ptr<c10d::Store> ServeStore(const std::string& host, int port, int world) {
@@ -113,6 +135,7 @@ Communicator::Communicator(c10::intrusive_ptr<c10d::Store> store, int rank, int 
     : store_(std::move(store)), rank_(rank), world_(world), device_(device) {
   if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL
+    CheckNcclHeaders();
     auto options = c10d::ProcessGroupNCCL::Options::create();
     options->timeout = Timeout();
     group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, rank, world, options);
@@ -121,6 +144,7 @@ Communicator::Communicator(c10::intrusive_ptr<c10d::Store> store, int rank, int 
     throw UserError("ranks > 1 on CUDA needs a LibTorch built with NCCL; this one is not");
 #endif
   }
+#ifdef USE_C10D_GLOO
   auto options = c10d::ProcessGroupGloo::Options::create(Timeout());
   options->devices.push_back(loopback
                                  ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
@@ -131,6 +155,11 @@ Communicator::Communicator(c10::intrusive_ptr<c10d::Store> store, int rank, int 
     throw CollectiveError(fmt::format("rank {} of {} could not join the others: {}", rank, world,
                                       e.what()));
   }
+#else
+  (void)loopback;
+  throw UserError("ranks > 1 on the CPU needs Gloo, and sims was built without its headers; "
+                  "hint: install libgloo-dev and rebuild (trainer/CMakeLists.txt)");
+#endif
 }
 
 void Communicator::Run(const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
@@ -149,18 +178,28 @@ void Communicator::SumGradients(const std::vector<torch::Tensor>& parameters) {
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // unused this step
     grads.push_back(p.grad());
   }
-  std::vector<std::vector<torch::Tensor>> buckets = Buckets(grads);
-  std::vector<std::vector<torch::Tensor>> flats;
-  std::vector<c10::intrusive_ptr<c10d::Work>> works;
-  for (const auto& bucket : buckets) flats.push_back({Flatten(bucket)});
-  try {
-    for (auto& flat : flats) works.push_back(group_->allreduce(flat));
-  } catch (const std::exception& e) {
-    throw CollectiveError(e.what());
-  }
-  for (size_t b = 0; b < buckets.size(); ++b) {
-    Wait(works[b]);
-    Unflatten(flats[b][0], buckets[b]);
+  // Two buckets in flight: the next is summed while the last is copied back, and the flat
+  // copies never exceed two buckets (a copy of every gradient at once would be the model's
+  // size again: 28 GiB per rank at 7B).
+  const std::vector<std::vector<torch::Tensor>> buckets = Buckets(grads);
+  std::vector<torch::Tensor> flat(1), previous(1);
+  c10::intrusive_ptr<c10d::Work> in_flight;
+  for (size_t b = 0; b <= buckets.size(); ++b) {
+    c10::intrusive_ptr<c10d::Work> started;
+    if (b < buckets.size()) {
+      flat = {Flatten(buckets[b])};
+      try {
+        started = group_->allreduce(flat);
+      } catch (const std::exception& e) {
+        throw CollectiveError(e.what());
+      }
+    }
+    if (in_flight) {
+      Wait(in_flight);
+      Unflatten(previous[0], buckets[b - 1]);
+    }
+    in_flight = started;
+    previous = flat;
   }
 }
 
@@ -185,32 +224,15 @@ void Communicator::Broadcast(const std::vector<torch::Tensor>& tensors, int root
 
 void Communicator::GatherParameters(const std::vector<torch::Tensor>& parameters,
                                     const std::vector<int>& owners) {
-  torch::NoGradGuard no_grad;
+  // Each owner broadcasts its tensors, a bucket at a time: the same bytes as an all-gather,
+  // without its output of world x the largest shard (whole-tensor shards are uneven, and at
+  // 512 ranks that buffer would be 512 copies of the embedding).
   std::vector<std::vector<torch::Tensor>> owned(static_cast<size_t>(world_));
   for (size_t i = 0; i < parameters.size(); ++i) {
     owned[static_cast<size_t>(owners[i])].push_back(parameters[i]);
   }
-  int64_t longest = 0;
-  std::vector<int64_t> lengths;
-  for (const auto& shard : owned) {
-    int64_t n = 0;
-    for (const torch::Tensor& t : shard) n += t.numel();
-    lengths.push_back(n);
-    longest = std::max(longest, n);
-  }
-  // all-gather needs equal sizes: each shard is padded to the longest.
-  torch::Tensor mine = torch::zeros({longest}, parameters.front().options());
-  if (lengths[static_cast<size_t>(rank_)] > 0) {
-    mine.narrow(0, 0, lengths[static_cast<size_t>(rank_)]).copy_(Flatten(owned[static_cast<size_t>(rank_)]));
-  }
-  std::vector<torch::Tensor> input = {mine};
-  std::vector<std::vector<torch::Tensor>> output(1);
-  for (int r = 0; r < world_; ++r) output[0].push_back(torch::empty_like(mine));
-  Run([&] { return group_->allgather(output, input); });
   for (int r = 0; r < world_; ++r) {
-    if (r == rank_ || lengths[static_cast<size_t>(r)] == 0) continue;
-    Unflatten(output[0][static_cast<size_t>(r)].narrow(0, 0, lengths[static_cast<size_t>(r)]),
-              owned[static_cast<size_t>(r)]);
+    if (!owned[static_cast<size_t>(r)].empty()) Broadcast(owned[static_cast<size_t>(r)], r);
   }
 }
 

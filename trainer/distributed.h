@@ -8,8 +8,8 @@
 //
 // Sharded optimizer state (ZeRO stage 1): each parameter tensor is owned by one rank
 // (ShardOwners: largest first onto the least loaded rank, as PyTorch's ZeroRedundancyOptimizer
-// partitions), which alone keeps its AdamW moments and updates it; the updated tensors are then
-// all-gathered. Gradients are summed whole on every rank (Gloo in LibTorch 1.13 has no
+// partitions), which alone keeps its AdamW moments and updates it; the owners then broadcast
+// the updated tensors. Gradients are summed whole on every rank (Gloo in LibTorch 1.13 has no
 // reduce-scatter), so gradient memory does not shrink; optimizer memory does, as 1/world.
 #include <cstdint>
 #include <functional>
@@ -67,15 +67,15 @@ class Communicator {
   int world() const { return world_; }
   c10d::Store& store() { return *store_; }
 
-  // grad += the other ranks' grads, for every parameter, in flat buckets of at most
-  // kBucketBytes (all in flight at once, then copied back).
+  // grad += the other ranks' grads, for every parameter, in flat buckets of at most 25 MiB
+  // (a larger tensor is a bucket alone), two in flight at a time.
   void SumGradients(const std::vector<torch::Tensor>& parameters);
   // Each value summed over the ranks (the step's loss, the stop votes): one small collective.
   std::vector<double> SumValues(const std::vector<double>& values);
   // Every rank gets rank `root`'s values of these tensors (same shapes everywhere).
   void Broadcast(const std::vector<torch::Tensor>& tensors, int root);
-  // After a sharded step: every parameter takes its owner's values (one all-gather of the
-  // shards, padded to the largest).
+  // After a sharded step: every parameter takes its owner's values (each owner broadcasts its
+  // tensors, bucket by bucket).
   void GatherParameters(const std::vector<torch::Tensor>& parameters,
                         const std::vector<int>& owners);
   // Point to point, for collecting optimizer state on rank 0 at a checkpoint.
