@@ -7,6 +7,7 @@
 
 #include "trainer/model.h"
 #include "trainer/optim.h"
+#include "trainer/torch_compat.h"
 
 namespace sims::trainer {
 namespace {
@@ -26,11 +27,11 @@ void Count(int64_t bytes) {
 
 // Wraps LibTorch's CPU allocator: each DataPtr it returns owns the wrapped allocator's DataPtr
 // and its size, and gives the size back when the storage is freed.
-class CountingAllocator final : public c10::Allocator {
+class CountingAllocator final : public CpuAllocatorCompat {
  public:
   explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {}
 
-  c10::DataPtr allocate(size_t bytes) const override {
+  c10::DataPtr Allocate(size_t bytes) const override {
     auto* owned = new Owned{inner_->allocate(bytes), static_cast<int64_t>(bytes)};
     Count(owned->bytes);
     void* data = owned->inner.get();

@@ -7,12 +7,16 @@
 //   - AutocastBf16: the autocast switches were renamed in 2.x (set_autocast_enabled(device, ..)).
 //   - OptimizerStateKey: an optimizer's per-parameter state is keyed by the TensorImpl's
 //     address as text in 1.13 and by the address itself in later versions.
+//   - CpuAllocatorCompat: c10::Allocator::allocate lost its const in 2.x, which also added the
+//     pure virtual copy_data.
 // scripts/check-torch2 compiles the 2.x branch against the pip wheel's LibTorch with CUDA.
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <ATen/autocast_mode.h>
+#include <c10/core/Allocator.h>
 
+#include <cstring>
 #include <sstream>
 #include <type_traits>
 
@@ -86,5 +90,19 @@ auto OptimizerStateKey(Optimizer& optimizer, const torch::Tensor& p) {
     return static_cast<Key>(p.unsafeGetTensorImpl());
   }
 }
+
+// A CPU c10::Allocator written once for both versions: derive and implement Allocate. Both
+// forms of allocate are defined without `override`, so whichever one the version's base class
+// declares virtual is overridden (a version check would have to know the release that dropped
+// the const); copy_data is what 2.x's default_copy_data does, and unused in 1.13.
+class CpuAllocatorCompat : public c10::Allocator {
+ public:
+  virtual c10::DataPtr Allocate(size_t bytes) const = 0;
+  c10::DataPtr allocate(size_t bytes) const { return Allocate(bytes); }  // 1.13
+  c10::DataPtr allocate(size_t bytes) { return Allocate(bytes); }        // 2.x
+  void copy_data(void* dest, const void* src, std::size_t count) const {
+    std::memcpy(dest, src, count);
+  }
+};
 
 }  // namespace sims::trainer
