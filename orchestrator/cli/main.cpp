@@ -46,7 +46,7 @@ const Subcommand kSubcommands[] = {
     {"runs", "Retry, cancel or reset runs (asks first unless --yes)", sims::SetupRunsCommand},
     {"ingest", "Load the events files of Slurm workers into the database",
      sims::SetupIngestCommand},
-    {"export", "Write a table of the database (runs, metrics, evals, fits) as CSV or JSON",
+    {"export", "Write a table of the database (runs, metrics, evals, fits, sweeps, proposals) as CSV or JSON",
      sims::SetupExportCommand},
 #if SIMS_WITH_TORCH
     {"export-hf", "Write a run (or an extended checkpoint) as a Hugging Face model directory",
