@@ -24,9 +24,10 @@ struct StoreResult {
 // Upserts the sweep (by name) with what the planner decided, then inserts the new runs with
 // their dependencies in one transaction; runs already there (same id) are left as they are,
 // whatever their status, except their execution (ranks, shard_optimizer: not part of the id),
-// which is updated where the run is not done, so the next attempt trains with the new ranks. With dry_run nothing is written (the store is only read). A plan whose
-// corpus is not the one the sweep's stored runs were planned with is refused (UserError naming
-// both), dry run or not: every id would change and every run would train again.
+// which is updated where the run is not done, so the next attempt trains with the new ranks. With
+// dry_run nothing is written (the store is only read). A plan whose corpus is not the one the
+// sweep's stored runs were planned with is refused (UserError naming both), dry run or not: every
+// id would change and every run would train again.
 StoreResult PlanIntoStore(Store& store, const SweepPlan& plan, bool dry_run);
 
 }  // namespace sims

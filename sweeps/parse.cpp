@@ -29,7 +29,8 @@ constexpr double kMaxGpuGib = 1e6;
 
 constexpr std::string_view kHpKeys =
     "lr, warmup_fraction, min_lr_ratio, batch_tokens, micro_batch_tokens, context, clip, "
-    "weight_decay, dtype, eval_every, eval_pairs, eval_score, eval_unit_only, ranks, shard_optimizer";
+    "weight_decay, dtype, eval_every, eval_pairs, eval_score, eval_unit_only, ranks, "
+    "shard_optimizer";
 
 HpPatch ReadHp(Table& t) {
   HpPatch p;

@@ -424,13 +424,14 @@ TEST_CASE("proposals keep the round a run was first proposed in, with its 64-bit
   SECTION("a proposal of a run that is not there is refused with its batch") {
     CHECK_THROWS_WITH(store.RecordProposals({{"other", "textless", 3, 1, 1e13, 0.1, 0.4, ""},
                                              {"nope", "textless", 3, 1, 1e13, 0.1, 0.4, ""}}),
-                      Catch::Contains("proposal of run nope") &&
-                          Catch::Contains("no such run") && Catch::Contains("nothing of this batch"));
+                      Catch::Contains("proposal of run nope") && Catch::Contains("no such run") &&
+                          Catch::Contains("nothing of this batch"));
     CHECK(store.Proposals("t").empty());
   }
   SECTION("a proposal must name the run's condition and a round from 1") {
-    CHECK_THROWS_WITH(store.RecordProposals({{"other", "interleaved", 1, 1, 1e13, 0.1, 0.4, ""}}),
-                      Catch::Contains("condition interleaved but the run is of condition textless"));
+    CHECK_THROWS_WITH(
+        store.RecordProposals({{"other", "interleaved", 1, 1, 1e13, 0.1, 0.4, ""}}),
+        Catch::Contains("condition interleaved but the run is of condition textless"));
     CHECK_THROWS_WITH(store.RecordProposals({{"other", "textless", 0, 1, 1e13, 0.1, 0.4, ""}}),
                       Catch::Contains("round must be >= 1"));
   }

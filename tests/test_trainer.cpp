@@ -210,7 +210,8 @@ TEST_CASE("checkpoints round-trip, keep the newest K and ignore temp files", "[t
 
   Decoder other = MakeDecoder(Options(shape), 99);
   auto other_optimizer = MakeAdamW(other, hp);
-  LoadedCheckpoint loaded = LoadCheckpoint(*NewestCheckpoint(dir.path().string()), "run1", other, hp);
+  LoadedCheckpoint loaded =
+      LoadCheckpoint(*NewestCheckpoint(dir.path().string()), "run1", other, hp);
   const TrainState& state = loaded.state;
   WriteAdamW(*other_optimizer, other, loaded.optimizer);
   const std::vector<AdamWSlot> saved = ReadAdamW(*optimizer, model);
@@ -296,7 +297,8 @@ TEST_CASE("a version-1 checkpoint (LibTorch's optimizer archive) is still read",
   archive.save_to((dir.path() / "checkpoints" / "step-000000001.pt").string());
 
   Decoder other = MakeDecoder(Options(shape), 99);
-  LoadedCheckpoint loaded = LoadCheckpoint(*NewestCheckpoint(dir.path().string()), "old", other, hp);
+  LoadedCheckpoint loaded =
+      LoadCheckpoint(*NewestCheckpoint(dir.path().string()), "old", other, hp);
   CHECK(loaded.state.tokens == 18);
   const std::vector<AdamWSlot> saved = ReadAdamW(*optimizer, model);
   for (size_t i = 0; i < saved.size(); ++i) {

@@ -153,17 +153,20 @@ std::vector<RanksBenchResult> BenchTrainRanks(
     TrainHooks hooks;
     hooks.emit = [&](const std::vector<MetricRow>& metrics, const std::vector<EvalRow>&) {
       for (const MetricRow& m : metrics) {
-        if (m.name == "train/tokens_per_sec" && m.step > o.warmup_steps) step_rates.push_back(m.value);
+        if (m.name == "train/tokens_per_sec" && m.step > o.warmup_steps)
+          step_rates.push_back(m.value);
         if (m.name == "train/optimizer_bytes") result.optimizer_bytes = m.value;
       }
     };
     hooks.start_peers = [&](int port) { start_peers(ranks, port); };
     TrainRun(fmt::format("bench-ranks-{}", ranks), config, env, hooks);
-    std::nth_element(step_rates.begin(), step_rates.begin() + step_rates.size() / 2, step_rates.end());
+    std::nth_element(step_rates.begin(), step_rates.begin() + step_rates.size() / 2,
+                     step_rates.end());
     result.tokens_per_sec = step_rates[step_rates.size() / 2];
     trainer::DecoderOptions model_options;
     model_options.shape = o.shape;
-    result.n_params = trainer::CountParameters(*trainer::MakeDecoder(model_options, 1, torch::kCPU));
+    result.n_params =
+        trainer::CountParameters(*trainer::MakeDecoder(model_options, 1, torch::kCPU));
     results.push_back(result);
   }
   return results;

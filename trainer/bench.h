@@ -49,8 +49,8 @@ struct RanksBenchResult {
   int64_t n_params = 0;
 };
 std::vector<RanksBenchResult> BenchTrainRanks(
-    const TrainBenchOptions& options, const std::vector<int64_t>& ranks, const std::string& work_dir,
-    const std::function<void(int64_t ranks, int port)>& start_peers);
+    const TrainBenchOptions& options, const std::vector<int64_t>& ranks,
+    const std::string& work_dir, const std::function<void(int64_t ranks, int port)>& start_peers);
 
 // Named benchmark shapes: "demo-<size>" for every size of the demo sweep's first condition (its
 // shapes, vocabulary, context and micro-batch, taken from the parsed sweep so they cannot drift

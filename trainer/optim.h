@@ -39,7 +39,8 @@ struct AdamWSlot {
 std::vector<AdamWSlot> ReadAdamW(torch::optim::AdamW& optimizer, Decoder& model);
 // Sets the state of every parameter `optimizer` updates from the slot of the same name; throws
 // UserError naming the parameter if the slot's moments have another shape.
-void WriteAdamW(torch::optim::AdamW& optimizer, Decoder& model, const std::vector<AdamWSlot>& slots);
+void WriteAdamW(torch::optim::AdamW& optimizer, Decoder& model,
+                const std::vector<AdamWSlot>& slots);
 
 // Warmup steps: round(warmup_fraction * steps), at least 1 when warmup_fraction > 0.
 int64_t WarmupSteps(int64_t steps, double warmup_fraction);

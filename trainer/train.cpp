@@ -188,8 +188,9 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
   SetComputeThreads(env.threads);
   torch::Device device = ResolveDevice(env.device);
   if (device.is_cuda() && hp.ranks > 1) {
-    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
-                                             env.distributed.local_rank % torch::cuda::device_count()));
+    device = torch::Device(
+        torch::kCUDA,
+        static_cast<c10::DeviceIndex>(env.distributed.local_rank % torch::cuda::device_count()));
   }
   const bool autocast = device.is_cuda() && hp.dtype != Dtype::kFp32;
   Ranks ranks;
@@ -305,12 +306,15 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
     const auto stepped = std::chrono::steady_clock::now();
     if (ranks.sharded()) ranks.comm->GatherParameters(parameters, ranks.owners);
     if (ranks.comm) {  // where a step's time goes, for a run that scales badly (--log-level debug)
-      const auto seconds = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+      const auto seconds = [](auto a, auto b) {
+        return std::chrono::duration<double>(b - a).count();
+      };
       Log(LogLevel::kDebug,
           "run {}: rank {}: step {}: compute {:.3f} s, sum {:.3f} s, optimizer {:.3f} s, "
           "gather {:.3f} s",
-          run_id, ranks.rank(), state.step + 1, seconds(started, computed), seconds(computed, summed),
-          seconds(summed, stepped), seconds(stepped, std::chrono::steady_clock::now()));
+          run_id, ranks.rank(), state.step + 1, seconds(started, computed),
+          seconds(computed, summed), seconds(summed, stepped),
+          seconds(stepped, std::chrono::steady_clock::now()));
     }
     if (first_step) optimizer_bytes = OptimizerBytesPerRank(ranks, *optimizer, model);
     state.step += 1;
@@ -338,7 +342,8 @@ TrainOutcome Train(const std::string& run_id, const RunConfig& config, const Tra
 
     const bool last = state.step == config.steps;
     const bool evaluate = last || (hp.eval_every > 0 && state.step % hp.eval_every == 0);
-    if (evaluate && lead) Evaluate(rc, model, validation, vocab, pair_sets, state.step, state.tokens);
+    if (evaluate && lead)
+      Evaluate(rc, model, validation, vocab, pair_sets, state.step, state.tokens);
     if (env.checkpoint_every > 0 ? state.step % env.checkpoint_every == 0 : evaluate) checkpoint();
     // Every rank stops at the same step: a stop asked of any rank (its signal, rank 0's lease)
     // is voted on.

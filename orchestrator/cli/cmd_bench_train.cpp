@@ -156,13 +156,15 @@ void RunBenchTrainRanks(const BenchTrainOptions& o, const SweepSpec& demo, std::
     Log(LogLevel::kInfo, "bench train: {} with 1 and {} ranks", preset.name, o.ranks);
     ScratchDirectory work;
     std::vector<pid_t> peers;
-    const auto results = BenchTrainRanks(b, {1, o.ranks}, work.path(), [&](int64_t ranks, int port) {
-      for (int64_t r = 1; r < ranks; ++r) {
-        peers.push_back(StartChild({SelfExe(), "--log-level", "warn", "worker", "--peer",
-                                    fmt::format("127.0.0.1:{}", port), "--rank", std::to_string(r)},
-                                   {.own_process_group = false, .parent_death_signal = SIGKILL}));
-      }
-    });
+    const auto results =
+        BenchTrainRanks(b, {1, o.ranks}, work.path(), [&](int64_t ranks, int port) {
+          for (int64_t r = 1; r < ranks; ++r) {
+            peers.push_back(
+                StartChild({SelfExe(), "--log-level", "warn", "worker", "--peer",
+                            fmt::format("127.0.0.1:{}", port), "--rank", std::to_string(r)},
+                           {.own_process_group = false, .parent_death_signal = SIGKILL}));
+          }
+        });
     for (pid_t pid : peers) ::waitpid(pid, nullptr, 0);
     const RanksBenchResult& one = results[0];
     const RanksBenchResult& many = results[1];
@@ -183,15 +185,17 @@ void RunBenchTrainRanks(const BenchTrainOptions& o, const SweepSpec& demo, std::
     if (o.format == Format::kJson) {
       out << j.dump() << std::endl;
     } else {
-      rows.push_back({preset.name, std::to_string(one.n_params), fmt::format("{:.0f}", one.tokens_per_sec),
+      rows.push_back({preset.name, std::to_string(one.n_params),
+                      fmt::format("{:.0f}", one.tokens_per_sec),
                       fmt::format("{:.0f}", many.tokens_per_sec),
                       fmt::format("{:.2f}", j["efficiency"].get<double>()),
                       fmt::format("{:.2f}", j["optimizer_ratio"].get<double>())});
     }
   }
   if (o.format == Format::kTable) {
-    PrintTable(out, {"preset", "params", "tokens/s 1 rank", fmt::format("tokens/s {} ranks", o.ranks),
-                     "efficiency", "optimizer bytes ratio"},
+    PrintTable(out,
+               {"preset", "params", "tokens/s 1 rank", fmt::format("tokens/s {} ranks", o.ranks),
+                "efficiency", "optimizer bytes ratio"},
                rows);
   }
 }

@@ -60,7 +60,8 @@ void SetupExportCommand(CLI::App* cmd, GlobalOptions& global) {
   cmd->add_option("--table", options->table, "Table to export")
       ->check(CLI::IsMember({"runs", "metrics", "evals", "fits", "sweeps", "proposals"}))
       ->capture_default_str();
-  cmd->add_option("--sweep", options->sweep, "Only rows of this sweep (runs, metrics, evals, proposals)")
+  cmd->add_option("--sweep", options->sweep,
+                  "Only rows of this sweep (runs, metrics, evals, proposals)")
       ->check(NameCheck(NameKind::kSweep));
   AddFormatOption(cmd, options->format, {"csv", "json"});
   cmd->callback([options, &global] { RunExport(*options, global, std::cout); });

@@ -136,7 +136,9 @@ void PrintMemoryTable(std::ostream& out, const SweepPlan& plan, double gpu_memor
                             GiB(fit.memory.total));
     }
     // Tenths of a GiB for GPU-sized runs, thousandths for the CPU demo's.
-    auto gib = [](int64_t bytes) { return fmt::format("{:.{}f}", GiB(bytes), bytes < kGiB ? 3 : 1); };
+    auto gib = [](int64_t bytes) {
+      return fmt::format("{:.{}f}", GiB(bytes), bytes < kGiB ? 3 : 1);
+    };
     rows.push_back({g.run->size_label, std::to_string(g.runs), std::to_string(c.hp.ranks),
                     std::to_string(c.hp.micro_batch_tokens), gib(m.weights), gib(m.gradients),
                     gib(m.optimizer), gib(m.activations),
