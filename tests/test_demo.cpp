@@ -15,6 +15,7 @@
 #include "orchestrator/report/report.h"
 #include "results/store.h"
 #include "sweeps/shape.h"
+#include "tests/slurm_env.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -193,5 +194,30 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
     CHECK(proposals.front().round == 1);
     CHECK_THAT(adaptive.output, Catch::Matchers::Contains(
                                     fmt::format("round {}: ", proposals.back().round)));
+
+    // The same on Slurm (the single-node one of the [slurm] tests): the next round goes on from
+    // the store's last one, each round submitted and watched to its end, within a higher cap.
+    sims::testing::SlurmEnv slurm((out / "slurm").string());
+    const double slurm_cap = 1.8 * trained;
+    Result on_slurm = RunSims(fmt::format(
+        "--db \"{}\" run \"{}\" --corpus \"{}\" --backend slurm --device cpu --heartbeat 0.5 "
+        "--adaptive --max-flops {:g} --adaptive-count 2 --adaptive-resamples 40 --no-progress",
+        (out / "sims.db").string(), (out / "demo-cpu-tiny.toml").string(),
+        (out / "corpus").string(), slurm_cap));
+    INFO(on_slurm.output);
+    REQUIRE(on_slurm.status == 0);
+    const int64_t next_round = proposals.back().round + 1;
+    CHECK_THAT(on_slurm.output,
+               Catch::Matchers::Contains(fmt::format("sims run --adaptive: round {}: ", next_round)) &&
+                   Catch::Matchers::Contains("runs submitted in") &&
+                   Catch::Matchers::Contains("sims run --adaptive: stop:"));
+    double after_slurm = 0;
+    for (const RunRow& r : store.ListRuns({"demo-cpu-tiny", "", std::nullopt})) {
+      CAPTURE(r.id, r.error);
+      CHECK(r.status == RunStatus::kDone);
+      after_slurm += r.flops;
+    }
+    CHECK(after_slurm <= slurm_cap * (1 + 1e-9));
+    CHECK(store.Proposals("demo-cpu-tiny").back().round >= next_round);
   }
 }

@@ -26,6 +26,7 @@
 #include "orchestrator/queue/ingest.h"
 #include "orchestrator/queue/slurm.h"
 #include "results/store.h"
+#include "tests/slurm_env.h"
 #include "tests/test_support.h"
 #include "tests/test_trainer_corpus.h"
 
@@ -424,36 +425,6 @@ TEST_CASE("sims runs cancel, retry and reset change exactly the runs named", "[o
 
 namespace {
 
-// Starts the private Slurm and stops it when the test ends, even on failure.
-class SlurmEnv {
- public:
-  explicit SlurmEnv(const std::string& dir) : dir_(dir) {
-    std::string log = dir + ".log";
-    std::string cmd = std::string("bash ") + SIMS_SOURCE_DIR + "/scripts/slurm-test-env start " +
-                      dir + " > " + log + " 2>&1";
-    int rc = std::system(cmd.c_str());
-    started_ = true;
-    if (rc != 0) {
-      FAIL("a private Slurm could not be started (scripts/slurm-test-env start; needs root "
-           "and slurm-wlm + munge from scripts/setup --with-slurm):\n"
-           << ReadAll(log));
-    }
-    ::setenv("SLURM_CONF", (dir + "/slurm.conf").c_str(), 1);
-  }
-  ~SlurmEnv() {
-    if (!started_) return;
-    std::string cmd = std::string("bash ") + SIMS_SOURCE_DIR + "/scripts/slurm-test-env stop " +
-                      dir_ + " > /dev/null 2>&1";
-    // Best effort: a destructor must not throw, and a failed stop leaves nothing we can fix here.
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "slurm-test-env stop failed\n");
-    ::unsetenv("SLURM_CONF");
-  }
-
- private:
-  std::string dir_;
-  bool started_ = false;
-};
-
 sims::EventSummary Events(Project& p, const std::string& id) {
   std::string path = sims::EventsPath(p.RunDir(id));
   if (!fs::exists(path)) return {};
@@ -467,7 +438,7 @@ TEST_CASE("on a real single-node Slurm every run completes exactly once, a reque
           "scancelled",
           "[orchestrator][slurm]") {
   Project p;
-  SlurmEnv slurm(p.dir.file("slurm"));
+  sims::testing::SlurmEnv slurm(p.dir.file("slurm"));
   // Level 0: a text LM and a long run to requeue; level 1: a run starting from the text LM.
   sims::RunConfig text_lm = p.Config(800, 6);
   text_lm.condition = "text-lm";
@@ -562,7 +533,7 @@ TEST_CASE("on a real single-node Slurm a run of 2 ranks is one job of two tasks 
           "survives scontrol requeue, and finishes once",
           "[orchestrator][slurm][ranks]") {
   Project p;
-  SlurmEnv slurm(p.dir.file("slurm"));
+  sims::testing::SlurmEnv slurm(p.dir.file("slurm"));
   const int64_t steps = 1500;  // far more steps than pass before the requeue lands
   sims::RunConfig config = p.Config(900, steps, 20);
   config.hp.ranks = 2;

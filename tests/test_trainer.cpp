@@ -79,7 +79,7 @@ TEST_CASE("bench presets are the demo sweep's sizes and the smallest one trains"
   const sims::SweepSpec demo = sims::LoadSweepFile(SIMS_SOURCE_DIR "/examples/demo-cpu.toml");
   const std::vector<sims::TrainBenchPreset> presets = sims::TrainBenchPresets(demo);
   const auto& sizes = demo.conditions.front().design.sizes;
-  REQUIRE(presets.size() == sizes.size() + 1);  // + gpt2-124m
+  REQUIRE(presets.size() == sizes.size() + 2);  // + width-10m, gpt2-124m
   for (size_t i = 0; i < sizes.size(); ++i) {
     CAPTURE(presets[i].name);
     CHECK(presets[i].name == "demo-" + sizes[i].label);
@@ -88,6 +88,8 @@ TEST_CASE("bench presets are the demo sweep's sizes and the smallest one trains"
     CHECK(presets[i].options.context == demo.conditions.front().hp.context);
   }
   CHECK(presets.back().name == "gpt2-124m");
+  const sims::TrainBenchPreset width = sims::FindTrainBenchPreset(demo, "width-10m");
+  CHECK(sims::CountParams(width.options.shape).total == Approx(10e6).epsilon(0.15));
   CHECK_THROWS_WITH(sims::FindTrainBenchPreset(demo, "demo-1B"),
                     Catch::Contains("unknown preset 'demo-1B'") && Catch::Contains("gpt2-124m"));
 
@@ -100,6 +102,15 @@ TEST_CASE("bench presets are the demo sweep's sizes and the smallest one trains"
   CHECK(r.device == "cpu");
   CHECK(r.n_params == sims::CountParams(smallest.shape).total);
   CHECK(r.tokens_per_sec > 0);
+
+  // The data-parallel benchmark's loop with one rank (2 ranks need peer processes: the ranks
+  // tests and `sims bench train --ranks 2` start them).
+  sims::testing::TempDir dir;
+  const std::vector<sims::RanksBenchResult> ranks =
+      sims::BenchTrainRanks(smallest, {1}, dir.path().string(), [](int64_t, int) {});
+  REQUIRE(ranks.size() == 1);
+  CHECK(ranks[0].tokens_per_sec > 0);
+  CHECK(ranks[0].optimizer_bytes == 8.0 * static_cast<double>(ranks[0].n_params));
 }
 
 TEST_CASE("a bad shape is refused with the field named", "[trainer]") {

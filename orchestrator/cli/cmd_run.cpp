@@ -2,8 +2,8 @@
 // worker processes or as Slurm job arrays. Re-running the same command after any interruption
 // runs only what is not done; runs resume from their checkpoints. With --adaptive, once the
 // sweep's own runs are done it goes on in rounds: per condition, `sims suggest` (cmd_suggest.cpp)
-// plans the runs that narrow N_opt at the target budget most, the pool trains them, the law is
-// refitted, until every condition's N_opt is within --until-spread, the trained FLOPs reach
+// plans the runs that narrow N_opt at the target budget most, the pool (or Slurm, each round
+// submitted and watched) trains them, the law is refitted, until every condition's N_opt is within --until-spread, the trained FLOPs reach
 // --max-flops, or nothing is left to propose.
 #include <cmath>
 #include <csignal>
@@ -105,7 +105,28 @@ double TrainedFlops(Store& store, const std::string& sweep) {
   return flops;
 }
 
-// The rounds of --adaptive (see the top of this file); returns the last pool's summary.
+// Trains what the sweep has planned on the chosen backend: the local pool, or Slurm (submit,
+// then, with --watch or --adaptive, follow the jobs until the sweep ends).
+PoolSummary TrainPlanned(const RunOptions& o, Store& store, const std::string& db,
+                         const std::string& project) {
+  if (o.backend == "local") return RunPool(o.pool, g_interrupts);
+  SlurmSubmission s = SubmitSlurm(store, db, o.sweep, o.slurm);
+  Log(LogLevel::kInfo, "sims run: {} runs submitted in {} job arrays; {} already queued",
+      s.submitted.size(), s.job_ids.size(), s.skipped.size());
+  if (o.watch || o.adaptive) {
+    std::vector<std::string> jobs = s.job_ids;
+    for (const std::string& id : s.skipped) {
+      std::ifstream in(std::filesystem::path(RunDir(project, id)) / "slurm_job");
+      std::string job;
+      if (in >> job) jobs.push_back(job);
+    }
+    WatchSlurm(store, o, project, jobs);
+  }
+  SweepProgress p = ComputeProgress(store.ListRuns({o.sweep, "", std::nullopt}));
+  return {p.done, p.failed, p.planned, p.running, g_interrupts.load()};
+}
+
+// The rounds of --adaptive (see the top of this file); returns the last round's summary.
 PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Store& store,
                            PoolSummary summary) {
   const SweepSpec spec = LoadSweepFile(o.spec, o.corpus);
@@ -159,8 +180,11 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
           "remaining spend");
       break;
     }
-    summary = RunPool(o.pool, g_interrupts);
-    if (summary.interrupts > 0 || summary.failed > 0) break;
+    summary = TrainPlanned(o, store, global.db, ProjectDir(global.db));
+    // On Slurm, watching also ends with runs left when the jobs vanished (scancel): stop then.
+    if (summary.interrupts > 0 || summary.failed > 0 || summary.planned + summary.running > 0) {
+      break;
+    }
   }
   return summary;
 }
@@ -174,10 +198,9 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
     throw UserError("sims run: give either a sweep file or --sweep NAME (not both)");
   }
   if (o.backend == "slurm") ValidateSlurmOptions(o.slurm);
-  if (o.adaptive && (o.spec.empty() || o.backend != "local")) {
-    throw UserError("sims run --adaptive: needs the sweep file (it plans new runs from it) and "
-                    "the local backend\nhint: on Slurm, alternate sims suggest SPEC --apply and "
-                    "sims run --sweep NAME --backend slurm --watch");
+  if (o.adaptive && o.spec.empty()) {
+    throw UserError("sims run --adaptive: needs the sweep file (it plans new runs from it)\nhint: "
+                    "sims run SPEC.toml --adaptive");
   }
   std::string project = ProjectDir(global.db);
   std::optional<SweepPlan> plan;
@@ -212,26 +235,14 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
 
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  if (o.backend == "slurm") {
-    SlurmSubmission s = SubmitSlurm(store, global.db, o.sweep, o.slurm);
-    Log(LogLevel::kInfo, "sims run: {} runs submitted in {} job arrays; {} already queued",
-        s.submitted.size(), s.job_ids.size(), s.skipped.size());
-    if (o.watch) {
-      std::vector<std::string> jobs = s.job_ids;
-      for (const std::string& id : s.skipped) {
-        std::ifstream in(std::filesystem::path(RunDir(project, id)) / "slurm_job");
-        std::string job;
-        if (in >> job) jobs.push_back(job);
-      }
-      WatchSlurm(store, o, project, jobs);
-    }
-    SweepProgress p = ComputeProgress(store.ListRuns({o.sweep, "", std::nullopt}));
-    return {p.done, p.failed, p.planned, p.running, g_interrupts.load()};
-  }
-  PoolSummary summary = RunPool(o.pool, g_interrupts);
-  if (o.adaptive && summary.interrupts == 0 && summary.failed == 0) {
+  PoolSummary summary = TrainPlanned(o, store, global.db, project);
+  // On Slurm, watching also ends when the jobs are gone with runs left (scancel).
+  const bool finished = o.backend == "local" || summary.planned + summary.running == 0;
+  if (o.adaptive && summary.interrupts == 0 && summary.failed == 0 && finished) {
     summary = AdaptiveRounds(o, global, store, summary);
   }
+  // Slurm: the state after submission (or --watch); failed runs are in it, not an error here.
+  if (o.backend == "slurm" && !o.adaptive) return summary;
   if (summary.interrupts > 0) {
     Log(LogLevel::kWarn, "sims run: interrupted; {} done, {} planned again. Run the same "
         "command to go on.", summary.done, summary.planned + summary.running);
@@ -277,7 +288,8 @@ void SetupRunCommand(CLI::App* cmd, GlobalOptions& global) {
   cmd->add_option("--sbatch-arg", o->slurm.sbatch_args, "slurm: extra sbatch argument (repeat)");
   cmd->add_flag("--watch", o->watch, "slurm: ingest and show progress until the sweep ends");
   cmd->add_flag("--adaptive", o->adaptive,
-                "After the sweep's runs, train in rounds the runs sims suggest picks (local)");
+                "After the sweep's runs, train in rounds the runs sims suggest picks (either backend; on "
+                "Slurm each round is submitted and watched to its end)");
   cmd->add_option("--until-spread", o->until_spread,
                   "adaptive: stop when every condition's N_opt at the target budget is within "
                   "this many percent (0: no goal)")
