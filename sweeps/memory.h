@@ -47,7 +47,7 @@ RunMemory EstimateRunMemory(const RunConfig& config, MemoryDevice device = Memor
 // (trainer/model.h): the unit ZeRO-1 shards by.
 std::vector<int64_t> ParameterNumels(const ModelShape& shape);
 // The rank that keeps each tensor's optimizer state: largest tensor first, onto the least loaded
-// rank (PyTorch's ZeroRedundancyOptimizer rule; trainer/distributed.h assigns the same way).
+// rank (PyTorch's ZeroRedundancyOptimizer rule). The trainer shards by it (trainer/train.cpp).
 std::vector<int> ShardOwners(const std::vector<int64_t>& numels, int world);
 
 // A run fits when its estimate is at most this share of the GPU's memory. The rest is for what

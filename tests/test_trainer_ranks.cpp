@@ -10,6 +10,7 @@
 
 #include <map>
 
+#include "sweeps/memory.h"
 #include "tests/test_support.h"
 #include "tests/test_trainer_corpus.h"
 #include "trainer/checkpoint.h"
@@ -163,9 +164,9 @@ TEST_CASE("a checkpoint written by 2 ranks resumes with 1, and one written by 1 
 
 TEST_CASE("shards of the optimizer state are balanced, largest tensor first", "[trainer][ranks]") {
   // 10 + 1 + 1 onto 2 ranks: the 10 alone, the two 1s together; ties go to the lower rank.
-  CHECK(trainer::ShardOwners({1, 10, 1}, 2) == std::vector<int>{1, 0, 1});
-  CHECK(trainer::ShardOwners({4, 4, 4, 4}, 2) == std::vector<int>{0, 1, 0, 1});
-  CHECK(trainer::ShardOwners({7}, 3) == std::vector<int>{0});
+  CHECK(ShardOwners({1, 10, 1}, 2) == std::vector<int>{1, 0, 1});
+  CHECK(ShardOwners({4, 4, 4, 4}, 2) == std::vector<int>{0, 1, 0, 1});
+  CHECK(ShardOwners({7}, 3) == std::vector<int>{0});
 }
 
 // Hidden ([.gpu]): run by scripts/gpu-check on a machine with an NVIDIA GPU and a CUDA LibTorch
@@ -199,7 +200,7 @@ TEST_CASE("on a GPU, a one-rank NCCL group keeps every value, and a bf16 run tra
     std::vector<torch::Tensor> before;
     for (const torch::Tensor& p : parameters) before.push_back(p.detach().clone());
     comm.Broadcast(parameters, /*root=*/0);
-    comm.GatherParameters(parameters, trainer::ShardOwners({12, 7}, 1));
+    comm.GatherParameters(parameters, ShardOwners({12, 7}, 1));
     for (size_t i = 0; i < parameters.size(); ++i) {
       CAPTURE(i);
       CHECK(parameters[i].device() == cuda);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <numeric>
 
 #include <fmt/format.h>
 
@@ -113,21 +112,6 @@ c10::intrusive_ptr<c10d::Store> ConnectStore(const std::string& host, int port, 
 
 int StorePort(const c10d::Store& store) {
   return static_cast<const c10d::TCPStore&>(store).getPort();
-}
-
-std::vector<int> ShardOwners(const std::vector<int64_t>& numels, int world) {
-  std::vector<size_t> order(numels.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return numels[a] > numels[b]; });
-  std::vector<int64_t> load(static_cast<size_t>(world), 0);
-  std::vector<int> owners(numels.size(), 0);
-  for (size_t i : order) {
-    const auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
-    owners[i] = static_cast<int>(lightest);
-    load[static_cast<size_t>(lightest)] += numels[i];
-  }
-  return owners;
 }
 
 Communicator::Communicator(c10::intrusive_ptr<c10d::Store> store, int rank, int world,

@@ -7,9 +7,9 @@
 // Not for: launching processes (the worker does), or anything the store of results sees.
 //
 // Sharded optimizer state (ZeRO stage 1): each parameter tensor is owned by one rank
-// (ShardOwners: largest first onto the least loaded rank, as PyTorch's ZeroRedundancyOptimizer
-// partitions), which alone keeps its AdamW moments and updates it; the owners then broadcast
-// the updated tensors. Gradients are summed whole on every rank (Gloo in LibTorch 1.13 has no
+// (sweeps/memory.h ShardOwners, shared with the memory planner: largest first onto the least
+// loaded rank, as PyTorch's ZeroRedundancyOptimizer partitions), which alone keeps its AdamW
+// moments and updates it; the owners then broadcast the updated tensors. Gradients are summed whole on every rank (Gloo in LibTorch 1.13 has no
 // reduce-scatter), so gradient memory does not shrink; optimizer memory does, as 1/world.
 #include <cstdint>
 #include <functional>
@@ -52,9 +52,6 @@ c10::intrusive_ptr<c10d::Store> ServeStore(const std::string& host, int port, in
 c10::intrusive_ptr<c10d::Store> ConnectStore(const std::string& host, int port, int world);
 int StorePort(const c10d::Store& store);
 
-// Owner rank of each parameter, given their element counts (deterministic: every rank and the
-// memory planner, sweeps/memory.h, compute the same assignment).
-std::vector<int> ShardOwners(const std::vector<int64_t>& numels, int world);
 
 class Communicator {
  public:

@@ -24,7 +24,7 @@ inline constexpr double kAdamEps = 1e-8;
 // with hp.weight_decay. Group 1 ("no decay"): norm weights, biases and the input embedding
 // (tied or not), with weight decay 0 — decaying rarely-seen token rows toward zero hurts.
 // `keep` (one flag per parameter in named_parameters order; empty = all): the parameters this
-// optimizer updates, a ZeRO-1 rank's share (trainer/distributed.h ShardOwners).
+// optimizer updates, a ZeRO-1 rank's share (sweeps/memory.h ShardOwners).
 std::unique_ptr<torch::optim::AdamW> MakeAdamW(Decoder& model, const Hyperparameters& hp,
                                                const std::vector<bool>& keep = {});
 

@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "sweeps/memory.h"
 #include "trainer/checkpoint.h"
 #include "trainer/corpus/vocab.h"
 #include "trainer/data.h"

@@ -108,6 +108,14 @@ SweepSpec DemoSweep() {
   return ParseSweep(demo_files::kDemoCpu, "demo-cpu.toml (built into sims)");
 }
 
+// A preset as the command line changes it: --device, --steps, --threads.
+TrainBenchOptions& WithCommandLine(TrainBenchOptions& b, const BenchTrainOptions& o) {
+  if (!o.device.empty()) b.device = o.device;
+  if (o.steps > 0) b.steps = o.steps;
+  b.threads = o.threads;
+  return b;
+}
+
 // A fresh directory under $TMPDIR for the benchmark's corpus and runs, removed afterwards.
 class ScratchDirectory {
  public:
@@ -147,10 +155,7 @@ void RunBenchTrainRanks(const BenchTrainOptions& o, const SweepSpec& demo, std::
   }
   std::vector<std::vector<std::string>> rows;
   for (TrainBenchPreset& preset : presets) {
-    TrainBenchOptions& b = preset.options;
-    if (!o.device.empty()) b.device = o.device;
-    if (o.steps > 0) b.steps = o.steps;
-    b.threads = o.threads;
+    TrainBenchOptions& b = WithCommandLine(preset.options, o);
     // Every rank count must divide the batch: round it up to a multiple of R.
     b.batch = (b.batch + o.ranks - 1) / o.ranks * o.ranks;
     Log(LogLevel::kInfo, "bench train: {} with 1 and {} ranks", preset.name, o.ranks);
@@ -213,10 +218,7 @@ void RunBenchTrain(const BenchTrainOptions& o, std::ostream& out) {
   }
   std::vector<std::vector<std::string>> rows;
   for (TrainBenchPreset& preset : presets) {
-    TrainBenchOptions& b = preset.options;
-    if (!o.device.empty()) b.device = o.device;
-    if (o.steps > 0) b.steps = o.steps;
-    b.threads = o.threads;
+    TrainBenchOptions& b = WithCommandLine(preset.options, o);
     Log(LogLevel::kInfo, "bench train: {} ({} layers, d_model {})", preset.name, b.shape.layers,
         b.shape.d_model);
     const TrainBenchResult r = BenchTrain(b);
