@@ -200,15 +200,24 @@ TEST_CASE("the schedule warms up linearly and decays by a cosine to the floor", 
         Approx(1e-4 + 9e-4 * 0.5 * (1 + std::cos(std::numbers::pi * p))));
 }
 
+namespace {
+
+// One AdamW step on random tokens, so that every parameter has optimizer state to save.
+void StepOnce(Decoder& model, torch::optim::AdamW& optimizer) {
+  optimizer.zero_grad();
+  NextTokenLoss(model, torch::randint(0, 64, {2, 9}, torch::kInt64)).backward();
+  optimizer.step();
+}
+
+}  // namespace
+
 TEST_CASE("checkpoints round-trip, keep the newest K and ignore temp files", "[trainer]") {
   sims::testing::TempDir dir;
   const ModelShape shape{1, 32, 2, 2, 64, 64, true, false};
   Decoder model = MakeDecoder(Options(shape), 1);
   Hyperparameters hp;
   auto optimizer = MakeAdamW(model, hp);
-  optimizer->zero_grad();
-  NextTokenLoss(model, torch::randint(0, 64, {2, 9}, torch::kInt64)).backward();
-  optimizer->step();
+  StepOnce(model, *optimizer);
   for (int64_t step : {2, 4, 6}) {
     SaveCheckpoint(dir.path().string(), "run1", {step, step * 100, step * 3}, model,
                    ReadAdamW(*optimizer, model), 2);
@@ -289,9 +298,7 @@ TEST_CASE("a version-1 checkpoint (LibTorch's optimizer archive) is still read",
   Decoder model = MakeDecoder(Options(shape), 1);
   Hyperparameters hp;
   auto optimizer = MakeAdamW(model, hp);
-  optimizer->zero_grad();
-  NextTokenLoss(model, torch::randint(0, 64, {2, 9}, torch::kInt64)).backward();
-  optimizer->step();
+  StepOnce(model, *optimizer);
   // The layout session-4 sims wrote: the header at version 1, then LibTorch's own archives.
   torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
   archive.write("format", c10::IValue(std::string("sims-checkpoint")));
