@@ -14,7 +14,6 @@
 //    "efficiency" (speedup / R), "optimizer_bytes_1", "optimizer_bytes" (the fullest rank's),
 //    "optimizer_ratio"}
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -30,7 +29,7 @@
 #include "common/log.h"
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/demo_files.h"
-#include "orchestrator/queue/process.h"
+#include "orchestrator/queue/worker.h"
 #include "trainer/bench.h"
 
 namespace sims {
@@ -160,17 +159,12 @@ void RunBenchTrainRanks(const BenchTrainOptions& o, const SweepSpec& demo, std::
     b.batch = (b.batch + o.ranks - 1) / o.ranks * o.ranks;
     Log(LogLevel::kInfo, "bench train: {} with 1 and {} ranks", preset.name, o.ranks);
     ScratchDirectory work;
-    std::vector<pid_t> peers;
-    const auto results =
-        BenchTrainRanks(b, {1, o.ranks}, work.path(), [&](int64_t ranks, int port) {
-          for (int64_t r = 1; r < ranks; ++r) {
-            peers.push_back(
-                StartChild({SelfExe(), "--log-level", "warn", "worker", "--peer",
-                            fmt::format("127.0.0.1:{}", port), "--rank", std::to_string(r)},
-                           {.own_process_group = false, .parent_death_signal = SIGKILL}));
-          }
-        });
-    for (pid_t pid : peers) ::waitpid(pid, nullptr, 0);
+    std::vector<RanksBenchResult> results;
+    {
+      PeerRanks peers;  // reaped when this block ends
+      results = BenchTrainRanks(b, {1, o.ranks}, work.path(),
+                                [&](int64_t ranks, int port) { peers.Start(ranks, port); });
+    }
     const RanksBenchResult& one = results[0];
     const RanksBenchResult& many = results[1];
     nlohmann::json j;

@@ -118,47 +118,6 @@ struct Attempt {
   int64_t step = 0;         // last step the trainer reported
 };
 
-// Ranks 1.. of a multi-rank run on this machine, as `sims worker --peer` children. They end by
-// themselves with the run (the ranks agree on every stop); the destructor reaps them, killing
-// any that outlive a grace period (a rank blocked on a collective after rank 0 failed).
-class PeerRanks {
- public:
-  explicit PeerRanks(const WorkerOptions& options) : options_(options) {}
-  ~PeerRanks() {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    for (pid_t pid : pids_) {
-      int status = 0;
-      while (::waitpid(pid, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          ::kill(pid, SIGKILL);
-          ::waitpid(pid, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    }
-  }
-  PeerRanks(const PeerRanks&) = delete;
-  PeerRanks& operator=(const PeerRanks&) = delete;
-
-  void Start(int64_t ranks, int port) {
-    const std::string level = CurrentLogLevel() <= LogLevel::kDebug  ? "debug"
-                              : CurrentLogLevel() <= LogLevel::kInfo ? "info"
-                                                                     : "warn";
-    for (int64_t r = 1; r < ranks; ++r) {
-      // SIGKILL when this worker dies: a rank without its rank 0 has nothing left to do.
-      pids_.push_back(StartChild({SelfExe(), "--db", options_.db, "--log-level", level, "worker",
-                                  "--peer", fmt::format("127.0.0.1:{}", port), "--rank",
-                                  std::to_string(r)},
-                                 {.own_process_group = false, .parent_death_signal = SIGKILL}));
-    }
-  }
-
- private:
-  const WorkerOptions& options_;
-  std::vector<pid_t> pids_;
-};
-
 // Where an attempt reports to: the store (local) or the run's events file (Slurm).
 struct AttemptSink {
   // Metrics and evals as the trainer emits them.
@@ -183,7 +142,7 @@ Attempt TrainAttempt(const WorkerOptions& options, const Executor& executor,
   hooks.stop_requested = [&] { return stop.load() || lease_lost.load(); };
   Attempt attempt;
   {
-    PeerRanks peers(options);  // destroyed after the trainer returned: reaps the other ranks
+    PeerRanks peers;  // destroyed after the trainer returned: reaps the other ranks
     int64_t ranks = 1;
     hooks.start_peers = [&](int port) { peers.Start(ranks, port); };
     HeartbeatThread heartbeat(options.heartbeat_seconds, [&] {
@@ -415,6 +374,34 @@ WorkerSummary RunWorkerEvents(const WorkerOptions& options, const Executor& exec
 }
 
 }  // namespace
+
+PeerRanks::~PeerRanks() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (pid_t pid : pids_) {
+    int status = 0;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+}
+
+void PeerRanks::Start(int64_t ranks, int port) {
+  const std::string level = CurrentLogLevel() <= LogLevel::kDebug  ? "debug"
+                            : CurrentLogLevel() <= LogLevel::kInfo ? "info"
+                                                                   : "warn";
+  for (int64_t r = 1; r < ranks; ++r) {
+    // SIGKILL when this process dies: a rank without its rank 0 has nothing left to do. A peer
+    // reads everything from rank 0's store, so it needs no --db.
+    pids_.push_back(StartChild({SelfExe(), "--log-level", level, "worker", "--peer",
+                                fmt::format("127.0.0.1:{}", port), "--rank", std::to_string(r)},
+                               {.own_process_group = false, .parent_death_signal = SIGKILL}));
+  }
+}
 
 void ValidateWorkerOptions(const WorkerOptions& o) {
   if (o.threads < 1) {

@@ -17,9 +17,13 @@
 // processes on this machine (they die with it); on Slurm, srun starts every rank (SLURM_PROCID).
 // In events mode (Slurm: no SQLite on shared storage) the worker never opens the database: it
 // reads `<project>/runs/<id>/config.json` and appends to events.jsonl (see ingest.h).
+#include <sys/types.h>
+
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "sweeps/run_config.h"
 #include "trainer/train.h"
@@ -55,6 +59,23 @@ struct WorkerOptions {
   // by that worker; it reads everything from rank 0's store and never opens the database).
   std::string peer;
   int rank = 0;
+};
+
+// Ranks 1.. of a multi-rank run on this machine, as `sims worker --peer` children of this
+// process (the worker's, and `sims bench train --ranks`'s). They end by themselves with the run
+// (the ranks agree on every stop); the destructor reaps them, killing any that outlive a grace
+// period (a rank blocked on a collective after rank 0 failed).
+class PeerRanks {
+ public:
+  PeerRanks() = default;
+  ~PeerRanks();
+  PeerRanks(const PeerRanks&) = delete;
+  PeerRanks& operator=(const PeerRanks&) = delete;
+  // Starts ranks 1..ranks-1 against rank 0's store on 127.0.0.1:port.
+  void Start(int64_t ranks, int port);
+
+ private:
+  std::vector<pid_t> pids_;
 };
 
 // Throws UserError naming the field if an option is out of range.
