@@ -222,6 +222,16 @@ Approach3Result MakeApproach3Result(std::span<const Point> points, const Approac
   return r;
 }
 
+Approach3Options RefitOptions(Approach3Options options, const Approach3Result& previous) {
+  options.grid.alpha = {0.2, 0.5, 1};
+  options.grid.beta = {0.2, 0.5, 1};
+  options.grid.e = {-1, 0, 1};
+  options.grid.a = {5, 10, 20};
+  options.grid.b = {5, 10, 20};
+  options.warm_starts = {previous.optimum};
+  return options;
+}
+
 Approach3Start SolveApproach3From(std::span<const Point> points, const Approach3Start& start,
                                   const Approach3Options& options, double* objective) {
   SilenceCeres(options.verbose);
@@ -255,6 +265,7 @@ Approach3Result FitApproach3(std::span<const Point> points, const Approach3Optio
       for (double e : options.grid.e)
         for (double a : options.grid.a)
           for (double b : options.grid.b) starts.push_back({e, a, b, alpha, beta});
+  starts.insert(starts.end(), options.warm_starts.begin(), options.warm_starts.end());
 
   const int threads = ThreadCount(options.threads);
   std::vector<LocalSolve> screened(starts.size());

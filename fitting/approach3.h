@@ -37,6 +37,8 @@ struct Approach3Options {
   // Convergence: the optimum must not depend on the stopping rule, so stop only when the
   // gradient is ~0 (scipy's default ftol stops early at objectives near 1e-3).
   double gradient_tolerance = 1e-14;
+  // Starts solved besides the grid's: a refit's previous optimum (RefitOptions).
+  std::vector<Approach3Start> warm_starts;
   bool verbose = false;       // let Ceres print its progress and warnings to stderr
   // How the frontier prices (N, D) at a budget: the data's own FLOP convention. Not used by
   // the solve; carried into the result so every allocation from it uses the same cost.
@@ -63,6 +65,13 @@ struct Approach3Result {
 // distinct N or D) or when the best optimum is degenerate (an exponent at 0, a non-finite
 // coefficient): such a fit would price every budget wrongly, so it is refused, not returned.
 Approach3Result FitApproach3(std::span<const Point> points, const Approach3Options& options = {});
+
+// Options for refitting after points were added to data already fitted as `previous` (the
+// rounds of sims run --adaptive, the design replay): the previous optimum as a warm start plus
+// a coarse 3^5 grid in case the optimum moved to another basin, 243 + 1 starts instead of 4500.
+// On the demo's rounds and the published pools it reaches the full grid's objective
+// (tests/test_fitting_approach3.cpp; docs/benchmarks.md "Fitting").
+Approach3Options RefitOptions(Approach3Options options, const Approach3Result& previous);
 
 // One local solve from `start` (used by the bootstrap with the full-data optimum as start).
 // Returns the optimum and its objective in `objective`.

@@ -16,7 +16,10 @@
 #include "fitting/approach2.h"
 #include "fitting/data.h"
 #include "fitting/laws.h"
+#include "orchestrator/cli/suggest.h"
 #include "results/store.h"
+#include "sweeps/candidates.h"
+#include "sweeps/validate.h"
 #include "tests/test_support.h"
 
 namespace {
@@ -225,6 +228,55 @@ TEST_CASE("sims suggest ranks the runs the planner can build, and --apply plans 
     CHECK(p.seed == (round1.count(p.run_id) ? seed1 : seed3));
   }
   CHECK(proposals().size() == round1.size() + new_proposals);
+}
+
+TEST_CASE("an adaptive round spends at most one doubling within the cap, or its one best run",
+          "[fitting][cli]") {
+  sims::testing::TempDir dir;
+  const std::string db = dir.file("sims.db");
+  const std::string spec_path =
+      TinySweepWithDoneRuns(dir, db, [](const sims::RunRow& r) { return r.budget_flops < 2e10; });
+  const sims::SweepSpec spec = sims::LoadSweepFile(spec_path);
+  const sims::SweepPlan candidates = sims::PlanSweep(sims::WithCandidatePoints(spec));
+  sims::Store store = sims::Store::Open(db, sims::OpenMode::kExisting);
+  sims::GlobalOptions global;
+  global.db = db;
+  sims::SuggestOptions o;
+  o.spec_path = spec_path;
+  o.resamples = 40;
+  auto suggest = [&](double spend, double cap) {
+    o.spend = spend;
+    o.spend_cap = cap;
+    return sims::SuggestCondition(o, global, store, spec, candidates, "textless");
+  };
+  auto cost = [](const sims::ConditionSuggestion& s) {
+    double flops = 0;
+    for (const auto& p : s.json["proposals"]) flops += p["flops"].get<double>();
+    return flops;
+  };
+  const sims::ConditionSuggestion doubling = suggest(0, 1e30);
+  const double spent = doubling.json["spent_flops"].get<double>();
+  CHECK(doubling.json["spend_flops"].get<double>() == spent);
+  REQUIRE_FALSE(doubling.json["proposals"].empty());
+  CHECK(cost(doubling) <= spent * (1 + 1e-12));
+
+  // The cap below one doubling is the round's spend.
+  const sims::ConditionSuggestion capped = suggest(0, spent / 2);
+  CHECK(capped.json["spend_flops"].get<double>() == spent / 2);
+  CHECK(cost(capped) <= spent / 2 * (1 + 1e-12));
+
+  // No run fits the round's spend: the single most informative run within the cap.
+  const sims::ConditionSuggestion one = suggest(1, 3 * spent);
+  REQUIRE(one.json["proposals"].size() == 1);
+  CHECK(cost(one) > 1);
+  CHECK(cost(one) <= 3 * spent);
+  CHECK(suggest(1, 0).json["proposals"].empty());  // without a cap, nothing fits
+
+  // A warm refit from the last round's law reaches the same law (fitting::RefitOptions).
+  const sims::ConditionSuggestion warm =
+      sims::SuggestCondition(o, global, store, spec, candidates, "textless", &doubling.fit);
+  CHECK(warm.fit.starts == 244);
+  CHECK(warm.fit.objective == Approx(doubling.fit.objective).epsilon(1e-9));
 }
 
 TEST_CASE("sims suggest on a sweep with too few done runs says what it needs", "[fitting][cli]") {

@@ -4,6 +4,7 @@
 // (scipy L-BFGS-B, analytic gradient, ftol=0, gtol=1e-12, the same 4500 starts; numpy polyfit
 // for approaches 1 and 2). CTest needs no Python: only the JSON is read here.
 // Tolerances: objective 1e-9 relative (the same optimum), parameters 4 significant digits.
+#include <algorithm>
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -93,4 +94,34 @@ TEST_CASE("approach 1 on the (Mis)Fitting curves matches the reference envelope"
   CHECK(fit.n_opt.coefficient == Approx(ref["n_opt"]["coefficient"].get<double>()).epsilon(1e-6));
   CHECK(fit.d_opt.exponent == Approx(ref["d_opt"]["exponent"].get<double>()).epsilon(1e-8));
   CHECK(fit.loss.exponent == Approx(ref["loss"]["exponent"].get<double>()).epsilon(1e-8));
+}
+
+TEST_CASE("a warm refit after adding budgets reaches the full grid's optimum on published data",
+          "[fitting][reference]") {
+  // sims run --adaptive refits every round from the last optimum and 243 coarse starts
+  // (RefitOptions); on real pools that must be the optimum the 4500-start grid finds.
+  for (const char* dataset : {"comma", "dclm", "nemotron", "fineweb_c4"}) {
+    CAPTURE(dataset);
+    CsvOptions o;
+    o.drop_outliers = true;
+    o.where = {{"dataset", dataset}};
+    const Dataset data = ReadPointsCsv(DATA_FILE("isoflops_marin_misfitting.csv"), o);
+    std::vector<double> budgets;
+    for (const Point& p : data.points) budgets.push_back(p.budget);
+    std::sort(budgets.begin(), budgets.end());
+    const double median = budgets[budgets.size() / 2];
+    std::vector<Point> cheaper;
+    for (const Point& p : data.points) {
+      if (p.budget < median) cheaper.push_back(p);
+    }
+    Approach3Options options;
+    options.threads = 2;
+    const Approach3Result first = FitApproach3(cheaper, options);
+    const Approach3Result refit = FitApproach3(data.points, RefitOptions(options, first));
+    const Approach3Result full = FitApproach3(data.points, options);
+    CHECK(refit.starts == 244);
+    CHECK(std::abs(refit.objective - full.objective) <= 1e-9 * full.objective);
+    CHECK(refit.params.alpha == Approx(full.params.alpha).epsilon(1e-5));
+    CHECK(refit.params.beta == Approx(full.params.beta).epsilon(1e-5));
+  }
 }

@@ -134,6 +134,7 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
   // Each condition's target budget is fixed by its first round (10x the largest budget then),
   // so that new budgets do not move the goal; the proposals table keeps it across invocations.
   std::map<std::string, double> target_budget;
+  std::map<std::string, fitting::Approach3Result> last_fit;  // warm starts for the next round
   for (const ProposalRow& p : store.Proposals(o.sweep)) {
     target_budget.emplace(p.condition, p.target_budget);  // rows by round: the first one wins
   }
@@ -154,10 +155,15 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
       s.count = o.adaptive_count;
       s.resamples = o.adaptive_resamples;
       s.seed = spec.seed + static_cast<uint64_t>(round);
-      if (o.max_flops > 0) s.spend = (o.max_flops - trained) / spec.conditions.size();
+      // Each round at most doubles what the condition has trained (suggest's default spend),
+      // so early picks stay cheap and later rounds choose with a better fit; --max-flops caps it.
+      if (o.max_flops > 0) s.spend_cap = (o.max_flops - trained) / spec.conditions.size();
       if (target_budget.count(condition.name)) s.target_budget = target_budget[condition.name];
+      const auto last = last_fit.find(condition.name);
       const ConditionSuggestion suggestion =
-          SuggestCondition(s, global, store, spec, candidates, condition.name);
+          SuggestCondition(s, global, store, spec, candidates, condition.name,
+                           last == last_fit.end() ? nullptr : &last->second);
+      last_fit.insert_or_assign(condition.name, suggestion.fit);
       target_budget[condition.name] = suggestion.json["target_budget"].get<double>();
       const bool precise = o.until_spread > 0 && 100 * (std::exp(suggestion.n_opt_sd) - 1) <= o.until_spread;
       Log(LogLevel::kInfo, "sims run --adaptive: round {}: {}: N_opt at {} {}{}; {}", round,

@@ -71,7 +71,8 @@ void PrintSuggestion(const ConditionSuggestion& s, const GlobalOptions& global,
 
 ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOptions& global,
                                      Store& store, const SweepSpec& spec,
-                                     const SweepPlan& candidates, const std::string& condition) {
+                                     const SweepPlan& candidates, const std::string& condition,
+                                     const fitting::Approach3Result* previous) {
   FitInputOptions input;
   input.sweep = spec.name;
   input.condition = condition;
@@ -82,7 +83,8 @@ ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOption
   fit_options.threads = o.threads;
   fitting::Approach3Result fit;
   try {
-    fit = fitting::FitApproach3(data.points, fit_options);
+    fit = fitting::FitApproach3(
+        data.points, previous != nullptr ? fitting::RefitOptions(fit_options, *previous) : fit_options);
   } catch (const UserError& e) {
     throw UserError(fmt::format(
         "sims suggest: condition {}: {} done runs cannot be fitted yet ({})\nhint: the law needs "
@@ -103,7 +105,8 @@ ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOption
     largest = std::max(largest, p.budget > 0 ? p.budget : p.flops);
   }
   const double target_budget = o.target_budget > 0 ? o.target_budget : 10 * largest;
-  const double spend = o.spend > 0 ? o.spend : spent;
+  double spend = o.spend > 0 ? o.spend : spent;
+  if (o.spend_cap > 0) spend = std::min(spend, o.spend_cap);
 
   // Candidates: the planner's runs of this condition that are not done or running, each
   // priced with the runs it depends on (a new size's text LM) that are not done either.
@@ -138,12 +141,19 @@ ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOption
   design.spend_flops = spend;
   design.max_runs = o.count;
   const std::vector<fitting::DesignTarget> targets = fitting::OptimumTargets(data.cost, target_budget);
-  const fitting::DesignResult chosen = fitting::ChooseRuns(ensemble.law_samples, targets, pool, design);
+  fitting::DesignResult chosen = fitting::ChooseRuns(ensemble.law_samples, targets, pool, design);
+  if (chosen.proposals.empty() && o.spend_cap > spend) {
+    // No run is as cheap as one round's spend: the single most informative one the cap allows,
+    // so a sweep whose next useful budget costs more than all its runs so far still moves.
+    design.spend_flops = o.spend_cap;
+    design.max_runs = 1;
+    chosen = fitting::ChooseRuns(ensemble.law_samples, targets, pool, design);
+  }
 
   nlohmann::json j = {{"condition", condition},
                       {"done_runs", data.points.size()},
                       {"spent_flops", spent},
-                      {"spend_flops", spend},
+                      {"spend_flops", design.spend_flops},
                       {"target_budget", target_budget},
                       {"noise_sd", design.noise_sd}};
   nlohmann::json target_rows = nlohmann::json::array(), proposal_rows = nlohmann::json::array();
@@ -179,7 +189,7 @@ ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOption
   j["bootstrap_laws"] = ensemble.law_samples.size();
   j["bootstrap_seed"] = boot.seed;  // what the proposals table records: all 64 bits
   j["candidates"] = pool.size();
-  return {j, table, to_apply, chosen.sd_before[0], proposals};
+  return {j, table, to_apply, chosen.sd_before[0], fit, proposals};
 }
 
 AppliedSuggestion ApplySuggestion(Store& store, const ConditionSuggestion& s, int64_t round) {

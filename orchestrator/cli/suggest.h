@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fitting/approach3.h"
 #include "orchestrator/cli/cli.h"
 #include "results/store.h"
 #include "sweeps/plan.h"
@@ -18,6 +19,9 @@ struct SuggestOptions {
   std::string corpus;                   // replaces [sweep].corpus (as sims plan --corpus)
   std::vector<std::string> conditions;  // empty: every condition of the sweep
   double spend = 0;                     // FLOPs; 0 = what the condition's done runs cost
+  // FLOPs the spend never passes (0: none). When no run fits the round's spend but one fits
+  // the cap, the single best such run is proposed (sims run --adaptive's remaining --max-flops).
+  double spend_cap = 0;
   int count = 0;                        // at most this many runs (0: no cap)
   double target_budget = 0;             // 0 = 10x the largest budget of the done runs
   int resamples = 200;
@@ -33,15 +37,19 @@ struct ConditionSuggestion {
   std::vector<std::vector<std::string>> table;  // the proposals, as printed
   SweepPlan to_apply;         // the proposals and the not-done runs they depend on
   double n_opt_sd = 0;        // SD of ln N_opt at the target budget now
+  fitting::Approach3Result fit;  // the law the ensemble was drawn about (the next round's warm start)
   // The chosen runs only (not the text LMs they depend on), in the order chosen, with the
   // seed the bootstrap actually used (ConditionSeed of --seed); round is 0 until applied.
   std::vector<ProposalRow> proposals;
 };
 
-// Throws UserError naming what is missing when the done runs cannot be fitted yet.
+// Throws UserError naming what is missing when the done runs cannot be fitted yet. With
+// `previous`, the condition's fit of the last round, the law is refitted from it
+// (fitting::RefitOptions: 244 starts instead of 4500).
 ConditionSuggestion SuggestCondition(const SuggestOptions& options, const GlobalOptions& global,
                                      Store& store, const SweepSpec& spec,
-                                     const SweepPlan& candidates, const std::string& condition);
+                                     const SweepPlan& candidates, const std::string& condition,
+                                     const fitting::Approach3Result* previous = nullptr);
 
 struct AppliedSuggestion {
   size_t new_runs = 0;       // planned now (proposals and the text LMs they need)
