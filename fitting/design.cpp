@@ -10,6 +10,29 @@
 #include "common/format.h"
 
 namespace sims::fitting {
+namespace {
+
+// exp(-|x - y|^2 / (2 length^2)) between the columns of x (2, m) and y (2, n), (ln N, ln D).
+Eigen::MatrixXd Correlation(const Eigen::MatrixXd& x, const Eigen::MatrixXd& y, double length) {
+  Eigen::MatrixXd k(x.cols(), y.cols());
+  for (Eigen::Index i = 0; i < x.cols(); ++i) {
+    for (Eigen::Index j = 0; j < y.cols(); ++j) {
+      k(i, j) = std::exp(-(x.col(i) - y.col(j)).squaredNorm() / (2 * length * length));
+    }
+  }
+  return k;
+}
+
+Eigen::MatrixXd LogPlaces(std::span<const Point> points) {
+  Eigen::MatrixXd x(2, points.size());
+  for (size_t i = 0; i < points.size(); ++i) {
+    x(0, i) = std::log(points[i].n_params);
+    x(1, i) = std::log(points[i].tokens);
+  }
+  return x;
+}
+
+}  // namespace
 
 std::vector<DesignTarget> OptimumTargets(const CostModel& cost, double flops) {
   return {{fmt::format("ln N_opt at {}", FormatNumber(flops)),
@@ -27,7 +50,8 @@ std::vector<DesignTarget> LossTargets(std::span<const Point> region) {
                                    FormatNumber(p.tokens)),
                        [n = p.n_params, d = p.tokens](const LawParams& law) {
                          return std::log(PredictLoss(law, n, d));
-                       }});
+                       },
+                       p.n_params, p.tokens});
   }
   return targets;
 }
@@ -39,6 +63,13 @@ void Validate(const DesignOptions& options) {
   if (!(options.spend_flops >= 0 && std::isfinite(options.spend_flops))) {
     throw UserError(
         fmt::format("design: spend = {} FLOPs must be finite and >= 0", options.spend_flops));
+  }
+  if (!(options.misfit_sd >= 0 && std::isfinite(options.misfit_sd))) {
+    throw UserError(fmt::format("design: misfit_sd = {} must be finite and >= 0", options.misfit_sd));
+  }
+  if (!(options.misfit_length > 0 && std::isfinite(options.misfit_length))) {
+    throw UserError(fmt::format("design: misfit_length = {} must be finite and > 0",
+                                options.misfit_length));
   }
   if (options.max_runs < 0) {
     throw UserError(fmt::format("design: max_runs = {} must be >= 0", options.max_runs));
@@ -71,6 +102,39 @@ DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const Des
   const Eigen::VectorXd mean = z.rowwise().mean();
   z.colwise() -= mean;
   Eigen::MatrixXd cov = z * z.transpose() / static_cast<double>(s - 1);
+  const double noise = options.noise_sd * options.noise_sd;
+  if (options.misfit_sd > 0) {
+    // The misfit's covariance over the rows that have a place, given what the observed runs
+    // saw of it, K_qq - K_qo (K_oo + noise I)^-1 K_oq, is added to the ensemble's: a run near a
+    // target then informs it beyond what the law's parameters carry, unless a run observed
+    // there already has.
+    std::vector<Eigen::Index> rows;
+    std::vector<Eigen::Vector2d> places;  // (ln N, ln D) of each row
+    for (size_t t = 0; t < k; ++t) {
+      if (targets[t].n_params > 0 && targets[t].tokens > 0) {
+        rows.push_back(static_cast<Eigen::Index>(t));
+        places.push_back({std::log(targets[t].n_params), std::log(targets[t].tokens)});
+      }
+    }
+    for (size_t c = 0; c < j; ++c) {
+      rows.push_back(static_cast<Eigen::Index>(k + c));
+      places.push_back({std::log(candidates[c].n_params), std::log(candidates[c].tokens)});
+    }
+    Eigen::MatrixXd xq(2, places.size());
+    for (size_t i = 0; i < places.size(); ++i) xq.col(static_cast<Eigen::Index>(i)) = places[i];
+    const double tau2 = options.misfit_sd * options.misfit_sd, length = options.misfit_length;
+    Eigen::MatrixXd misfit = tau2 * Correlation(xq, xq, length);
+    if (!options.observed.empty()) {
+      const Eigen::MatrixXd xo = LogPlaces(options.observed);
+      Eigen::MatrixXd koo = tau2 * Correlation(xo, xo, length);
+      koo.diagonal().array() += std::max(noise, 1e-12 * tau2);  // a noise-free run: still solvable
+      const Eigen::MatrixXd kqo = tau2 * Correlation(xq, xo, length);
+      misfit -= kqo * koo.ldlt().solve(kqo.transpose());
+    }
+    for (size_t a = 0; a < rows.size(); ++a) {
+      for (size_t b = 0; b < rows.size(); ++b) cov(rows[a], rows[b]) += misfit(a, b);
+    }
+  }
 
   DesignResult result;
   std::vector<double> weight(k);
@@ -83,7 +147,6 @@ DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const Des
     result.sd_before.push_back(std::sqrt(cov(t, t)));
     weight[t] = 1 / cov(t, t);  // gains are fractions of each target's variance now
   }
-  const double noise = options.noise_sd * options.noise_sd;
   std::vector<char> taken(j, 0);
   double spent = 0;
   while (options.max_runs == 0 || result.proposals.size() < static_cast<size_t>(options.max_runs)) {

@@ -10,11 +10,16 @@
 // filter uses). The gain of a candidate is that removal summed over the targets, each as a
 // fraction of its variance now. Candidates are taken greedily by gain among those that fit the
 // remaining spend, and after each pick the joint covariance is updated as if it had been
-// observed, so a batch spreads out. Cost is controlled by the spend, not by dividing the gain by
-// FLOPs: the ensemble sees the noise but not the law's misfit, so per FLOP it favours cheap
-// runs far from the target, and on the published pools that lost to random picks (1.67x vs
-// 1.42x the all-data error at 10% spend; docs/benchmarks.md). A loop that spends in rounds,
-// each at most doubling what was spent (replay.h), keeps the early picks cheap.
+// observed, so a batch spreads out.
+//
+// The ensemble sees the noise but not the law's misfit (the published pools' small runs sit off
+// the law that fits the large ones), so it undervalues runs near the targets. With misfit_sd > 0
+// the joint covariance also holds a smooth misfit over (ln N, ln D): a Gaussian process with
+// that SD and correlation length, conditioned on the runs already observed. A target with a
+// place (LossTargets) then learns from runs near it what the law alone cannot carry there, until
+// runs near it have been observed. Cost is controlled by the spend, not by dividing the gain by
+// FLOPs (per FLOP it favoured cheap runs far from the target and lost to random picks on the
+// published pools; docs/benchmarks.md "Adaptive design").
 #include <cstddef>
 #include <functional>
 #include <span>
@@ -35,6 +40,9 @@ struct Candidate {
 struct DesignTarget {
   std::string name;
   std::function<double(const LawParams&)> value;
+  // Where the target sits, for the misfit term: ln loss at one (N, D). 0: nowhere (an optimum).
+  double n_params = 0;
+  double tokens = 0;
 };
 
 // ln N_opt and ln (optimal loss) at `flops` under `cost`: sims suggest's default targets.
@@ -46,6 +54,11 @@ struct DesignOptions {
   double noise_sd = 0;     // SD of a new run's ln loss about the law (the fit's residual SD)
   double spend_flops = 0;  // the proposals' total cost stays <= this (0: no cap)
   int max_runs = 0;        // at most this many proposals (0: no cap)
+  // The law's misfit: a smooth error in ln loss over (ln N, ln D), a Gaussian process with this
+  // SD and correlation length, seen (with noise_sd) at the `observed` runs. 0: the law is exact.
+  double misfit_sd = 0;
+  double misfit_length = 1;
+  std::vector<Point> observed;
 };
 void Validate(const DesignOptions& options);
 

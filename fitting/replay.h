@@ -8,8 +8,10 @@
 // pool by the replay's seed) and adds runs until the next would pass the spend (a fraction of
 // the pool's total FLOPs, the seed design included):
 //   sims          rounds of ChooseRuns (design.h) with the held-out runs' ln loss as targets,
-//                 from a parametric-bootstrap ensemble of the current fit; a round takes at
-//                 most 4 runs and at most doubles the FLOPs spent so far;
+//                 from a parametric-bootstrap ensemble of the current fit plus the law's
+//                 misfit, sized by the fit's extrapolation error from the cheaper picked runs
+//                 to the dearest quarter and seen at the picked runs; a round takes at most 4
+//                 runs within the remaining spend;
 //   random        uniformly random order;
 //   cheapest      ascending FLOPs;
 //   cost-weighted random order with weights 1 / FLOPs;

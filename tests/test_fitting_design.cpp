@@ -1,4 +1,5 @@
 // Adaptive design (fitting/design.h) and its offline replay (fitting/replay.h).
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -85,6 +86,50 @@ TEST_CASE("the design picks the run that informs the target, then spreads the ba
   CHECK(cheap.proposals[1].candidate == 0);
 }
 
+TEST_CASE("under a misfit the design values a run at the target more, until one there is observed",
+          "[fitting]") {
+  const std::vector<LawParams> laws = Ensemble(40, 1);
+  Point at_target;
+  at_target.n_params = 1e10;
+  at_target.tokens = 2e11;
+  at_target.flops = 1.2e22;
+  at_target.loss = 2.0;
+  const std::vector<DesignTarget> located = LossTargets(std::span<const Point>(&at_target, 1));
+  const Candidate near{1e10, 2e11, 1.2e22}, far{1e6, 1e7, 6e13};  // far: ~13 e-folds away
+  auto gain = [&](const Candidate& c, const DesignOptions& options) {
+    const DesignResult r = ChooseRuns(laws, located, std::span<const Candidate>(&c, 1), options);
+    REQUIRE(r.proposals.size() == 1);
+    return r.proposals[0].gain;
+  };
+  DesignOptions exact;
+  exact.noise_sd = 0.01;
+  DesignOptions misfit = exact;
+  misfit.misfit_sd = 0.02;
+  // Nothing observed: the target's variance is the law's plus the misfit's.
+  const double sd_law = ChooseRuns(laws, located, std::span<const Candidate>(&far, 1), exact).sd_before[0];
+  const double sd_both = ChooseRuns(laws, located, std::span<const Candidate>(&far, 1), misfit).sd_before[0];
+  CHECK(sd_both * sd_both == Approx(sd_law * sd_law + 0.02 * 0.02).epsilon(1e-9));
+  // The run at the target sees the misfit there too; the far run only the law.
+  CHECK(gain(near, misfit) > gain(near, exact));
+  CHECK(gain(far, misfit) < gain(far, exact));
+
+  // A run already observed at the target has seen its misfit: less left for the next one.
+  DesignOptions seen = misfit;
+  seen.observed = {at_target};
+  CHECK(gain(near, seen) < gain(near, misfit));
+  CHECK(ChooseRuns(laws, located, std::span<const Candidate>(&near, 1), seen).sd_before[0] < sd_both);
+
+  // A target with no place (an optimum, as sims suggest's) gets no misfit.
+  const std::vector<DesignTarget> optimum = OptimumTargets(SixNDCost(), 1e22);
+  const Candidate candidates[] = {near, far};
+  CHECK(ChooseRuns(laws, optimum, candidates, misfit).sd_before ==
+        ChooseRuns(laws, optimum, candidates, exact).sd_before);
+
+  misfit.misfit_length = 0;
+  CHECK_THROWS_WITH(ChooseRuns(laws, located, candidates, misfit),
+                    Contains("misfit_length = 0 must be finite and > 0"));
+}
+
 TEST_CASE("the design names what it needs when the ensemble cannot guide it", "[fitting]") {
   const Point target{1e10, 2e11, 1.2e22, 0, 0};
   const auto targets = LossTargets(std::span<const Point>(&target, 1));
@@ -118,10 +163,21 @@ TEST_CASE("a replay is deterministic per seed, keeps to its spend, and nears the
   for (const Point& p : split.pool) total += p.flops;
   CHECK(a.flops <= 0.1 * total * (1 + 1e-12));
   // With a tenth of the FLOPs the target runs are predicted within 1.5x the all-data error
-  // (the 1% noise of the target runs themselves is most of both).
+  // (the 1% noise of the target runs themselves is most of both) in the median over 10 seeds,
+  // and better than random picks (one seed varies: 0.8x-2.9x; measured medians 1.40x and
+  // 1.84x).
   const ReplayScore all = ScoreAllData(split);
   CHECK(all.mape < 0.01);
-  CHECK(a.mape < 1.5 * all.mape);
+  auto median_mape = [&](SelectionMethod method) {
+    std::vector<double> mape;
+    ReplayOptions o = options;
+    for (o.seed = 1; o.seed <= 10; ++o.seed) mape.push_back(Replay(split, method, o).mape);
+    std::sort(mape.begin(), mape.end());
+    return 0.5 * (mape[4] + mape[5]);
+  };
+  const double sims_mape = median_mape(SelectionMethod::kSims);
+  CHECK(sims_mape < 1.5 * all.mape);
+  CHECK(sims_mape < median_mape(SelectionMethod::kRandom));
   CHECK(Replay(split, SelectionMethod::kCheapest, options).fitted);
   options.spend_fraction = 1.5;
   CHECK_THROWS_WITH(Replay(split, SelectionMethod::kRandom, options),
@@ -130,3 +186,4 @@ TEST_CASE("a replay is deterministic per seed, keeps to its spend, and nears the
   CHECK_THROWS_WITH(SelectionMethodFromString("greedy"),
                     Contains("expected one of sims, random, cheapest, cost-weighted, d-optimal"));
 }
+
