@@ -49,6 +49,15 @@ std::string ReadFile(const fs::path& path) {
 
 }  // namespace
 
+TEST_CASE("sims demo --adaptive grows the small demo's seed design only", "[report][demo]") {
+  testing::TempDir dir;
+  const Result r = RunSims("demo --adaptive --size tiny --out \"" + (dir.path() / "d").string() + "\"");
+  CHECK(r.status != 0);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("--adaptive grows the small demo's seed design; "
+                                                 "--size tiny has none"));
+  CHECK_FALSE(fs::exists(dir.path() / "d" / "sims.db"));
+}
+
 TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rerun trains nothing",
           "[report][demo]") {
   testing::TempDir dir;

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "results/store.h"
 #include "results/plan_store.h"
+#include "sweeps/candidates.h"
 #include "sweeps/memory.h"
 #include "sweeps/plan.h"
 #include "test_support.h"
@@ -80,6 +81,31 @@ std::vector<const PlannedRun*> RunsOf(const SweepPlan& plan, const std::string& 
     if (r.config.condition == condition) out.push_back(&r);
   }
   return out;
+}
+
+TEST_CASE("the adaptive demo's seed costs under half its cap and can grow past its budgets",
+          "[sweeps]") {
+  const std::string dir = std::string(SIMS_SOURCE_DIR) + "/examples/";
+  const SweepSpec seed = LoadSweepFile(dir + "demo-cpu-adaptive.toml");
+  const SweepSpec fixed = LoadSweepFile(dir + "demo-cpu.toml");
+  auto total = [](const SweepPlan& plan) {
+    double flops = 0;
+    for (const PlannedRun& r : plan.runs) flops += r.config.flops;
+    return flops;
+  };
+  const SweepPlan seed_plan = PlanSweep(seed);
+  // sims demo --adaptive trains up to 60% of the fixed demo: the seed leaves room for rounds.
+  CHECK(total(seed_plan) < 0.6 * total(PlanSweep(fixed)) * 0.55);
+  for (const char* condition : {"textless", "interleaved"}) {
+    CAPTURE(condition);
+    CHECK(RunsOf(seed_plan, condition).size() == 6);  // 3 sizes at each of 2 budgets
+    // The rounds may choose a run at a budget past the seed's largest (1.58e12).
+    bool past = false;
+    for (const PlannedRun& r : PlanSweep(WithCandidatePoints(seed)).runs) {
+      past = past || (r.config.condition == condition && r.config.budget_flops > 1e12);
+    }
+    CHECK(past);
+  }
 }
 
 TEST_CASE("the CPU demo plans two IsoFLOP conditions and the text LMs they need", "[sweeps]") {

@@ -2,7 +2,9 @@
 // corpus, the demo sweep (textless from scratch vs interleaved from a text LM), training on a
 // local worker pool, fits of both conditions, their comparison, the report and a
 // recommendation. Every step is idempotent, so an interrupted demo continues where it stopped
-// and a finished one only re-fits and re-writes the report.
+// and a finished one only re-fits and re-writes the report. With --adaptive the sweep is the
+// small demo's seed design (examples/demo-cpu-adaptive.toml), grown by `sims run --adaptive`
+// rounds within 60% of the fixed small demo's training FLOPs.
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +23,7 @@
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/cli/demo_files.h"
 #include "orchestrator/cli/fit_inputs.h"
+#include "orchestrator/cli/run.h"
 #include "orchestrator/queue/pool.h"
 #include "orchestrator/report/plots.h"
 #include "orchestrator/report/report.h"
@@ -39,7 +42,12 @@ struct DemoOptions {
   int workers = 0;                // worker processes; 0 = one per core
   int bootstrap = 200;            // resamples behind every interval of the report
   std::string examples;           // a folder with the demo's files; empty = the built-in ones
+  bool adaptive = false;          // the seed design + adaptive rounds instead of the fixed grid
 };
+
+// --adaptive may train this share of the fixed small demo's planned training FLOPs (issue
+// 19's yardstick: the fixed design's precision with at most 60% of its compute).
+constexpr double kAdaptiveShare = 0.6;
 
 namespace {
 
@@ -55,6 +63,7 @@ void Step(int n, const std::string& what) {
 struct DemoFiles {
   fs::path sweep;
   fs::path corpus;
+  fs::path fixed_sweep;  // --adaptive: the small demo's fixed design, whose FLOPs set the cap
 };
 
 void WriteIfChanged(const fs::path& path, const std::string& text) {
@@ -63,19 +72,25 @@ void WriteIfChanged(const fs::path& path, const std::string& text) {
 }
 
 DemoFiles ResolveDemoFiles(const DemoOptions& o, const fs::path& project) {
-  const std::string sweep_name = o.size == "tiny" ? "demo-cpu-tiny.toml" : "demo-cpu.toml";
+  const std::string sweep_name = o.adaptive          ? "demo-cpu-adaptive.toml"
+                                 : o.size == "tiny" ? "demo-cpu-tiny.toml"
+                                                    : "demo-cpu.toml";
+  const fs::path folder = o.examples.empty() ? project : fs::path(o.examples);
+  DemoFiles files{folder / sweep_name, folder / "demo-corpus.toml", {}};
+  if (o.adaptive) files.fixed_sweep = folder / "demo-cpu.toml";
   if (o.examples.empty()) {
-    DemoFiles files{project / sweep_name, project / "demo-corpus.toml"};
-    WriteIfChanged(files.sweep, o.size == "tiny" ? demo_files::kDemoCpuTiny : demo_files::kDemoCpu);
+    WriteIfChanged(files.sweep, o.adaptive          ? demo_files::kDemoCpuAdaptive
+                                : o.size == "tiny" ? demo_files::kDemoCpuTiny
+                                                   : demo_files::kDemoCpu);
     WriteIfChanged(files.corpus, demo_files::kDemoCorpus);
+    if (o.adaptive) WriteIfChanged(files.fixed_sweep, demo_files::kDemoCpu);
     return files;
   }
-  DemoFiles files{fs::path(o.examples) / sweep_name, fs::path(o.examples) / "demo-corpus.toml"};
-  for (const fs::path& path : {files.sweep, files.corpus}) {
-    if (!fs::exists(path)) {
+  for (const fs::path& path : {files.sweep, files.corpus, files.fixed_sweep}) {
+    if (!path.empty() && !fs::exists(path)) {
       throw UserError(fmt::format("demo: {} not found\nhint: --examples names a folder with "
-                                  "demo-cpu.toml, demo-cpu-tiny.toml and demo-corpus.toml; leave "
-                                  "it out to use the built-in copies",
+                                  "demo-cpu.toml, demo-cpu-tiny.toml, demo-cpu-adaptive.toml and "
+                                  "demo-corpus.toml; leave it out to use the built-in copies",
                                   path.string()));
     }
   }
@@ -113,6 +128,60 @@ void StoreFits(Store& store, const report::Analysis& analysis) {
   }
 }
 
+// Training ended early: say how to go on (an interrupt) or where the errors are.
+void ThrowIfStopped(const PoolSummary& summary, const fs::path& db, const std::string& sweep) {
+  if (summary.interrupts > 0) {
+    throw UserError(fmt::format("demo interrupted: {} runs done, {} left\nhint: run the same "
+                                "command again to continue where it stopped",
+                                summary.done, summary.planned + summary.running));
+  }
+  if (summary.failed > 0) {
+    throw UserError(fmt::format("demo: {} runs failed\nhint: sims --db {} status shows the "
+                                "errors; sims --db {} run --sweep {} --retry-failed",
+                                summary.failed, db.string(), db.string(), sweep));
+  }
+}
+
+// Step 3 of the fixed design: the planned runs on the local pool.
+void TrainFixed(const PoolOptions& pool, int remaining, const fs::path& db, const std::string& sweep) {
+  if (remaining == 0) {
+    Log(LogLevel::kInfo, "  every run is done already: nothing to train");
+    return;
+  }
+  std::signal(SIGINT, OnDemoInterrupt);
+  std::signal(SIGTERM, OnDemoInterrupt);
+  PoolSummary summary = RunPool(pool, g_demo_interrupts);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  ThrowIfStopped(summary, db, sweep);
+}
+
+// Step 3 of --adaptive: the seed design, then `sims run --adaptive` rounds within
+// kAdaptiveShare of the fixed small demo's planned FLOPs.
+void TrainAdaptively(const DemoFiles& files, const fs::path& corpus_dir, const fs::path& db,
+                     const PoolOptions& pool, int remaining) {
+  SweepSpec fixed = LoadSweepFile(files.fixed_sweep.string());
+  fixed.corpus = corpus_dir.string();
+  double fixed_flops = 0;
+  for (const PlannedRun& r : PlanSweep(fixed).runs) fixed_flops += r.config.flops;
+  RunOptions run;
+  run.spec = files.sweep.string();
+  run.corpus = corpus_dir.string();
+  run.pool = pool;
+  run.adaptive = true;
+  run.max_flops = kAdaptiveShare * fixed_flops;
+  Step(3, fmt::format("train the seed design's {} runs, then rounds of suggested runs on {} local "
+                      "workers until {} FLOPs ({:g}% of the fixed small demo's {})",
+                      remaining, pool.workers, FormatNumber(run.max_flops), 100 * kAdaptiveShare,
+                      FormatNumber(fixed_flops)));
+  GlobalOptions global;
+  global.db = db.string();
+  const PoolSummary summary = RunRun(run, global);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  ThrowIfStopped(summary, db, pool.sweep);
+}
+
 void PrintRecommendation(const report::Analysis& analysis, std::ostream& out) {
   out << "\nRecommendation for C = " << FormatNumber(analysis.recommend_budget)
       << " FLOPs (" << FormatNumber(analysis.options.recommend_factor)
@@ -141,6 +210,11 @@ void RunDemo(const DemoOptions& o, std::ostream& out) {
     throw UserError(fmt::format("demo: --size {} is not tiny or small", o.size));
   }
   if (o.workers < 0) throw UserError(fmt::format("demo: --workers {} must be >= 0", o.workers));
+  if (o.adaptive && o.size != "small") {
+    throw UserError(fmt::format("demo: --adaptive grows the small demo's seed design; --size {} "
+                                "has none\nhint: sims demo --adaptive (--size small)",
+                                o.size));
+  }
   fs::path project = fs::absolute(o.out);
   fs::create_directories(project);
   fs::path db = o.db.empty() ? project / "sims.db" : fs::absolute(o.db);
@@ -165,25 +239,11 @@ void RunDemo(const DemoOptions& o, std::ostream& out) {
   pool.db = db.string();
   pool.sweep = plan.sweep;
   pool.workers = o.workers > 0 ? o.workers : std::max(1u, std::thread::hardware_concurrency());
-  Step(3, fmt::format("train {} runs on {} local workers", remaining, pool.workers));
-  if (remaining == 0) {
-    Log(LogLevel::kInfo, "  every run is done already: nothing to train");
+  if (o.adaptive) {
+    TrainAdaptively(files, corpus_dir, db, pool, remaining);
   } else {
-    std::signal(SIGINT, OnDemoInterrupt);
-    std::signal(SIGTERM, OnDemoInterrupt);
-    PoolSummary summary = RunPool(pool, g_demo_interrupts);
-    std::signal(SIGINT, SIG_DFL);
-    std::signal(SIGTERM, SIG_DFL);
-    if (summary.interrupts > 0) {
-      throw UserError(fmt::format("demo interrupted: {} runs done, {} left\nhint: run the same "
-                                  "command again to continue where it stopped",
-                                  summary.done, summary.planned + summary.running));
-    }
-    if (summary.failed > 0) {
-      throw UserError(fmt::format("demo: {} runs failed\nhint: sims --db {} status shows the "
-                                  "errors; sims --db {} run --sweep {} --retry-failed",
-                                  summary.failed, db.string(), db.string(), plan.sweep));
-    }
+    Step(3, fmt::format("train {} runs on {} local workers", remaining, pool.workers));
+    TrainFixed(pool, remaining, db, plan.sweep);
   }
 
   Step(4, "fit both conditions (approaches 2 and 3, bootstrap) and compare them");
@@ -220,8 +280,12 @@ void SetupDemoCommand(CLI::App* cmd, GlobalOptions& global) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--examples", o->examples,
-                  "Folder with your own demo-cpu.toml, demo-cpu-tiny.toml and demo-corpus.toml "
-                  "(default: the copies built into sims, written to --out)");
+                  "Folder with your own demo-cpu.toml, demo-cpu-tiny.toml, demo-cpu-adaptive.toml "
+                  "and demo-corpus.toml (default: the copies built into sims, written to --out)");
+  cmd->add_flag("--adaptive", o->adaptive,
+                "Start from the small demo's seed design (demo-cpu-adaptive.toml) and let sims "
+                "choose the rest in rounds (sims run --adaptive) within 60% of the fixed small "
+                "demo's training FLOPs; the report lists the rounds");
   CLI::Option* db_option = cmd->get_parent()->get_option("--db");
   cmd->callback([o, &global, db_option] {
     // The global --db (default sims.db) applies only when given: the demo keeps its database in

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/format.h"
 #include "orchestrator/cli/commands.h"
+#include "orchestrator/cli/run.h"
 #include "orchestrator/cli/suggest.h"
 #include "orchestrator/queue/ingest.h"
 #include "orchestrator/queue/pool.h"
@@ -32,23 +33,6 @@
 #include "sweeps/plan.h"
 
 namespace sims {
-
-struct RunOptions {
-  std::string spec;              // sweep file to plan first; or
-  std::string sweep;             // a sweep already in the database
-  std::string corpus;            // replaces [sweep].corpus (as sims plan --corpus)
-  std::string backend = "local"; // local | slurm
-  bool retry_failed = false;     // bring failed runs of the sweep back to planned first
-  bool watch = false;            // slurm: follow the jobs until every run is done or failed
-  double watch_seconds = 2;      // slurm: how often --watch ingests (cheap: see benchmarks.md)
-  PoolOptions pool;
-  SlurmOptions slurm;
-  bool adaptive = false;
-  double until_spread = 0;  // percent: stop when N_opt's relative spread is below (0: no goal)
-  double max_flops = 0;     // stop before the sweep's trained FLOPs would pass this (0: no cap)
-  int adaptive_count = 4;   // runs per condition and round at most
-  int adaptive_resamples = 100;
-};
 
 namespace {
 
@@ -197,7 +181,6 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
 
 }  // namespace
 
-// Returns the pool's summary (local) or the runs' state after submission/--watch (slurm).
 PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
   o.pool.db = global.db;
   if (o.spec.empty() == o.sweep.empty()) {
