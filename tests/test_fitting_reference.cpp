@@ -125,3 +125,23 @@ TEST_CASE("a warm refit after adding budgets reaches the full grid's optimum on 
     CHECK(refit.params.beta == Approx(full.params.beta).epsilon(1e-5));
   }
 }
+
+TEST_CASE("screening in stages reaches the optimum of solving every start on published data",
+          "[fitting][reference]") {
+  for (const char* dataset : {"comma", "dclm", "nemotron", "fineweb_c4"}) {
+    CAPTURE(dataset);
+    CsvOptions o;
+    o.drop_outliers = true;
+    o.where = {{"dataset", dataset}};
+    const Dataset data = ReadPointsCsv(DATA_FILE("isoflops_marin_misfitting.csv"), o);
+    Approach3Options screened, every_start;
+    screened.threads = every_start.threads = 2;
+    every_start.screen = false;
+    const Approach3Result a = FitApproach3(data.points, screened);
+    const Approach3Result b = FitApproach3(data.points, every_start);
+    CHECK(a.full_solves < 500);
+    CHECK(std::abs(a.objective - b.objective) <= 1e-9 * b.objective);
+    CHECK(a.params.alpha == Approx(b.params.alpha).epsilon(1e-5));
+    CHECK(a.params.beta == Approx(b.params.beta).epsilon(1e-5));
+  }
+}
