@@ -245,12 +245,18 @@ Approach3Result MakeApproach3Result(std::span<const Point> points, const Approac
   return r;
 }
 
+Approach3Grid CoarseApproach3Grid() {
+  Approach3Grid grid;
+  grid.alpha = {0.2, 0.5, 1};
+  grid.beta = {0.2, 0.5, 1};
+  grid.e = {-1, 0, 1};
+  grid.a = {5, 10, 20};
+  grid.b = {5, 10, 20};
+  return grid;
+}
+
 Approach3Options RefitOptions(Approach3Options options, const Approach3Result& previous) {
-  options.grid.alpha = {0.2, 0.5, 1};
-  options.grid.beta = {0.2, 0.5, 1};
-  options.grid.e = {-1, 0, 1};
-  options.grid.a = {5, 10, 20};
-  options.grid.b = {5, 10, 20};
+  options.grid = CoarseApproach3Grid();
   options.warm_starts = {previous.optimum};
   return options;
 }

@@ -66,6 +66,9 @@ struct Approach3Result {
 // coefficient): such a fit would price every budget wrongly, so it is refused, not returned.
 Approach3Result FitApproach3(std::span<const Point> points, const Approach3Options& options = {});
 
+// The coarse 3^5 grid (243 starts) of fits repeated many times: refits, design replays.
+Approach3Grid CoarseApproach3Grid();
+
 // Options for refitting after points were added to data already fitted as `previous` (the
 // rounds of sims run --adaptive, the design replay): the previous optimum as a warm start plus
 // a coarse 3^5 grid in case the optimum moved to another basin, 243 + 1 starts instead of 4500.

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/format.h"
+#include "fitting/approach3.h"
 
 namespace sims::fitting {
 namespace {
@@ -34,13 +35,21 @@ Eigen::MatrixXd LogPlaces(std::span<const Point> points) {
 
 }  // namespace
 
-std::vector<DesignTarget> OptimumTargets(const CostModel& cost, double flops) {
-  return {{fmt::format("ln N_opt at {}", FormatNumber(flops)),
-           [cost, flops](const LawParams& law) {
-             return std::log(OptimalAllocation(law, cost, flops).n_params);
-           }},
-          {fmt::format("ln loss at {}", FormatNumber(flops)),
-           [cost, flops](const LawParams& law) { return std::log(OptimalLoss(law, cost, flops)); }}};
+std::vector<DesignTarget> OptimumTargets(const CostModel& cost, double flops,
+                                         const LawParams* place) {
+  std::vector<DesignTarget> targets{
+      {fmt::format("ln N_opt at {}", FormatNumber(flops)),
+       [cost, flops](const LawParams& law) {
+         return std::log(OptimalAllocation(law, cost, flops).n_params);
+       }},
+      {fmt::format("ln loss at {}", FormatNumber(flops)),
+       [cost, flops](const LawParams& law) { return std::log(OptimalLoss(law, cost, flops)); }}};
+  if (place != nullptr) {
+    const Allocation at = OptimalAllocation(*place, cost, flops);
+    targets[1].n_params = at.n_params;
+    targets[1].tokens = at.tokens;
+  }
+  return targets;
 }
 
 std::vector<DesignTarget> LossTargets(std::span<const Point> region) {
@@ -184,6 +193,30 @@ DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const Des
     result.proposals.push_back(std::move(best));
   }
   return result;
+}
+
+double ExtrapolationError(std::span<const Point> points, double noise_sd, int threads) {
+  std::vector<Point> sorted(points.begin(), points.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Point& a, const Point& b) { return a.flops < b.flops; });
+  const size_t held = std::max<size_t>(1, sorted.size() / 4);
+  const std::span<const Point> rest(sorted.data(), sorted.size() - held);
+  if (rest.size() <= 5) return noise_sd;
+  Approach3Options options;
+  options.grid = CoarseApproach3Grid();
+  options.threads = threads;
+  try {
+    const Approach3Result fit = FitApproach3(rest, options);
+    double sum = 0;
+    for (size_t i = rest.size(); i < sorted.size(); ++i) {
+      const Point& p = sorted[i];
+      const double r = std::log(p.loss) - std::log(PredictLoss(fit.params, p.n_params, p.tokens));
+      sum += r * r;
+    }
+    return std::max(noise_sd, std::sqrt(sum / static_cast<double>(held)));
+  } catch (const UserError&) {
+    return noise_sd;
+  }
 }
 
 double LogResidualSd(std::span<const Point> points, const LawParams& law) {

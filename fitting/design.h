@@ -45,8 +45,10 @@ struct DesignTarget {
   double tokens = 0;
 };
 
-// ln N_opt and ln (optimal loss) at `flops` under `cost`: sims suggest's default targets.
-std::vector<DesignTarget> OptimumTargets(const CostModel& cost, double flops);
+// ln N_opt and ln (optimal loss) at `flops` under `cost`: sims suggest's default targets. With
+// `place`, the loss target sits at that law's optimal (N, D) there, for the misfit term.
+std::vector<DesignTarget> OptimumTargets(const CostModel& cost, double flops,
+                                         const LawParams* place = nullptr);
 // ln L at each (N, D): a region of runs to predict (the replay's held-out runs).
 std::vector<DesignTarget> LossTargets(std::span<const Point> region);
 
@@ -79,6 +81,14 @@ struct DesignResult {
 // (nothing to learn), or a value is not finite.
 DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const DesignTarget> targets,
                         std::span<const Candidate> candidates, const DesignOptions& options);
+
+// The law's misfit, sized as its extrapolation error (DesignOptions::misfit_sd): the RMS error
+// in ln loss, on the dearest quarter of `points` (by FLOPs), of the law fitted to the rest
+// (coarse grid). The residuals of one fit do not show the misfit, because the fit bends to it
+// (on the published pools the seed design's residual SD is 0.1-0.4%, while laws fitted to
+// cheap runs miss the target runs by 2.4-3.1%); the error of a fit carried to dearer runs does.
+// At least `noise_sd`; `noise_sd` when the rest is 5 runs or fewer or cannot be fitted.
+double ExtrapolationError(std::span<const Point> points, double noise_sd, int threads);
 
 // SD of ln(loss) - ln(PredictLoss) over `points`, divided by n - 5 (the law's coefficients).
 double LogResidualSd(std::span<const Point> points, const LawParams& law);

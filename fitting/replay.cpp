@@ -28,32 +28,14 @@ constexpr EnumNames<SelectionMethod, 5> kSelectionNames{{{SelectionMethod::kSims
 constexpr int kRunsPerRound = 4;
 constexpr size_t kSeedRuns = 8;
 
-// A replay refits after every round, so it uses 3^5 = 243 starts (and the previous optimum)
-// instead of Chinchilla's 4500; every method and the all-data reference use the same.
+// A replay refits after every round, so it uses the coarse grid of 243 starts (and, from the
+// second round, the previous optimum) instead of Chinchilla's 4500; every method and the
+// all-data reference use the same.
 Approach3Options QuickFitOptions(int threads) {
   Approach3Options o;
-  o.grid.alpha = {0.2, 0.5, 1};
-  o.grid.beta = {0.2, 0.5, 1};
-  o.grid.e = {-1, 0, 1};
-  o.grid.a = {5, 10, 20};
-  o.grid.b = {5, 10, 20};
+  o.grid = CoarseApproach3Grid();
   o.threads = threads;
   return o;
-}
-
-Approach3Result QuickFit(std::span<const Point> points, const Approach3Options& options,
-                         const Approach3Result* previous) {
-  Approach3Result fit = FitApproach3(points, options);
-  if (previous != nullptr) {
-    double objective = 0;
-    const Approach3Start warm = SolveApproach3From(points, previous->optimum, options, &objective);
-    if (objective < fit.objective) {
-      const Approach3Result from_warm = MakeApproach3Result(points, warm, options.huber_delta);
-      const LawParams& p = from_warm.params;
-      if (p.alpha > 0 && p.beta > 0 && std::isfinite(p.E + p.A + p.B)) fit = from_warm;
-    }
-  }
-  return fit;
 }
 
 ReplayScore Score(std::span<const Point> picked, const PoolSplit& split, int threads) {
@@ -61,7 +43,7 @@ ReplayScore Score(std::span<const Point> picked, const PoolSplit& split, int thr
   score.runs = static_cast<int>(picked.size());
   for (const Point& p : picked) score.flops += p.flops;
   try {
-    const Approach3Result fit = QuickFit(picked, QuickFitOptions(threads), nullptr);
+    const Approach3Result fit = FitApproach3(picked, QuickFitOptions(threads));
     double abs_rel = 0, ss_res = 0, mean = 0, ss_tot = 0;
     for (const Point& p : split.target) mean += p.loss / split.target.size();
     for (const Point& p : split.target) {
@@ -117,33 +99,6 @@ std::vector<size_t> DOptimalRound(const LawParams& law, std::span<const Point> p
     info += g * g.transpose();
   }
   return chosen;
-}
-
-// The law's misfit as its extrapolation error: the RMS error in ln loss, on the dearest
-// quarter of the picked runs (by FLOPs), of the law fitted to the rest. The residuals of one
-// fit do not show the misfit, because the fit bends to it (on the published pools the seed
-// design's residual SD is 0.1-0.4%, while laws fitted to cheap runs miss the target runs by
-// 2.4-3.1%: cheapest-first at 10%); the error of a fit carried to dearer runs does. At least `noise_sd`, and `noise_sd` when the rest is too
-// few to fit (5 or fewer runs) or does not fit.
-double ExtrapolationError(std::span<const Point> picked, double noise_sd, int threads) {
-  std::vector<Point> sorted(picked.begin(), picked.end());
-  std::sort(sorted.begin(), sorted.end(),
-            [](const Point& a, const Point& b) { return a.flops < b.flops; });
-  const size_t held = std::max<size_t>(1, sorted.size() / 4);
-  const std::span<const Point> rest(sorted.data(), sorted.size() - held);
-  if (rest.size() <= 5) return noise_sd;
-  try {
-    const Approach3Result fit = QuickFit(rest, QuickFitOptions(threads), nullptr);
-    double sum = 0;
-    for (size_t i = rest.size(); i < sorted.size(); ++i) {
-      const Point& p = sorted[i];
-      const double r = std::log(p.loss) - std::log(PredictLoss(fit.params, p.n_params, p.tokens));
-      sum += r * r;
-    }
-    return std::max(noise_sd, std::sqrt(sum / static_cast<double>(held)));
-  } catch (const UserError&) {
-    return noise_sd;
-  }
 }
 
 // Up to kRunsPerRound of `left` by ChooseRuns on a bootstrap ensemble of the current fit, with
@@ -254,7 +209,7 @@ ReplayScore Replay(const PoolSplit& split, SelectionMethod method, const ReplayO
       if (room <= 0) break;
       std::vector<size_t> chosen;
       try {
-        fit = QuickFit(picked, fit_options, fit ? &*fit : nullptr);
+        fit = FitApproach3(picked, fit ? RefitOptions(fit_options, *fit) : fit_options);
         if (method == SelectionMethod::kSims) {
           chosen = SimsRound(*fit, picked, left, split, room, options, round);
         } else {

@@ -139,9 +139,9 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
       s.count = o.adaptive_count;
       s.resamples = o.adaptive_resamples;
       s.seed = spec.seed + static_cast<uint64_t>(round);
-      // Each round at most doubles what the condition has trained (suggest's default spend),
-      // so early picks stay cheap and later rounds choose with a better fit; --max-flops caps it.
-      if (o.max_flops > 0) s.spend_cap = (o.max_flops - trained) / spec.conditions.size();
+      // A round may spend the condition's share of what --max-flops leaves (at most
+      // --adaptive-count runs); without a cap, what the condition has trained (one doubling).
+      if (o.max_flops > 0) s.spend = (o.max_flops - trained) / spec.conditions.size();
       if (target_budget.count(condition.name)) s.target_budget = target_budget[condition.name];
       const auto last = last_fit.find(condition.name);
       const ConditionSuggestion suggestion =

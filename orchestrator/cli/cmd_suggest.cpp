@@ -1,12 +1,14 @@
 // sims suggest SPEC.toml: which runs to train next. Per condition, the done runs are fitted
 // (approach 3, parametric bootstrap), and the candidates -- the sweep's runs not yet done plus
 // the midpoint sizes and budgets the planner can build (sweeps/candidates.h) -- are ranked by
-// how much of the targets' variance they would remove (fitting/design.h ChooseRuns). The
-// targets are ln N_opt and ln (optimal loss) at --target-budget (default 10x the largest done
-// budget). --apply stores the proposals as planned runs (the planner's ids, so applying twice
+// how much of the targets' variance they would remove (fitting/design.h ChooseRuns), with the
+// law's misfit sized by its extrapolation error over the done runs, as the replay measures the
+// method. The targets are ln N_opt and ln (optimal loss) at --target-budget (default 10x the
+// largest done budget), the loss placed at the fitted optimum there. --apply stores the proposals as planned runs (the planner's ids, so applying twice
 // adds nothing); `sims run --sweep NAME` then trains them.
 // --format json: {"conditions":[{"condition","done_runs","spent_flops","spend_flops",
-//   "target_budget","noise_sd","flops_unit","bootstrap_laws","bootstrap_seed","candidates",
+//   "target_budget","noise_sd","misfit_sd","flops_unit","bootstrap_laws","bootstrap_seed",
+//   "candidates",
 //   "targets":[{"name","sd_before","sd_after"}],
 //   "proposals":[{"id","size","column","n_params","tokens","flops","gain","informs"}],
 //   "applied":{"new","existing","recorded"}}], "round" (with --apply)}
@@ -105,8 +107,7 @@ ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOption
     largest = std::max(largest, p.budget > 0 ? p.budget : p.flops);
   }
   const double target_budget = o.target_budget > 0 ? o.target_budget : 10 * largest;
-  double spend = o.spend > 0 ? o.spend : spent;
-  if (o.spend_cap > 0) spend = std::min(spend, o.spend_cap);
+  const double spend = o.spend > 0 ? o.spend : spent;
 
   // Candidates: the planner's runs of this condition that are not done or running, each
   // priced with the runs it depends on (a new size's text LM) that are not done either.
@@ -140,22 +141,20 @@ ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOption
   design.noise_sd = fitting::LogResidualSd(data.points, fit.params);
   design.spend_flops = spend;
   design.max_runs = o.count;
-  const std::vector<fitting::DesignTarget> targets = fitting::OptimumTargets(data.cost, target_budget);
-  fitting::DesignResult chosen = fitting::ChooseRuns(ensemble.law_samples, targets, pool, design);
-  if (chosen.proposals.empty() && o.spend_cap > spend) {
-    // No run is as cheap as one round's spend: the single most informative one the cap allows,
-    // so a sweep whose next useful budget costs more than all its runs so far still moves.
-    design.spend_flops = o.spend_cap;
-    design.max_runs = 1;
-    chosen = fitting::ChooseRuns(ensemble.law_samples, targets, pool, design);
-  }
+  // The law's misfit, as the replay on published pools measures the method (fitting/design.h).
+  design.misfit_sd = fitting::ExtrapolationError(data.points, design.noise_sd, o.threads);
+  design.observed = data.points;
+  const std::vector<fitting::DesignTarget> targets =
+      fitting::OptimumTargets(data.cost, target_budget, &fit.params);
+  const fitting::DesignResult chosen = fitting::ChooseRuns(ensemble.law_samples, targets, pool, design);
 
   nlohmann::json j = {{"condition", condition},
                       {"done_runs", data.points.size()},
                       {"spent_flops", spent},
-                      {"spend_flops", design.spend_flops},
+                      {"spend_flops", spend},
                       {"target_budget", target_budget},
-                      {"noise_sd", design.noise_sd}};
+                      {"noise_sd", design.noise_sd},
+                      {"misfit_sd", design.misfit_sd}};
   nlohmann::json target_rows = nlohmann::json::array(), proposal_rows = nlohmann::json::array();
   for (size_t t = 0; t < targets.size(); ++t) {
     const double after = chosen.proposals.empty() ? chosen.sd_before[t] : chosen.proposals.back().sd_after[t];

@@ -19,9 +19,6 @@ struct SuggestOptions {
   std::string corpus;                   // replaces [sweep].corpus (as sims plan --corpus)
   std::vector<std::string> conditions;  // empty: every condition of the sweep
   double spend = 0;                     // FLOPs; 0 = what the condition's done runs cost
-  // FLOPs the spend never passes (0: none). When no run fits the round's spend but one fits
-  // the cap, the single best such run is proposed (sims run --adaptive's remaining --max-flops).
-  double spend_cap = 0;
   int count = 0;                        // at most this many runs (0: no cap)
   double target_budget = 0;             // 0 = 10x the largest budget of the done runs
   int resamples = 200;
