@@ -6,6 +6,7 @@
 // Tolerances: objective 1e-9 relative (the same optimum), parameters 4 significant digits.
 #include <algorithm>
 #include <fstream>
+#include <string>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,14 @@ CsvOptions CurveColumns() {
   CsvOptions o;
   ParseColumnsSpec("params=N,tokens=D,loss=loss,budget=C", o);
   return o;
+}
+
+// One dataset of the Marin/(Mis)Fitting IsoFLOP points, outliers dropped.
+Dataset MarinDataset(const std::string& dataset) {
+  CsvOptions o;
+  o.drop_outliers = true;
+  o.where = {{"dataset", dataset}};
+  return ReadPointsCsv(DATA_FILE("isoflops_marin_misfitting.csv"), o);
 }
 
 // Four significant digits: |x - y| <= 5e-4 |y|.
@@ -66,10 +75,7 @@ TEST_CASE("approach 2 on each Marin dataset matches numpy's parabolas", "[fittin
   const nlohmann::json ref = Reference()["approach2_marin"];
   for (const auto& [dataset, expected] : ref.items()) {
     CAPTURE(dataset);
-    CsvOptions o;
-    o.drop_outliers = true;
-    o.where = {{"dataset", dataset}};
-    const Dataset data = ReadPointsCsv(DATA_FILE("isoflops_marin_misfitting.csv"), o);
+    const Dataset data = MarinDataset(dataset);
     const Approach2Result fit = FitApproach2(data.points);
     REQUIRE(fit.vertices.size() == expected["vertices"].size());
     for (size_t i = 0; i < fit.vertices.size(); ++i) {
@@ -102,10 +108,7 @@ TEST_CASE("a warm refit after adding budgets reaches the full grid's optimum on 
   // (RefitOptions); on real pools that must be the optimum the 4500-start grid finds.
   for (const char* dataset : {"comma", "dclm", "nemotron", "fineweb_c4"}) {
     CAPTURE(dataset);
-    CsvOptions o;
-    o.drop_outliers = true;
-    o.where = {{"dataset", dataset}};
-    const Dataset data = ReadPointsCsv(DATA_FILE("isoflops_marin_misfitting.csv"), o);
+    const Dataset data = MarinDataset(dataset);
     std::vector<double> budgets;
     for (const Point& p : data.points) budgets.push_back(p.budget);
     std::sort(budgets.begin(), budgets.end());
@@ -130,10 +133,7 @@ TEST_CASE("screening in stages reaches the optimum of solving every start on pub
           "[fitting][reference]") {
   for (const char* dataset : {"comma", "dclm", "nemotron", "fineweb_c4"}) {
     CAPTURE(dataset);
-    CsvOptions o;
-    o.drop_outliers = true;
-    o.where = {{"dataset", dataset}};
-    const Dataset data = ReadPointsCsv(DATA_FILE("isoflops_marin_misfitting.csv"), o);
+    const Dataset data = MarinDataset(dataset);
     Approach3Options screened, every_start;
     screened.threads = every_start.threads = 2;
     every_start.screen = false;
