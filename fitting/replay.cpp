@@ -11,6 +11,8 @@
 
 #include "common/enum_names.h"
 #include "common/error.h"
+#include "common/format.h"
+#include "common/log.h"
 #include "fitting/approach3.h"
 #include "fitting/bootstrap.h"
 #include "fitting/design.h"
@@ -227,6 +229,11 @@ ReplayScore Replay(const PoolSplit& split, SelectionMethod method, const ReplayO
         continue;
       }
       if (chosen.empty()) break;
+      for (size_t i : chosen) {
+        Log(LogLevel::kDebug, "replay {} seed {} round {}: picks N {} D {} budget {} loss {:.4g}",
+            ToString(method), options.seed, round, FormatNumber(left[i].n_params),
+            FormatNumber(left[i].tokens), FormatNumber(left[i].budget), left[i].loss);
+      }
       take(chosen);
     }
   } else {
