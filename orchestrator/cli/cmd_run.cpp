@@ -3,8 +3,9 @@
 // runs only what is not done; runs resume from their checkpoints. With --adaptive, once the
 // sweep's own runs are done it goes on in rounds: per condition, `sims suggest` (cmd_suggest.cpp)
 // plans the runs that narrow N_opt at the target budget most, the pool (or Slurm, each round
-// submitted and watched) trains them, the law is refitted, until every condition's N_opt is within --until-spread, the trained FLOPs reach
-// --max-flops, or nothing is left to propose.
+// submitted and watched) trains them, the law is refitted warm from the last round's, until
+// every condition's N_opt is within --until-spread, the trained FLOPs reach --max-flops, or
+// nothing is left to propose.
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -284,7 +285,8 @@ void SetupRunCommand(CLI::App* cmd, GlobalOptions& global) {
                   "this many percent (0: no goal)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-flops", o->max_flops,
-                  "adaptive: stop before the sweep's trained FLOPs pass this (0: no cap)")
+                  "adaptive: stop before the sweep's trained FLOPs pass this (0: no cap); a "
+                  "round may spend each condition's share of what it leaves")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--adaptive-count", o->adaptive_count,
                   "adaptive: runs per condition and round at most")
