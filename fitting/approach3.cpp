@@ -322,7 +322,7 @@ Approach3Result FitApproach3(std::span<const Point> points, const Approach3Optio
       finals[j] = Solve(data, options.huber_delta, screened[j].x, options.max_iterations,
                         options.gradient_tolerance, options.verbose);
     });
-    members = counts;
+    members = std::move(counts);
   } else {
     finals = screened;
     members.assign(finals.size(), 1);

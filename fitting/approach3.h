@@ -73,7 +73,7 @@ Approach3Grid CoarseApproach3Grid();
 // rounds of sims run --adaptive, the design replay): the previous optimum as a warm start plus
 // a coarse 3^5 grid in case the optimum moved to another basin, 243 + 1 starts instead of 4500.
 // On the demo's rounds and the published pools it reaches the full grid's objective
-// (tests/test_fitting_approach3.cpp; docs/benchmarks.md "Fitting").
+// (tests/test_fitting_reference.cpp; docs/benchmarks.md "Fitting").
 Approach3Options RefitOptions(Approach3Options options, const Approach3Result& previous);
 
 // One local solve from `start` (used by the bootstrap with the full-data optimum as start).

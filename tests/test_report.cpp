@@ -40,6 +40,11 @@ std::string ReadFile(const fs::path& path) {
 // gets an accuracy that falls with the loss (0.5 + (4 - loss) / 4), so the best run per budget
 // is the lowest-loss one and its accuracy is known.
 // With `imported`, each run has only its final loss, as `sims import` stores it.
+// The sweep "marin" as `sims import` stores one: no sweep file, imported FLOP convention.
+int64_t UpsertImportedSweep(Store& store) {
+  return store.UpsertSweep("marin", "# imported", SweepFacts{sims::SweepFlops::kImported, true, ""});
+}
+
 void AddDataset(Store& store, int64_t sweep_id, const std::string& dataset,
                 const std::string& condition, double non_embedding_fraction = 1.0,
                 bool imported = false) {
@@ -409,8 +414,7 @@ TEST_CASE("a report of an imported sweep leaves out what it has no data for, one
           "[report]") {
   testing::TempDir dir;
   Store store = Store::Open(dir.file("sims.db"));
-  const int64_t sweep_id =
-      store.UpsertSweep("marin", "# imported", SweepFacts{sims::SweepFlops::kImported, true, ""});
+  const int64_t sweep_id = UpsertImportedSweep(store);
   AddDataset(store, sweep_id, "comma", "comma", 1.0, /*imported=*/true);
   AddDataset(store, sweep_id, "dclm", "dclm", 1.0, /*imported=*/true);
   report::ReportOptions o = Options({});
@@ -437,8 +441,7 @@ TEST_CASE("the adaptive rounds section lists each round's runs with their spread
           "[report]") {
   testing::TempDir dir;
   Store store = Store::Open(dir.file("sims.db"));
-  const int64_t sweep_id =
-      store.UpsertSweep("marin", "# imported", SweepFacts{sims::SweepFlops::kImported, true, ""});
+  const int64_t sweep_id = UpsertImportedSweep(store);
   AddDataset(store, sweep_id, "comma", "comma", 1.0, /*imported=*/true);
   report::ReportOptions o = Options({"comma"});
   o.bootstrap = 0;

@@ -94,7 +94,8 @@ nlohmann::json RunBenchFit(const BenchFitOptions& o, const GlobalOptions&, std::
   std::vector<fitting::Point> cheaper = dataset.points;
   std::sort(cheaper.begin(), cheaper.end(),
             [](const fitting::Point& a, const fitting::Point& b) { return a.flops < b.flops; });
-  cheaper.resize(cheaper.size() - cheaper.size() / 10);
+  const size_t added = cheaper.size() / 10;
+  cheaper.resize(cheaper.size() - added);
   const fitting::Approach3Result before = fitting::FitApproach3(cheaper, a3);
   const auto t_refit = Clock::now();
   const fitting::Approach3Result refit =
@@ -114,7 +115,7 @@ nlohmann::json RunBenchFit(const BenchFitOptions& o, const GlobalOptions&, std::
                       {"starts_at_best", fit.starts_at_best},
                       {"threads", fitting::ThreadCount(o.threads)},
                       {"bootstrap", {{"resamples", o.resamples}, {"failed", boot.failed}, {"seconds", boot_seconds}}},
-                      {"refit", {{"starts", refit.starts}, {"added_points", dataset.points.size() - cheaper.size()},
+                      {"refit", {{"starts", refit.starts}, {"added_points", added},
                                  {"seconds", refit_seconds}, {"objective", refit.objective}}}};
   if (o.reference) {
     const nlohmann::json ref = RunReference(o, data);
@@ -132,7 +133,7 @@ nlohmann::json RunBenchFit(const BenchFitOptions& o, const GlobalOptions&, std::
       {"sims approach 3", fmt::format("{} starts x {} points", fit.starts, fit.n_points), fmt::format("{:.3f}", seconds),
        fmt::format("{:.12g}", fit.objective)},
       {"sims bootstrap", fmt::format("{} resamples", o.resamples), fmt::format("{:.3f}", boot_seconds), ""},
-      {"sims warm refit", fmt::format("{} starts, {} points added", refit.starts, dataset.points.size() - cheaper.size()),
+      {"sims warm refit", fmt::format("{} starts, {} points added", refit.starts, added),
        fmt::format("{:.3f}", refit_seconds), fmt::format("{:.12g}", refit.objective)}};
   if (o.reference) {
     rows.push_back({"scipy approach 3", fmt::format("{} starts", fit.starts),

@@ -4,12 +4,12 @@
 // how much of the targets' variance they would remove (fitting/design.h ChooseRuns), with the
 // law's misfit sized by its extrapolation error over the done runs, as the replay measures the
 // method. The targets are ln N_opt and ln (optimal loss) at --target-budget (default 10x the
-// largest done budget), the loss placed at the fitted optimum there. --apply stores the proposals as planned runs (the planner's ids, so applying twice
-// adds nothing); `sims run --sweep NAME` then trains them.
+// largest done budget), the loss placed at the fitted optimum there. --apply stores the
+// proposals as planned runs (the planner's ids, so applying twice adds nothing); `sims run
+// --sweep NAME` then trains them.
 // --format json: {"conditions":[{"condition","done_runs","spent_flops","spend_flops",
 //   "target_budget","noise_sd","misfit_sd","flops_unit","bootstrap_laws","bootstrap_seed",
-//   "candidates",
-//   "targets":[{"name","sd_before","sd_after"}],
+//   "candidates","targets":[{"name","sd_before","sd_after"}],
 //   "proposals":[{"id","size","column","n_params","tokens","flops","gain","informs"}],
 //   "applied":{"new","existing","recorded"}}], "round" (with --apply)}
 // --apply records the proposals in the store's proposals table (Store::RecordProposals) as one
