@@ -24,6 +24,10 @@ std::string RelativeSpread(double sd_of_log) {
   return fmt::format("±{:.1f}%", 100 * (std::exp(sd_of_log) - 1));
 }
 
+std::string Counted(long long n, const std::string& noun) {
+  return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+}
+
 std::string FormatWithInterval(double value, double lo, double hi, int digits) {
   return fmt::format("{} [{}, {}]", FormatNumber(value, digits), FormatNumber(lo, digits),
                      FormatNumber(hi, digits));

@@ -16,6 +16,9 @@ std::string FormatNumber(double value, int digits = 3);
 // exp(sd) - 1 (`sims suggest`, `sims run --adaptive`, the report's adaptive rounds).
 std::string RelativeSpread(double sd_of_log);
 
+// "1 point", "3 points": a count with its noun (a regular English plural) in the right number.
+std::string Counted(long long n, const std::string& noun);
+
 // "0.512 [0.48, 0.55]": a value with its interval, or the value alone without one.
 std::string FormatWithInterval(double value, double lo, double hi, int digits = 3);
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace sims::fitting {
 
@@ -34,7 +35,8 @@ std::vector<Vertex> IsoFlopVertices(std::span<const Point> points, const Approac
     const int n = static_cast<int>(group.size());
     if (n < options.min_points_per_budget) {
       if (skipped) {
-        skipped->push_back({budget, n, fmt::format("{} points, need {}", n, options.min_points_per_budget)});
+        skipped->push_back(
+            {budget, n, fmt::format("{}, need {}", Counted(n, "point"), options.min_points_per_budget)});
       }
       continue;
     }
@@ -244,7 +246,7 @@ Approach2Result FitApproach2(std::span<const Point> points, const Approach2Optio
   if (r.vertices.size() < 2) {
     std::string why;
     for (const SkippedBudget& s : r.skipped) {
-      why += fmt::format("\n  budget {:.4g} ({} points): {}", s.budget, s.n_points, s.reason);
+      why += fmt::format("\n  budget {:.4g} ({}): {}", s.budget, Counted(s.n_points, "point"), s.reason);
     }
     throw UserError(fmt::format(
         "approach 2: {} budget(s) gave a vertex, need at least 2; skipped:{}{}", r.vertices.size(),

@@ -17,6 +17,9 @@ struct Interval {
 
 TEST_CASE("numbers drop the exponent's plus sign and leading zeros", "[common][format]") {
   CHECK(FormatNumber(1.2e15) == "1.2e15");
+  CHECK(sims::Counted(1, "point") == "1 point");
+  CHECK(sims::Counted(0, "point") == "0 points");
+  CHECK(sims::Counted(3, "budget") == "3 budgets");
   CHECK(FormatNumber(3e-5) == "3e-5");
   CHECK(FormatNumber(0.512345) == "0.512");
   CHECK(FormatNumber(0.512345, 4) == "0.5123");

@@ -125,9 +125,9 @@ void AnalyzeCondition(Store& store, const Analysis& analysis, const std::vector<
   try {
     c.approach2 = fitting::FitApproach2(c.data.points, fit2);
     for (const fitting::SkippedBudget& s : c.approach2->skipped) {
-      c.notes.push_back(fmt::format("approach 2 skipped budget {} {} ({} points): {}",
-                                    FormatNumber(s.budget), analysis.flops_unit, s.n_points,
-                                    s.reason));
+      c.notes.push_back(fmt::format("approach 2 skipped budget {} {} ({}): {}",
+                                    FormatNumber(s.budget), analysis.flops_unit,
+                                    Counted(s.n_points, "point"), s.reason));
     }
     if (o.bootstrap > 0) c.approach2_bootstrap = fitting::BootstrapApproach2(c.data.points, fit2, boot);
   } catch (const UserError& e) {
