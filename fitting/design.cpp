@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <Eigen/Dense>
 #include <fmt/format.h>
@@ -41,9 +42,11 @@ std::vector<DesignTarget> OptimumTargets(const CostModel& cost, double flops,
       {fmt::format("ln N_opt at {}", FormatNumber(flops)),
        [cost, flops](const LawParams& law) {
          return std::log(OptimalAllocation(law, cost, flops).n_params);
-       }},
+       },
+       "ln N_opt"},
       {fmt::format("ln loss at {}", FormatNumber(flops)),
-       [cost, flops](const LawParams& law) { return std::log(OptimalLoss(law, cost, flops)); }}};
+       [cost, flops](const LawParams& law) { return std::log(OptimalLoss(law, cost, flops)); },
+       "ln optimal loss"}};
   if (place != nullptr) {
     const Allocation at = OptimalAllocation(*place, cost, flops);
     targets[1].n_params = at.n_params;
@@ -60,7 +63,7 @@ std::vector<DesignTarget> LossTargets(std::span<const Point> region) {
                        [n = p.n_params, d = p.tokens](const LawParams& law) {
                          return std::log(PredictLoss(law, n, d));
                        },
-                       p.n_params, p.tokens});
+                       "ln loss in the region", p.n_params, p.tokens});
   }
   return targets;
 }
@@ -146,7 +149,7 @@ DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const Des
   }
 
   DesignResult result;
-  std::vector<double> weight(k);
+  std::map<std::string, double> quantity_variance;
   for (size_t t = 0; t < k; ++t) {
     if (!(cov(t, t) > 0)) {
       throw UserError(fmt::format("design: the target '{}' is the same under every law of the "
@@ -154,8 +157,12 @@ DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const Des
                                   targets[t].name));
     }
     result.sd_before.push_back(std::sqrt(cov(t, t)));
-    weight[t] = 1 / cov(t, t);  // gains are fractions of each target's variance now
+    quantity_variance[targets[t].quantity] += cov(t, t);
   }
+  // Gains are fractions of each quantity's variance now: a quantity of one target weighs its
+  // relative precision, a region its mean variance (a target of it already precise weighs less).
+  std::vector<double> weight(k);
+  for (size_t t = 0; t < k; ++t) weight[t] = 1 / quantity_variance[targets[t].quantity];
   std::vector<char> taken(j, 0);
   double spent = 0;
   while (options.max_runs == 0 || result.proposals.size() < static_cast<size_t>(options.max_runs)) {

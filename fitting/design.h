@@ -7,8 +7,9 @@
 // target t (e.g. ln N_opt at 10x the largest budget) and each candidate's predicted log-loss f
 // have a joint spread over the ensemble; observing the candidate with noise sigma removes
 // cov(t, f)^2 / (var f + sigma^2) of var t (the linear-Gaussian update the ensemble Kalman
-// filter uses). The gain of a candidate is that removal summed over the targets, each as a
-// fraction of its variance now. Candidates are taken greedily by gain among those that fit the
+// filter uses). The gain of a candidate is that removal summed over the targets, as a fraction
+// of their quantity's variance now (the variances of the targets of one quantity, summed: the
+// region's mean prediction variance, V-optimality proper). Candidates are taken greedily by gain among those that fit the
 // remaining spend, and after each pick the joint covariance is updated as if it had been
 // observed, so a batch spreads out.
 //
@@ -40,6 +41,9 @@ struct Candidate {
 struct DesignTarget {
   std::string name;
   std::function<double(const LawParams&)> value;
+  // What it measures, in which unit: targets of one quantity (the ln loss at each run of a
+  // region) share a unit, so their variances are summed before weighting (docs/fitting.md).
+  std::string quantity;
   // Where the target sits, for the misfit term: ln loss at one (N, D). 0: nowhere (an optimum).
   double n_params = 0;
   double tokens = 0;

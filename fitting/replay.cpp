@@ -262,7 +262,10 @@ ReplayScore Replay(const PoolSplit& split, SelectionMethod method, const ReplayO
     }
     take(chosen);
   }
-  return Score(picked, split, options.threads);
+  ReplayScore score = Score(picked, split, options.threads);
+  Log(LogLevel::kDebug, "replay {} seed {}: {} runs, MAPE {:.3f}%", ToString(method), options.seed,
+      score.runs, 100 * score.mape);
+  return score;
 }
 
 ReplayScore ScoreAllData(const PoolSplit& split) { return Score(split.pool, split, 0); }

@@ -86,6 +86,27 @@ TEST_CASE("the design picks the run that informs the target, then spreads the ba
   CHECK(cheap.proposals[1].candidate == 0);
 }
 
+TEST_CASE("the targets of one region are weighed by the region's variance, other quantities by "
+          "their own",
+          "[fitting]") {
+  const std::vector<LawParams> laws = Ensemble(40, 1);
+  // The ensemble varies about 0.11 in ln loss at the large run and 0.29 at the small one.
+  const Point points[] = {{1e12, 2e13, 1.2e26, 0, 2.0, ""}, {1e8, 2e9, 1.2e18, 0, 3.0, ""}};
+  std::vector<DesignTarget> region = LossTargets(points);
+  // The small run's target is known 100 times better than the ensemble's prediction there.
+  region[1].value = [place = region[1].value](const LawParams& law) { return 0.01 * place(law); };
+  const std::vector<Candidate> candidates = {{1e12, 2e13, 1.2e26}, {1e8, 2e9, 1.2e18}};
+  DesignOptions options;
+  options.max_runs = 1;
+  options.noise_sd = 0.3 * ChooseRuns(laws, region, candidates, options).sd_before[0];
+  // One region: its variance is nearly all the large run's target, so the run there is worth more.
+  CHECK(ChooseRuns(laws, region, candidates, options).proposals.at(0).candidate == 0);
+  // Two quantities: each target's relative precision counts, and the small run, whose
+  // prediction varies more against the same noise, removes a larger share of its target's.
+  region[1].quantity = "another quantity";
+  CHECK(ChooseRuns(laws, region, candidates, options).proposals.at(0).candidate == 1);
+}
+
 TEST_CASE("under a misfit the design values a run at the target more, until one there is observed",
           "[fitting]") {
   const std::vector<LawParams> laws = Ensemble(40, 1);
