@@ -263,8 +263,8 @@ ReplayScore Replay(const PoolSplit& split, SelectionMethod method, const ReplayO
     take(chosen);
   }
   ReplayScore score = Score(picked, split, options.threads);
-  Log(LogLevel::kDebug, "replay {} seed {}: {} runs, MAPE {:.3f}%", ToString(method), options.seed,
-      score.runs, 100 * score.mape);
+  Log(LogLevel::kDebug, "replay {} seed {}: {} runs, {}", ToString(method), options.seed,
+      score.runs, score.fitted ? fmt::format("MAPE {:.3f}%", 100 * score.mape) : score.error);
   return score;
 }
 
