@@ -208,7 +208,7 @@ double ExtrapolationError(std::span<const Point> points, double noise_sd, int th
             [](const Point& a, const Point& b) { return a.flops < b.flops; });
   const size_t held = std::max<size_t>(1, sorted.size() / 4);
   const std::span<const Point> rest(sorted.data(), sorted.size() - held);
-  if (rest.size() <= 5) return noise_sd;
+  if (rest.size() < 5) return noise_sd;
   Approach3Options options;
   options.grid = CoarseApproach3Grid();
   options.threads = threads;

@@ -91,7 +91,10 @@ DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const Des
 // (coarse grid). The residuals of one fit do not show the misfit, because the fit bends to it
 // (on the published pools the seed design's residual SD is 0.1-0.4%, while laws fitted to
 // cheap runs miss the target runs by 2.4-3.1%); the error of a fit carried to dearer runs does.
-// At least `noise_sd`; `noise_sd` when the rest is 5 runs or fewer or cannot be fitted.
+// At least `noise_sd`; `noise_sd` when the rest is fewer than 5 runs or cannot be fitted. A law
+// fitted to exactly 5 runs interpolates them, and its error on the dearer runs is still the
+// error of carrying a law to them: a seed design of 6 runs is sized by it, where falling back to
+// the noise would leave the first round, the one that spends most, blind to the misfit.
 double ExtrapolationError(std::span<const Point> points, double noise_sd, int threads);
 
 // SD of ln(loss) - ln(PredictLoss) over `points`, divided by n - 5 (the law's coefficients).

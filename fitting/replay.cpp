@@ -122,6 +122,8 @@ std::vector<size_t> SimsRound(const Approach3Result& fit, std::span<const Point>
   design.max_runs = kRunsPerRound;
   design.misfit_sd = ExtrapolationError(picked, design.noise_sd, options.threads);
   design.observed.assign(picked.begin(), picked.end());
+  Log(LogLevel::kDebug, "replay sims seed {} round {}: {} runs, noise SD {:.4f}, misfit SD {:.4f}",
+      options.seed, round, picked.size(), design.noise_sd, design.misfit_sd);
   const DesignResult result =
       ChooseRuns(ensemble.law_samples, LossTargets(split.target), candidates, design);
   std::vector<size_t> chosen;

@@ -151,6 +151,26 @@ TEST_CASE("under a misfit the design values a run at the target more, until one 
                     Contains("misfit_length = 0 must be finite and > 0"));
 }
 
+TEST_CASE("the misfit is sized by carrying a law fitted to the cheaper runs to the dearer ones, "
+          "down to a law through 5 runs",
+          "[fitting]") {
+  // 5 runs on a known law, a sixth, dearest, 3% above it: the law through the 5 is the known
+  // one, and it misses the sixth by ln 1.03.
+  const LawParams law{1.7, 400, 1500, 0.34, 0.28};
+  std::vector<Point> points;
+  for (const auto& [n, d] : std::vector<std::pair<double, double>>{
+           {1e7, 2e8}, {3e7, 2e9}, {1e8, 6e8}, {3e8, 6e9}, {1e9, 2e9}, {3e9, 6e10}}) {
+    points.push_back({n, d, 6 * n * d, 0, PredictLoss(law, n, d), ""});
+  }
+  points.back().loss *= 1.03;
+  CHECK(ExtrapolationError(points, 1e-4, 1) == Approx(std::log(1.03)).epsilon(1e-3));
+  // Never below the noise.
+  CHECK(ExtrapolationError(points, 0.05, 1) == 0.05);
+  // 5 runs leave 4 to fit, too few for the law: the noise is all there is.
+  points.erase(points.begin());
+  CHECK(ExtrapolationError(points, 1e-4, 1) == 1e-4);
+}
+
 TEST_CASE("the design names what it needs when the ensemble cannot guide it", "[fitting]") {
   const Point target{1e10, 2e11, 1.2e22, 0, 0};
   const auto targets = LossTargets(std::span<const Point>(&target, 1));
