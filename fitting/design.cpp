@@ -40,12 +40,14 @@ std::vector<DesignTarget> OptimumTargets(const CostModel& cost, double flops,
                                          const LawParams* place) {
   std::vector<DesignTarget> targets{
       {fmt::format("ln N_opt at {}", FormatNumber(flops)),
-       [cost, flops](const LawParams& law) {
-         return std::log(OptimalAllocation(law, cost, flops).n_params);
+       [cost, flops](std::span<const LawParams> laws) {
+         return std::log(OptimalAllocation(laws[0], cost, flops).n_params);
        },
        "ln N_opt"},
       {fmt::format("ln loss at {}", FormatNumber(flops)),
-       [cost, flops](const LawParams& law) { return std::log(OptimalLoss(law, cost, flops)); },
+       [cost, flops](std::span<const LawParams> laws) {
+         return std::log(OptimalLoss(laws[0], cost, flops));
+       },
        "ln optimal loss"}};
   if (place != nullptr) {
     const Allocation at = OptimalAllocation(*place, cost, flops);
@@ -60,12 +62,21 @@ std::vector<DesignTarget> LossTargets(std::span<const Point> region) {
   for (const Point& p : region) {
     targets.push_back({fmt::format("ln loss at N = {}, D = {}", FormatNumber(p.n_params),
                                    FormatNumber(p.tokens)),
-                       [n = p.n_params, d = p.tokens](const LawParams& law) {
-                         return std::log(PredictLoss(law, n, d));
+                       [n = p.n_params, d = p.tokens](std::span<const LawParams> laws) {
+                         return std::log(PredictLoss(laws[0], n, d));
                        },
                        "ln loss in the region", p.n_params, p.tokens});
   }
   return targets;
+}
+
+DesignTarget LossGapTarget(const CostModel& first, const CostModel& second, double flops) {
+  return {fmt::format("ln loss gap at {}", FormatNumber(flops)),
+          [first, second, flops](std::span<const LawParams> laws) {
+            return std::log(OptimalLoss(laws[1], second, flops)) -
+                   std::log(OptimalLoss(laws[0], first, flops));
+          },
+          "ln loss gap"};
 }
 
 void Validate(const DesignOptions& options) {
@@ -91,61 +102,119 @@ void Validate(const DesignOptions& options) {
 DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const DesignTarget> targets,
                         std::span<const Candidate> candidates, const DesignOptions& options) {
   Validate(options);
+  const DesignCondition one{ensemble, options.noise_sd, options.misfit_sd, options.observed};
+  DesignOptions shared = options;
+  shared.noise_sd = shared.misfit_sd = 0;
+  shared.observed.clear();
+  return ChooseRuns(std::span<const DesignCondition>(&one, 1), targets, candidates, shared);
+}
+
+DesignResult ChooseRuns(std::span<const DesignCondition> conditions,
+                        std::span<const DesignTarget> targets, std::span<const Candidate> candidates,
+                        const DesignOptions& options) {
+  Validate(options);
+  if (options.noise_sd != 0 || options.misfit_sd != 0 || !options.observed.empty()) {
+    throw UserError("design: a joint design takes the noise, misfit and observed runs per "
+                    "condition (DesignCondition), not in its options");
+  }
+  if (conditions.empty()) throw UserError("design: no condition to draw laws from");
   constexpr size_t kMinEnsemble = 10;
-  if (ensemble.size() < kMinEnsemble) {
-    throw UserError(fmt::format("design: the bootstrap gave {} laws, need at least {} to estimate "
-                                "how runs would narrow the targets (run the fit with more "
-                                "resamples)",
-                                ensemble.size(), kMinEnsemble));
+  size_t s = conditions[0].ensemble.size();
+  for (size_t c = 0; c < conditions.size(); ++c) {
+    const DesignCondition& condition = conditions[c];
+    DesignOptions own;
+    own.noise_sd = condition.noise_sd;
+    own.misfit_sd = condition.misfit_sd;
+    Validate(own);
+    if (condition.ensemble.size() < kMinEnsemble) {
+      throw UserError(fmt::format("design: the bootstrap gave {} laws, need at least {} to "
+                                  "estimate how runs would narrow the targets (run the fit with "
+                                  "more resamples)",
+                                  condition.ensemble.size(), kMinEnsemble));
+    }
+    s = std::min(s, condition.ensemble.size());
   }
   if (targets.empty()) throw UserError("design: no target to make precise");
-  const size_t k = targets.size(), j = candidates.size(), s = ensemble.size();
-  // Rows: the targets, then each candidate's predicted ln loss; columns: the ensemble's laws.
+  for (const Candidate& c : candidates) {
+    if (c.condition >= conditions.size()) {
+      throw UserError(fmt::format("design: a candidate of condition {} in a design of {}",
+                                  c.condition, conditions.size()));
+    }
+  }
+  for (const DesignTarget& t : targets) {
+    if (t.condition >= conditions.size()) {
+      throw UserError(fmt::format("design: the target '{}' is placed in condition {} of a design "
+                                  "of {}",
+                                  t.name, t.condition, conditions.size()));
+    }
+  }
+  const size_t k = targets.size(), j = candidates.size();
+  // Rows: the targets, then each candidate's predicted ln loss; columns: the ensembles' laws,
+  // the s-th of each condition together.
   Eigen::MatrixXd z(k + j, s);
+  std::vector<LawParams> laws(conditions.size());
   for (size_t col = 0; col < s; ++col) {
-    for (size_t t = 0; t < k; ++t) z(t, col) = targets[t].value(ensemble[col]);
+    for (size_t c = 0; c < conditions.size(); ++c) laws[c] = conditions[c].ensemble[col];
+    for (size_t t = 0; t < k; ++t) z(t, col) = targets[t].value(laws);
     for (size_t c = 0; c < j; ++c) {
-      z(k + c, col) = std::log(PredictLoss(ensemble[col], candidates[c].n_params, candidates[c].tokens));
+      z(k + c, col) = std::log(
+          PredictLoss(laws[candidates[c].condition], candidates[c].n_params, candidates[c].tokens));
+    }
+  }
+  for (size_t t = 0; t < k; ++t) {
+    const auto bad = (!z.row(static_cast<Eigen::Index>(t)).array().isFinite()).count();
+    if (bad > 0) {
+      throw UserError(fmt::format("design: the target '{}' is not finite under {} of the "
+                                  "ensemble's {} laws",
+                                  targets[t].name, bad, s));
     }
   }
   if (!z.allFinite()) {
-    throw UserError("design: a law of the ensemble gives a non-finite target or prediction");
+    throw UserError("design: a law of the ensemble gives a non-finite prediction");
   }
   const Eigen::VectorXd mean = z.rowwise().mean();
   z.colwise() -= mean;
   Eigen::MatrixXd cov = z * z.transpose() / static_cast<double>(s - 1);
-  const double noise = options.noise_sd * options.noise_sd;
-  if (options.misfit_sd > 0) {
-    // The misfit's covariance over the rows that have a place, given what the observed runs
-    // saw of it, K_qq - K_qo (K_oo + noise I)^-1 K_oq, is added to the ensemble's: a run near a
-    // target then informs it beyond what the law's parameters carry, unless a run observed
-    // there already has.
+  for (size_t cond = 0; cond < conditions.size(); ++cond) {
+    const DesignCondition& condition = conditions[cond];
+    if (!(condition.misfit_sd > 0)) continue;
+    // The misfit's covariance over the condition's rows that have a place, given what its
+    // observed runs saw of it, K_qq - K_qo (K_oo + noise I)^-1 K_oq, is added to the ensemble's:
+    // a run near a target then informs it beyond what the law's parameters carry, unless a run
+    // observed there already has. Conditions' misfits are independent.
     std::vector<Eigen::Index> rows;
     std::vector<Eigen::Vector2d> places;  // (ln N, ln D) of each row
     for (size_t t = 0; t < k; ++t) {
-      if (targets[t].n_params > 0 && targets[t].tokens > 0) {
+      if (targets[t].condition == cond && targets[t].n_params > 0 && targets[t].tokens > 0) {
         rows.push_back(static_cast<Eigen::Index>(t));
         places.push_back({std::log(targets[t].n_params), std::log(targets[t].tokens)});
       }
     }
     for (size_t c = 0; c < j; ++c) {
+      if (candidates[c].condition != cond) continue;
       rows.push_back(static_cast<Eigen::Index>(k + c));
       places.push_back({std::log(candidates[c].n_params), std::log(candidates[c].tokens)});
     }
     Eigen::MatrixXd xq(2, places.size());
     for (size_t i = 0; i < places.size(); ++i) xq.col(static_cast<Eigen::Index>(i)) = places[i];
-    const double tau2 = options.misfit_sd * options.misfit_sd, length = options.misfit_length;
+    const double tau2 = condition.misfit_sd * condition.misfit_sd, length = options.misfit_length;
     Eigen::MatrixXd misfit = tau2 * Correlation(xq, xq, length);
-    if (!options.observed.empty()) {
-      const Eigen::MatrixXd xo = LogPlaces(options.observed);
+    if (!condition.observed.empty()) {
+      const Eigen::MatrixXd xo = LogPlaces(condition.observed);
       Eigen::MatrixXd koo = tau2 * Correlation(xo, xo, length);
-      koo.diagonal().array() += std::max(noise, 1e-12 * tau2);  // a noise-free run: still solvable
+      // A noise-free run: still solvable.
+      koo.diagonal().array() += std::max(condition.noise_sd * condition.noise_sd, 1e-12 * tau2);
       const Eigen::MatrixXd kqo = tau2 * Correlation(xq, xo, length);
       misfit -= kqo * koo.ldlt().solve(kqo.transpose());
     }
     for (size_t a = 0; a < rows.size(); ++a) {
       for (size_t b = 0; b < rows.size(); ++b) cov(rows[a], rows[b]) += misfit(a, b);
     }
+  }
+  std::vector<double> noise(j);  // each candidate's observation noise variance
+  for (size_t c = 0; c < j; ++c) {
+    const double sd = conditions[candidates[c].condition].noise_sd;
+    noise[c] = sd * sd;
   }
 
   DesignResult result;
@@ -173,7 +242,7 @@ DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const Des
       const double flops = candidates[c].flops;
       if (options.spend_flops > 0 && spent + flops > options.spend_flops * (1 + 1e-12)) continue;
       const size_t row = k + c;
-      const double denominator = cov(row, row) + noise;
+      const double denominator = cov(row, row) + noise[c];
       if (!(denominator > 0)) continue;
       double gain = 0, top = -1;
       size_t main = 0;
@@ -193,7 +262,7 @@ DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const Des
     // Observe the pick: the rank-one update of the joint covariance.
     const size_t row = k + best.candidate;
     const Eigen::VectorXd column = cov.col(row);
-    cov -= column * column.transpose() / (column(row) + noise);
+    cov -= column * column.transpose() / (column(row) + noise[best.candidate]);
     for (size_t t = 0; t < k; ++t) best.sd_after.push_back(std::sqrt(std::max(0.0, cov(t, t))));
     taken[best.candidate] = 1;
     spent += candidates[best.candidate].flops;

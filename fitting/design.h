@@ -34,19 +34,23 @@ namespace sims::fitting {
 struct Candidate {
   double n_params = 0;
   double tokens = 0;
-  double flops = 0;  // what training it costs, in the data's FLOP convention
+  double flops = 0;      // what training it costs, in the data's FLOP convention
+  size_t condition = 0;  // whose law predicts it (the index into a joint design's conditions)
 };
 
-// A number the study wants to know precisely, as a function of the law.
+// A number the study wants to know precisely, as a function of the laws: one per condition of
+// the design (a design of one condition passes its one law).
 struct DesignTarget {
   std::string name;
-  std::function<double(const LawParams&)> value;
+  std::function<double(std::span<const LawParams>)> value;
   // What it measures, in which unit: targets of one quantity (the ln loss at each run of a
   // region) share a unit, so their variances are summed before weighting (docs/fitting.md).
   std::string quantity;
-  // Where the target sits, for the misfit term: ln loss at one (N, D). 0: nowhere (an optimum).
+  // Where the target sits, for the misfit term: ln loss at one (N, D) of condition `condition`.
+  // 0: nowhere (an optimum, a multiplier).
   double n_params = 0;
   double tokens = 0;
+  size_t condition = 0;
 };
 
 // ln N_opt and ln (optimal loss) at `flops` under `cost`: sims suggest's default targets. With
@@ -55,6 +59,12 @@ std::vector<DesignTarget> OptimumTargets(const CostModel& cost, double flops,
                                          const LawParams* place = nullptr);
 // ln L at each (N, D): a region of runs to predict (the replay's held-out runs).
 std::vector<DesignTarget> LossTargets(std::span<const Point> region);
+// What sets the compute multiplier at `flops` (compare.h): ln of condition 1's optimal loss
+// there over condition 0's, each priced by its own cost. The multiplier itself is unbounded
+// under a pair of laws where condition 1 never reaches condition 0's loss, which no variance
+// describes; the gap is always finite, the multiplier is 1 where it is 0 and grows with it, so
+// narrowing the gap narrows the multiplier.
+DesignTarget LossGapTarget(const CostModel& first, const CostModel& second, double flops);
 
 struct DesignOptions {
   double noise_sd = 0;     // SD of a new run's ln loss about the law (the fit's residual SD)
@@ -85,6 +95,24 @@ struct DesignResult {
 // (nothing to learn), or a value is not finite.
 DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const DesignTarget> targets,
                         std::span<const Candidate> candidates, const DesignOptions& options);
+
+// One condition of a joint design (a target that depends on two conditions' laws, as the
+// loss gap behind the compute multiplier does): its bootstrap laws, the noise of a new run's ln loss, its law's
+// misfit (DesignOptions' fields of the same names) and the runs it has observed.
+struct DesignCondition {
+  std::span<const LawParams> ensemble;
+  double noise_sd = 0;
+  double misfit_sd = 0;
+  std::vector<Point> observed;
+};
+// The joint design: the s-th laws of the conditions' ensembles are taken together (independent
+// bootstraps, so any pairing is one), each candidate is predicted by its condition's law, and
+// each condition's misfit is its own (uncorrelated across conditions). `options` gives the
+// spend, the run cap and the misfit's length; its noise, misfit and observed runs must be left
+// unset (they are per condition here).
+DesignResult ChooseRuns(std::span<const DesignCondition> conditions,
+                        std::span<const DesignTarget> targets, std::span<const Candidate> candidates,
+                        const DesignOptions& options);
 
 // The law's misfit, sized as its extrapolation error (DesignOptions::misfit_sd): the RMS error
 // in ln loss, on the dearest quarter of `points` (by FLOPs), of the law fitted to the rest

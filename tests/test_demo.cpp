@@ -228,5 +228,33 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
     }
     CHECK(after_slurm <= slurm_cap * (1 + 1e-9));
     CHECK(store.Proposals("demo-cpu-tiny").back().round >= next_round);
+
+    // --compare: rounds of one joint suggestion for the loss gap behind the multiplier.
+    const int64_t compare_round = store.Proposals("demo-cpu-tiny").back().round + 1;
+    const double compare_cap = 2.2 * trained;
+    const std::string compare_args = fmt::format(
+        "--db \"{}\" run \"{}\" --corpus \"{}\" --adaptive --max-flops {:g} --adaptive-count 1 "
+        "--adaptive-resamples 40 --no-progress",
+        (out / "sims.db").string(), (out / "demo-cpu-tiny.toml").string(),
+        (out / "corpus").string(), compare_cap);
+    CHECK_THAT(RunSims(compare_args + " --compare textless,textless").output,
+               Catch::Matchers::Contains("--compare takes two different conditions"));
+    CHECK_THAT(RunSims(compare_args + " --compare textless,nope").output,
+               Catch::Matchers::Contains("--compare nope: not a condition of"));
+    Result compared = RunSims(compare_args + " --compare textless,interleaved");
+    INFO(compared.output);
+    REQUIRE(compared.status == 0);
+    CHECK_THAT(compared.output,
+               Catch::Matchers::Contains(fmt::format(
+                   "sims run --adaptive: round {}: loss gap of interleaved over textless at",
+                   compare_round)) &&
+                   Catch::Matchers::Contains("sims run --adaptive: stop:"));
+    double after_compare = 0;
+    for (const RunRow& r : store.ListRuns({"demo-cpu-tiny", "", std::nullopt})) {
+      CAPTURE(r.id, r.error);
+      CHECK(r.status == RunStatus::kDone);
+      after_compare += r.flops;
+    }
+    CHECK(after_compare <= compare_cap * (1 + 1e-9));
   }
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -109,18 +110,15 @@ TEST_CASE("compare on two published datasets prints exponents, multipliers and p
 
 namespace {
 
-// Plans examples/demo-cpu-tiny.toml into `db` (copied beside it) and finishes the textless runs
-// that `keep` accepts with losses from a known law (1% noise), as a worker would.
-std::string TinySweepWithDoneRuns(const sims::testing::TempDir& dir, const std::string& db,
-                                  const std::function<bool(const sims::RunRow&)>& keep) {
-  const std::string spec = dir.file("demo-cpu-tiny.toml");
-  std::filesystem::copy_file(SIMS_SOURCE_DIR "/examples/demo-cpu-tiny.toml", spec);
-  Sims(db, "plan " + spec);
+// Finishes the runs of `condition` in `db`'s tiny demo that `keep` accepts with losses from
+// `law` (1% noise, seeded), as a worker would.
+void FinishRuns(const std::string& db, const std::string& condition,
+                const sims::fitting::LawParams& law,
+                const std::function<bool(const sims::RunRow&)>& keep, uint64_t seed) {
   sims::Store store = sims::Store::Open(db, sims::OpenMode::kExisting);
-  const sims::fitting::LawParams law{2.0, 60, 300, 0.35, 0.3};
-  std::mt19937_64 rng(7);
+  std::mt19937_64 rng(seed);
   std::normal_distribution<double> noise(0, 0.01);
-  for (const sims::RunRow& r : store.ListRuns({"demo-cpu-tiny", "textless", std::nullopt})) {
+  for (const sims::RunRow& r : store.ListRuns({"demo-cpu-tiny", condition, std::nullopt})) {
     if (!keep(r)) continue;
     REQUIRE(store.ClaimRun("test", 1000, 60, "demo-cpu-tiny", r.id));
     const double loss = sims::fitting::PredictLoss(law, static_cast<double>(r.n_params_non_embedding),
@@ -129,6 +127,16 @@ std::string TinySweepWithDoneRuns(const sims::testing::TempDir& dir, const std::
     store.InsertMetrics({sims::MetricRow{r.id, r.total_steps, r.tokens, "val/loss/speech", loss}});
     REQUIRE(store.FinishRun(r.id, "test", 1001));
   }
+}
+
+// Plans examples/demo-cpu-tiny.toml into `db` (copied beside it) and finishes the textless runs
+// that `keep` accepts with losses from a known law (1% noise), as a worker would.
+std::string TinySweepWithDoneRuns(const sims::testing::TempDir& dir, const std::string& db,
+                                  const std::function<bool(const sims::RunRow&)>& keep) {
+  const std::string spec = dir.file("demo-cpu-tiny.toml");
+  std::filesystem::copy_file(SIMS_SOURCE_DIR "/examples/demo-cpu-tiny.toml", spec);
+  Sims(db, "plan " + spec);
+  FinishRuns(db, "textless", {2.0, 60, 300, 0.35, 0.3}, keep, 7);
   return spec;
 }
 
@@ -228,6 +236,69 @@ TEST_CASE("sims suggest ranks the runs the planner can build, and --apply plans 
     CHECK(p.seed == (round1.count(p.run_id) ? seed1 : seed3));
   }
   CHECK(proposals().size() == round1.size() + new_proposals);
+}
+
+TEST_CASE("sims suggest --compare spends on either condition to pin the compute multiplier, and "
+          "--apply records each run under its condition",
+          "[fitting][cli]") {
+  sims::testing::TempDir dir;
+  const std::string db = dir.file("sims.db");
+  auto cheaper = [](const sims::RunRow& r) { return r.budget_flops < 2e10; };
+  const std::string spec = TinySweepWithDoneRuns(dir, db, cheaper);
+  FinishRuns(db, "text-lm", {2.0, 60, 300, 0.35, 0.3}, [](const sims::RunRow&) { return true; }, 8);
+  // Interleaved: a floor well below textless's, so that every law of its bootstrap reaches
+  // textless's optimal loss at the target budget.
+  FinishRuns(db, "interleaved", {1.5, 60, 300, 0.35, 0.3}, cheaper, 9);
+  const auto out = nlohmann::json::parse(Sims(
+      db, "suggest " + spec + " --compare textless,interleaved --resamples 40 --apply --format json"));
+  const auto& c = out["comparison"];
+  CHECK(c["compare"] == nlohmann::json({"textless", "interleaved"}));
+  REQUIRE(c["conditions"].size() == 2);
+  CHECK(c["conditions"][1]["condition"] == "interleaved");
+  CHECK(c["target_budget"].get<double>() == Approx(1e11));
+  REQUIRE(c["targets"].size() == 1);
+  CHECK(c["targets"][0]["name"] == "ln loss gap at 1e11");
+  CHECK(c["targets"][0]["sd_after"].get<double>() < c["targets"][0]["sd_before"].get<double>());
+  // The default spend is what both conditions' done runs cost.
+  CHECK(c["spend_flops"].get<double>() ==
+        Approx(c["conditions"][0]["spent_flops"].get<double>() +
+               c["conditions"][1]["spent_flops"].get<double>()));
+  REQUIRE(!c["proposals"].empty());
+  std::map<std::string, std::string> condition_of;
+  double cost = 0;
+  for (const auto& p : c["proposals"]) {
+    const std::string condition = p["condition"].get<std::string>();
+    CHECK((condition == "textless" || condition == "interleaved"));
+    condition_of[p["id"].get<std::string>()] = condition;
+    cost += p["flops"].get<double>();
+  }
+  CHECK(cost <= c["spend_flops"].get<double>() * (1 + 1e-12));
+  CHECK(out["round"] == 1);
+  CHECK(c["applied"]["recorded"] == c["proposals"].size());
+  {
+    sims::Store store = sims::Store::Open(db, sims::OpenMode::kExisting);
+    const auto recorded = store.Proposals("demo-cpu-tiny");
+    CHECK(recorded.size() == condition_of.size());
+    for (const sims::ProposalRow& p : recorded) {
+      CAPTURE(p.run_id);
+      CHECK(p.condition == condition_of.at(p.run_id));
+      CHECK(p.round == 1);
+      CHECK(p.n_opt_sd_before > 0);
+      const auto run = store.GetRun(p.run_id);
+      REQUIRE(run);
+      CHECK(run->condition == p.condition);
+    }
+  }
+  // Applying again adds no run and records nothing.
+  const auto again = nlohmann::json::parse(Sims(
+      db, "suggest " + spec + " --compare textless,interleaved --resamples 40 --apply --format json"));
+  CHECK(again["comparison"]["applied"]["new"] == 0);
+  CHECK(again["comparison"]["applied"]["recorded"] == 0);
+
+  CHECK_THAT(Sims(db, "suggest " + spec + " --compare textless,textless", 1),
+             Catch::Matchers::Contains("--compare takes two different conditions"));
+  CHECK_THAT(Sims(db, "suggest " + spec + " --compare textless,nope", 1),
+             Catch::Matchers::Contains("--compare nope: not a condition of"));
 }
 
 TEST_CASE("a suggestion refits warm from the last round's law and sizes the law's misfit",

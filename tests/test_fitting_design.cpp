@@ -4,6 +4,7 @@
 #include <random>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "common/error.h"
 #include "fitting/design.h"
@@ -94,7 +95,9 @@ TEST_CASE("the targets of one region are weighed by the region's variance, other
   const Point points[] = {{1e12, 2e13, 1.2e26, 0, 2.0, ""}, {1e8, 2e9, 1.2e18, 0, 3.0, ""}};
   std::vector<DesignTarget> region = LossTargets(points);
   // The small run's target is known 100 times better than the ensemble's prediction there.
-  region[1].value = [place = region[1].value](const LawParams& law) { return 0.01 * place(law); };
+  region[1].value = [place = region[1].value](std::span<const LawParams> laws) {
+    return 0.01 * place(laws);
+  };
   const std::vector<Candidate> candidates = {{1e12, 2e13, 1.2e26}, {1e8, 2e9, 1.2e18}};
   DesignOptions options;
   options.max_runs = 1;
@@ -105,6 +108,47 @@ TEST_CASE("the targets of one region are weighed by the region's variance, other
   // prediction varies more against the same noise, removes a larger share of its target's.
   region[1].quantity = "another quantity";
   CHECK(ChooseRuns(laws, region, candidates, options).proposals.at(0).candidate == 1);
+}
+
+TEST_CASE("a joint design on the loss gap behind the compute multiplier buys runs of the "
+          "condition whose law is uncertain",
+          "[fitting]") {
+  const std::vector<LawParams> spread = Ensemble(40, 3);
+  const std::vector<LawParams> known(40, LawParams{1.7, 400, 1500, 0.34, 0.28});
+  const DesignTarget gap[] = {LossGapTarget(SixNDCost(), SixNDCost(), 1e21)};
+  // The same run, once per condition.
+  const std::vector<Candidate> candidates = {{1e9, 2e10, 1.2e20, 0}, {1e9, 2e10, 1.2e20, 1}};
+  DesignOptions options;
+  options.max_runs = 1;
+  std::vector<DesignCondition> conditions = {{spread, 0.01, 0, {}}, {known, 0.01, 0, {}}};
+  const DesignResult first = ChooseRuns(conditions, gap, candidates, options);
+  CHECK(first.sd_before.at(0) > 0.01);
+  CHECK(first.proposals.at(0).candidate == 0);
+  std::swap(conditions[0].ensemble, conditions[1].ensemble);
+  CHECK(ChooseRuns(conditions, gap, candidates, options).proposals.at(0).candidate == 1);
+  // With one law known, the gap's spread is the other condition's optimal loss's.
+  const DesignTarget loss[] = {OptimumTargets(SixNDCost(), 1e21)[1]};
+  CHECK(ChooseRuns(spread, loss, std::span<const Candidate>(candidates.data(), 1), {}).sd_before[0] ==
+        Approx(first.sd_before[0]));
+
+  // Noise is per condition in a joint design; a candidate names a condition of it.
+  options.noise_sd = 0.01;
+  CHECK_THROWS_WITH(ChooseRuns(conditions, gap, candidates, options), Contains("per condition"));
+  options.noise_sd = 0;
+  const Candidate stray[] = {{1e9, 2e10, 1.2e20, 2}};
+  CHECK_THROWS_WITH(ChooseRuns(conditions, gap, stray, options),
+                    Contains("a candidate of condition 2 in a design of 2"));
+  // A target the ensemble cannot evaluate is named, with how many laws fail it.
+  std::swap(conditions[0].ensemble, conditions[1].ensemble);  // the spread laws first again
+  DesignTarget unbounded = gap[0];
+  unbounded.name = "unbounded";
+  unbounded.value = [](std::span<const LawParams> laws) {
+    return laws[0].E > 1.7 ? HUGE_VAL : 0.0;
+  };
+  const auto bad = std::count_if(spread.begin(), spread.end(), [](const LawParams& l) { return l.E > 1.7; });
+  REQUIRE(bad > 0);
+  CHECK_THROWS_WITH(ChooseRuns(conditions, std::span<const DesignTarget>(&unbounded, 1), candidates, options),
+                    Contains(fmt::format("'unbounded' is not finite under {} of the ensemble's 40", bad)));
 }
 
 TEST_CASE("under a misfit the design values a run at the target more, until one there is observed",

@@ -5,7 +5,9 @@
 // plans the runs that narrow N_opt at the target budget most, the pool (or Slurm, each round
 // submitted and watched) trains them, the law is refitted warm from the last round's, until
 // every condition's N_opt is within --until-spread, the trained FLOPs reach --max-flops, or
-// nothing is left to propose.
+// nothing is left to propose. With --compare FIRST,SECOND a round is one joint suggestion for the
+// two conditions' loss gap (sims suggest --compare), and --until-spread is the gap's goal.
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -134,7 +137,43 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
       break;
     }
     size_t planned = 0, precise_conditions = 0;
+    if (!o.compare.empty()) {
+      // One joint design over the two conditions, for the loss gap behind their multiplier.
+      SuggestOptions s;
+      s.spec_path = o.spec;
+      s.compare = o.compare;
+      s.count = 2 * o.adaptive_count;
+      s.resamples = o.adaptive_resamples;
+      s.seed = spec.seed + static_cast<uint64_t>(round);
+      if (o.max_flops > 0) s.spend = 2 * (o.max_flops - trained) / spec.conditions.size();
+      if (target_budget.count(o.compare[0])) s.target_budget = target_budget[o.compare[0]];
+      const auto first = last_fit.find(o.compare[0]), second = last_fit.find(o.compare[1]);
+      const ComparisonSuggestion suggestion = SuggestComparison(
+          s, global, store, spec, candidates, first == last_fit.end() ? nullptr : &first->second,
+          second == last_fit.end() ? nullptr : &second->second);
+      last_fit.insert_or_assign(o.compare[0], suggestion.first_fit);
+      last_fit.insert_or_assign(o.compare[1], suggestion.second_fit);
+      target_budget[o.compare[0]] = suggestion.json["target_budget"].get<double>();
+      const bool precise =
+          o.until_spread > 0 && 100 * (std::exp(suggestion.gap_sd) - 1) <= o.until_spread;
+      Log(LogLevel::kInfo, "sims run --adaptive: round {}: loss gap of {} over {} at {} {}{}; {}",
+          round, o.compare[1], o.compare[0],
+          FormatNumber(suggestion.json["target_budget"].get<double>()),
+          RelativeSpread(suggestion.gap_sd),
+          o.until_spread > 0 ? fmt::format(" (goal ±{:g}%)", o.until_spread) : "",
+          precise ? "precise enough"
+                  : fmt::format("proposed: {}", suggestion.json["proposals"].size()));
+      if (precise) {
+        Log(LogLevel::kInfo, "sims run --adaptive: stop: the loss gap is within ±{:g}%",
+            o.until_spread);
+        break;
+      }
+      if (!suggestion.to_apply.runs.empty()) {
+        planned += ApplySuggestion(store, suggestion, round).new_runs;
+      }
+    }
     for (const ConditionSpec& condition : spec.conditions) {
+      if (!o.compare.empty()) break;
       SuggestOptions s;
       s.spec_path = o.spec;
       s.count = o.adaptive_count;
@@ -161,7 +200,7 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
       if (precise || suggestion.to_apply.runs.empty()) continue;
       planned += ApplySuggestion(store, suggestion, round).new_runs;
     }
-    if (precise_conditions == spec.conditions.size()) {
+    if (o.compare.empty() && precise_conditions == spec.conditions.size()) {
       Log(LogLevel::kInfo, "sims run --adaptive: stop: every condition's N_opt is within ±{:g}%",
           o.until_spread);
       break;
@@ -192,11 +231,23 @@ PoolSummary RunRun(RunOptions o, const GlobalOptions& global) {
     throw UserError("sims run --adaptive: needs the sweep file (it plans new runs from it)\nhint: "
                     "sims run SPEC.toml --adaptive");
   }
+  if (!o.compare.empty() &&
+      (!o.adaptive || o.compare.size() != 2 || o.compare[0] == o.compare[1])) {
+    throw UserError(fmt::format("sims run: --compare takes two different conditions, "
+                                "FIRST,SECOND (got {}), and --adaptive",
+                                fmt::join(o.compare, ",")));
+  }
   std::string project = ProjectDir(global.db);
   std::optional<SweepPlan> plan;
   if (!o.spec.empty()) {
     // Every error before the database is touched: a bad file, a run that does not fit the GPU.
     const SweepSpec spec = LoadSweepFile(o.spec, o.corpus);
+    for (const std::string& name : o.compare) {
+      if (std::none_of(spec.conditions.begin(), spec.conditions.end(),
+                       [&](const ConditionSpec& c) { return c.name == name; })) {
+        throw UserError(fmt::format("sims run: --compare {}: not a condition of {}", name, o.spec));
+      }
+    }
     plan = PlanSweep(spec);
     if (spec.gpu_memory_gib > 0) CheckPlanFits(*plan, spec.gpu_memory_gib);
     o.sweep = plan->sweep;
@@ -288,6 +339,14 @@ void SetupRunCommand(CLI::App* cmd, GlobalOptions& global) {
                   "adaptive: stop before the sweep's trained FLOPs pass this (0: no cap); a "
                   "round may spend each condition's share of what it leaves")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--compare", o->compare,
+                  "adaptive: FIRST,SECOND: make the compute multiplier between two conditions "
+                  "precise instead of each N_opt (as sims suggest --compare); --until-spread is "
+                  "then the goal for their optimal-loss gap, a round takes up to twice "
+                  "--adaptive-count runs over the two and spends their share of what --max-flops "
+                  "leaves")
+      ->delimiter(',')
+      ->expected(2);
   cmd->add_option("--adaptive-count", o->adaptive_count,
                   "adaptive: runs per condition and round at most")
       ->check(CLI::PositiveNumber)

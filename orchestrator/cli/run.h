@@ -3,6 +3,7 @@
 // sweep file (or take a sweep from the store), train what is not done on the local pool or
 // Slurm, and with `adaptive` go on in rounds of suggested runs.
 #include <string>
+#include <vector>
 
 #include "orchestrator/cli/cli.h"
 #include "orchestrator/queue/pool.h"
@@ -25,6 +26,7 @@ struct RunOptions {
   double max_flops = 0;     // stop before the sweep's trained FLOPs would pass this (0: no cap)
   int adaptive_count = 4;   // runs per condition and round at most
   int adaptive_resamples = 100;
+  std::vector<std::string> compare;  // two conditions: rounds for their multiplier's loss gap
 };
 
 // Returns the pool's summary (local) or the runs' state after submission/--watch (slurm). An
