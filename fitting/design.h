@@ -9,9 +9,9 @@
 // cov(t, f)^2 / (var f + sigma^2) of var t (the linear-Gaussian update the ensemble Kalman
 // filter uses). The gain of a candidate is that removal summed over the targets, as a fraction
 // of their quantity's variance now (the variances of the targets of one quantity, summed: the
-// region's mean prediction variance, V-optimality proper). Candidates are taken greedily by gain among those that fit the
-// remaining spend, and after each pick the joint covariance is updated as if it had been
-// observed, so a batch spreads out.
+// region's mean prediction variance, V-optimality proper). Candidates are taken greedily by
+// gain among those that fit the remaining spend, and after each pick the joint covariance is
+// updated as if it had been observed, so a batch spreads out.
 //
 // The ensemble sees the noise but not the law's misfit (the published pools' small runs sit off
 // the law that fits the large ones), so it undervalues runs near the targets. With misfit_sd > 0
@@ -96,9 +96,9 @@ struct DesignResult {
 DesignResult ChooseRuns(std::span<const LawParams> ensemble, std::span<const DesignTarget> targets,
                         std::span<const Candidate> candidates, const DesignOptions& options);
 
-// One condition of a joint design (a target that depends on two conditions' laws, as the
-// loss gap behind the compute multiplier does): its bootstrap laws, the noise of a new run's ln loss, its law's
-// misfit (DesignOptions' fields of the same names) and the runs it has observed.
+// One condition of a joint design (for a target that depends on two conditions' laws, as the
+// loss gap behind the compute multiplier does): its bootstrap laws, the noise of a new run's ln
+// loss, its law's misfit (DesignOptions' fields of the same names) and its observed runs.
 struct DesignCondition {
   std::span<const LawParams> ensemble;
   double noise_sd = 0;

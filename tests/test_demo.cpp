@@ -241,6 +241,14 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
                Catch::Matchers::Contains("--compare takes two different conditions"));
     CHECK_THAT(RunSims(compare_args + " --compare textless,nope").output,
                Catch::Matchers::Contains("--compare nope: not a condition of"));
+    // A goal already met stops before training anything, either way.
+    const size_t runs_before = store.ListRuns({"demo-cpu-tiny", "", std::nullopt}).size();
+    CHECK_THAT(RunSims(compare_args + " --until-spread 1e6").output,
+               Catch::Matchers::Contains("stop: every condition's N_opt is within ±1e+06%"));
+    CHECK_THAT(RunSims(compare_args + " --until-spread 1e6 --compare textless,interleaved").output,
+               Catch::Matchers::Contains("precise enough") &&
+                   Catch::Matchers::Contains("stop: the loss gap is within ±1e+06%"));
+    CHECK(store.ListRuns({"demo-cpu-tiny", "", std::nullopt}).size() == runs_before);
     Result compared = RunSims(compare_args + " --compare textless,interleaved");
     INFO(compared.output);
     REQUIRE(compared.status == 0);

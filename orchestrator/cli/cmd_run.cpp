@@ -114,17 +114,108 @@ PoolSummary TrainPlanned(const RunOptions& o, Store& store, const std::string& d
   return {p.done, p.failed, p.planned, p.running, g_interrupts.load()};
 }
 
+// What --adaptive keeps between rounds. Each condition's target budget is fixed by its first
+// round (10x the largest budget then), so that new budgets do not move the goal; the proposals
+// table keeps it across invocations. The last fits are the next round's warm starts.
+struct AdaptiveState {
+  std::map<std::string, double> target_budget;
+  std::map<std::string, fitting::Approach3Result> last_fit;
+
+  const fitting::Approach3Result* LastFit(const std::string& condition) const {
+    const auto it = last_fit.find(condition);
+    return it == last_fit.end() ? nullptr : &it->second;
+  }
+};
+
+// What one round planned, and whether the goal (--until-spread) is reached.
+struct RoundOutcome {
+  size_t planned = 0;
+  bool precise = false;
+};
+
+SuggestOptions RoundOptions(const RunOptions& o, const SweepSpec& spec, int64_t round) {
+  SuggestOptions s;
+  s.spec_path = o.spec;
+  s.count = o.adaptive_count;
+  s.resamples = o.adaptive_resamples;
+  s.seed = spec.seed + static_cast<uint64_t>(round);
+  return s;
+}
+
+std::string Goal(const RunOptions& o) {
+  return o.until_spread > 0 ? fmt::format(" (goal ±{:g}%)", o.until_spread) : "";
+}
+
+// A round per condition: each condition's suggestion for its N_opt; precise when every one is.
+RoundOutcome ConditionsRound(const RunOptions& o, const GlobalOptions& global, Store& store,
+                             const SweepSpec& spec, const SweepPlan& candidates, int64_t round,
+                             double trained, AdaptiveState& state) {
+  RoundOutcome outcome;
+  size_t precise_conditions = 0;
+  for (const ConditionSpec& condition : spec.conditions) {
+    SuggestOptions s = RoundOptions(o, spec, round);
+    // A round may spend the condition's share of what --max-flops leaves (at most
+    // --adaptive-count runs); without a cap, what the condition has trained (one doubling).
+    if (o.max_flops > 0) s.spend = (o.max_flops - trained) / spec.conditions.size();
+    if (state.target_budget.count(condition.name)) {
+      s.target_budget = state.target_budget[condition.name];
+    }
+    const ConditionSuggestion suggestion = SuggestCondition(
+        s, global, store, spec, candidates, condition.name, state.LastFit(condition.name));
+    state.last_fit.insert_or_assign(condition.name, suggestion.fit);
+    state.target_budget[condition.name] = suggestion.json["target_budget"].get<double>();
+    const bool precise = o.until_spread > 0 && 100 * (std::exp(suggestion.n_opt_sd) - 1) <= o.until_spread;
+    Log(LogLevel::kInfo, "sims run --adaptive: round {}: {}: N_opt at {} {}{}; {}", round,
+        condition.name, FormatNumber(suggestion.json["target_budget"].get<double>()),
+        RelativeSpread(suggestion.n_opt_sd), Goal(o),
+        precise ? "precise enough"
+                : fmt::format("proposed: {}", suggestion.json["proposals"].size()));
+    precise_conditions += precise;
+    if (precise || suggestion.to_apply.runs.empty()) continue;
+    outcome.planned += ApplySuggestion(store, suggestion, round).new_runs;
+  }
+  outcome.precise = precise_conditions == spec.conditions.size();
+  return outcome;
+}
+
+// --compare: one joint suggestion over the two conditions for the loss gap behind their
+// multiplier, which may spend both conditions' shares of what --max-flops leaves.
+RoundOutcome ComparisonRound(const RunOptions& o, const GlobalOptions& global, Store& store,
+                             const SweepSpec& spec, const SweepPlan& candidates, int64_t round,
+                             double trained, AdaptiveState& state) {
+  const std::string& first = o.compare[0];
+  const std::string& second = o.compare[1];
+  SuggestOptions s = RoundOptions(o, spec, round);
+  s.compare = o.compare;
+  s.count = 2 * o.adaptive_count;
+  if (o.max_flops > 0) s.spend = 2 * (o.max_flops - trained) / spec.conditions.size();
+  if (state.target_budget.count(first)) s.target_budget = state.target_budget[first];
+  const ComparisonSuggestion suggestion = SuggestComparison(
+      s, global, store, spec, candidates, state.LastFit(first), state.LastFit(second));
+  state.last_fit.insert_or_assign(first, suggestion.first_fit);
+  state.last_fit.insert_or_assign(second, suggestion.second_fit);
+  state.target_budget[first] = suggestion.json["target_budget"].get<double>();
+  RoundOutcome outcome;
+  outcome.precise = o.until_spread > 0 && 100 * (std::exp(suggestion.gap_sd) - 1) <= o.until_spread;
+  Log(LogLevel::kInfo, "sims run --adaptive: round {}: loss gap of {} over {} at {} {}{}; {}",
+      round, second, first, FormatNumber(suggestion.json["target_budget"].get<double>()),
+      RelativeSpread(suggestion.gap_sd), Goal(o),
+      outcome.precise ? "precise enough"
+                      : fmt::format("proposed: {}", suggestion.json["proposals"].size()));
+  if (!outcome.precise && !suggestion.to_apply.runs.empty()) {
+    outcome.planned = ApplySuggestion(store, suggestion, round).new_runs;
+  }
+  return outcome;
+}
+
 // The rounds of --adaptive (see the top of this file); returns the last round's summary.
 PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Store& store,
                            PoolSummary summary) {
   const SweepSpec spec = LoadSweepFile(o.spec, o.corpus);
   const SweepPlan candidates = PlanSweep(WithCandidatePoints(spec));
-  // Each condition's target budget is fixed by its first round (10x the largest budget then),
-  // so that new budgets do not move the goal; the proposals table keeps it across invocations.
-  std::map<std::string, double> target_budget;
-  std::map<std::string, fitting::Approach3Result> last_fit;  // warm starts for the next round
+  AdaptiveState state;
   for (const ProposalRow& p : store.Proposals(o.sweep)) {
-    target_budget.emplace(p.condition, p.target_budget);  // rows by round: the first one wins
+    state.target_budget.emplace(p.condition, p.target_budget);  // rows by round: the first wins
   }
   while (g_interrupts.load() == 0) {
     // Rounds are counted in the store (its proposals table), so a second `run --adaptive` on
@@ -136,76 +227,16 @@ PoolSummary AdaptiveRounds(const RunOptions& o, const GlobalOptions& global, Sto
           FormatNumber(trained), FormatNumber(o.max_flops));
       break;
     }
-    size_t planned = 0, precise_conditions = 0;
-    if (!o.compare.empty()) {
-      // One joint design over the two conditions, for the loss gap behind their multiplier.
-      SuggestOptions s;
-      s.spec_path = o.spec;
-      s.compare = o.compare;
-      s.count = 2 * o.adaptive_count;
-      s.resamples = o.adaptive_resamples;
-      s.seed = spec.seed + static_cast<uint64_t>(round);
-      if (o.max_flops > 0) s.spend = 2 * (o.max_flops - trained) / spec.conditions.size();
-      if (target_budget.count(o.compare[0])) s.target_budget = target_budget[o.compare[0]];
-      const auto first = last_fit.find(o.compare[0]), second = last_fit.find(o.compare[1]);
-      const ComparisonSuggestion suggestion = SuggestComparison(
-          s, global, store, spec, candidates, first == last_fit.end() ? nullptr : &first->second,
-          second == last_fit.end() ? nullptr : &second->second);
-      last_fit.insert_or_assign(o.compare[0], suggestion.first_fit);
-      last_fit.insert_or_assign(o.compare[1], suggestion.second_fit);
-      target_budget[o.compare[0]] = suggestion.json["target_budget"].get<double>();
-      const bool precise =
-          o.until_spread > 0 && 100 * (std::exp(suggestion.gap_sd) - 1) <= o.until_spread;
-      Log(LogLevel::kInfo, "sims run --adaptive: round {}: loss gap of {} over {} at {} {}{}; {}",
-          round, o.compare[1], o.compare[0],
-          FormatNumber(suggestion.json["target_budget"].get<double>()),
-          RelativeSpread(suggestion.gap_sd),
-          o.until_spread > 0 ? fmt::format(" (goal ±{:g}%)", o.until_spread) : "",
-          precise ? "precise enough"
-                  : fmt::format("proposed: {}", suggestion.json["proposals"].size()));
-      if (precise) {
-        Log(LogLevel::kInfo, "sims run --adaptive: stop: the loss gap is within ±{:g}%",
-            o.until_spread);
-        break;
-      }
-      if (!suggestion.to_apply.runs.empty()) {
-        planned += ApplySuggestion(store, suggestion, round).new_runs;
-      }
-    }
-    for (const ConditionSpec& condition : spec.conditions) {
-      if (!o.compare.empty()) break;
-      SuggestOptions s;
-      s.spec_path = o.spec;
-      s.count = o.adaptive_count;
-      s.resamples = o.adaptive_resamples;
-      s.seed = spec.seed + static_cast<uint64_t>(round);
-      // A round may spend the condition's share of what --max-flops leaves (at most
-      // --adaptive-count runs); without a cap, what the condition has trained (one doubling).
-      if (o.max_flops > 0) s.spend = (o.max_flops - trained) / spec.conditions.size();
-      if (target_budget.count(condition.name)) s.target_budget = target_budget[condition.name];
-      const auto last = last_fit.find(condition.name);
-      const ConditionSuggestion suggestion =
-          SuggestCondition(s, global, store, spec, candidates, condition.name,
-                           last == last_fit.end() ? nullptr : &last->second);
-      last_fit.insert_or_assign(condition.name, suggestion.fit);
-      target_budget[condition.name] = suggestion.json["target_budget"].get<double>();
-      const bool precise = o.until_spread > 0 && 100 * (std::exp(suggestion.n_opt_sd) - 1) <= o.until_spread;
-      Log(LogLevel::kInfo, "sims run --adaptive: round {}: {}: N_opt at {} {}{}; {}", round,
-          condition.name, FormatNumber(suggestion.json["target_budget"].get<double>()),
-          RelativeSpread(suggestion.n_opt_sd),
-          o.until_spread > 0 ? fmt::format(" (goal ±{:g}%)", o.until_spread) : "",
-          precise ? "precise enough"
-                  : fmt::format("proposed: {}", suggestion.json["proposals"].size()));
-      precise_conditions += precise;
-      if (precise || suggestion.to_apply.runs.empty()) continue;
-      planned += ApplySuggestion(store, suggestion, round).new_runs;
-    }
-    if (o.compare.empty() && precise_conditions == spec.conditions.size()) {
-      Log(LogLevel::kInfo, "sims run --adaptive: stop: every condition's N_opt is within ±{:g}%",
-          o.until_spread);
+    const RoundOutcome outcome =
+        o.compare.empty()
+            ? ConditionsRound(o, global, store, spec, candidates, round, trained, state)
+            : ComparisonRound(o, global, store, spec, candidates, round, trained, state);
+    if (outcome.precise) {
+      Log(LogLevel::kInfo, "sims run --adaptive: stop: {} within ±{:g}%",
+          o.compare.empty() ? "every condition's N_opt is" : "the loss gap is", o.until_spread);
       break;
     }
-    if (planned == 0) {
+    if (outcome.planned == 0) {
       Log(LogLevel::kInfo, "sims run --adaptive: stop: no run left to propose within the "
           "remaining spend");
       break;
