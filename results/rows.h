@@ -124,6 +124,9 @@ struct ProposalRow {
   double gain = 0;               // the fraction of the targets' variance it was expected to remove
   double n_opt_sd_before = 0;    // SD of ln N_opt at target_budget when it was proposed
   std::string proposed_at;       // set by the store
+  // The other condition when the target was the two conditions' loss gap (suggest --compare);
+  // empty: this condition's N_opt and optimal loss.
+  std::string compared_with;
 };
 
 struct RunFilter {

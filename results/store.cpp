@@ -114,6 +114,12 @@ CREATE TABLE proposals (
   proposed_at TEXT NOT NULL DEFAULT (datetime('now'))
 );
 )sql",
+    // 3 -> 4: a proposal of `suggest --compare` (or `run --adaptive --compare`) names the other
+    // condition, whose loss gap with this one was the target; '' for the condition's own N_opt
+    // and optimal loss, which is what every proposal stored before was chosen for.
+    R"sql(
+ALTER TABLE proposals ADD COLUMN compared_with TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion);
@@ -835,7 +841,7 @@ int Store::RecordProposals(const std::vector<ProposalRow>& rows) {
   // CHECK still fails (INSERT OR IGNORE would drop that row silently).
   SQLite::Statement ins(*db_,
                         "INSERT INTO proposals(run_id, condition, round, seed, target_budget, "
-                        "gain, n_opt_sd_before) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                        "gain, n_opt_sd_before, compared_with) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(run_id) DO NOTHING");
   int inserted = 0;
   for (const ProposalRow& p : rows) {
@@ -854,6 +860,7 @@ int Store::RecordProposals(const std::vector<ProposalRow>& rows) {
                        run.getColumn(0).getString()));
     }
     if (p.round < 1) fail("round must be >= 1");
+    if (p.compared_with == p.condition) fail("a condition compared with itself");
     ins.reset();
     ins.bind(1, p.run_id);
     ins.bind(2, p.condition);
@@ -862,6 +869,7 @@ int Store::RecordProposals(const std::vector<ProposalRow>& rows) {
     ins.bind(5, p.target_budget);
     ins.bind(6, p.gain);
     ins.bind(7, p.n_opt_sd_before);
+    ins.bind(8, p.compared_with);
     inserted += ins.exec();
   }
   tx.Commit();
@@ -871,7 +879,7 @@ int Store::RecordProposals(const std::vector<ProposalRow>& rows) {
 std::vector<ProposalRow> Store::Proposals(const std::string& sweep) {
   SQLite::Statement st(*db_,
                        "SELECT p.run_id, p.condition, p.round, p.seed, p.target_budget, p.gain, "
-                       "p.n_opt_sd_before, p.proposed_at FROM proposals p "
+                       "p.n_opt_sd_before, p.proposed_at, p.compared_with FROM proposals p "
                        "JOIN runs r ON r.id = p.run_id JOIN sweeps s ON s.id = r.sweep_id "
                        "WHERE s.name = ? ORDER BY p.round, p.condition, p.rowid");
   st.bind(1, sweep);
@@ -893,6 +901,7 @@ std::vector<ProposalRow> Store::Proposals(const std::string& sweep) {
     p.gain = st.getColumn(5).getDouble();
     p.n_opt_sd_before = st.getColumn(6).getDouble();
     p.proposed_at = st.getColumn(7).getString();
+    p.compared_with = st.getColumn(8).getString();
   }
   return out;
 }

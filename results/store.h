@@ -18,8 +18,9 @@
 //   Q1  status is planned, running, done or failed (a CHECK in the schema); it changes only
 //       along the lifecycle below.
 //   M1  (run, step, name) is unique in metrics, (run, step, task) in evals: the first row kept.
-//   P1  a proposal names a run in the store, of the proposal's condition, with round >= 1;
-//       one proposal per run: the first round a run was proposed in is kept.
+//   P1  a proposal names a run in the store, of the proposal's condition, with round >= 1,
+//       compared with another condition or none; one proposal per run: the first round a run
+//       was proposed in is kept.
 //
 // The run lifecycle (tests assert exactly these transitions):
 //
@@ -56,7 +57,7 @@ class Database;
 
 namespace sims {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // One stored table as `sims export` prints it: every column, rows in insertion order.
 enum class StoredTable { kRuns, kMetrics, kEvals, kFits, kSweeps, kProposals };

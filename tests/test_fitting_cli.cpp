@@ -202,6 +202,7 @@ TEST_CASE("sims suggest ranks the runs the planner can build, and --apply plans 
   std::set<std::string> round1;
   for (const sims::ProposalRow& p : proposals()) {
     CHECK(p.round == 1);
+    CHECK(p.compared_with.empty());  // the condition's own N_opt and loss were the target
     CHECK(p.seed == seed1);
     CHECK(p.condition == "textless");
     CHECK(p.target_budget == Approx(1e11));
@@ -282,6 +283,7 @@ TEST_CASE("sims suggest --compare spends on either condition to pin the compute 
     for (const sims::ProposalRow& p : recorded) {
       CAPTURE(p.run_id);
       CHECK(p.condition == condition_of.at(p.run_id));
+      CHECK(p.compared_with == (p.condition == "textless" ? "interleaved" : "textless"));
       CHECK(p.round == 1);
       CHECK(p.n_opt_sd_before > 0);
       const auto run = store.GetRun(p.run_id);

@@ -453,9 +453,10 @@ TEST_CASE("the adaptive rounds section lists each round's runs with their spread
   }
   SECTION("proposals of two rounds") {
     const uint64_t seed = 18446744073709551557ull;  // above INT64_MAX: printed whole
-    REQUIRE(store.RecordProposals({{"comma-003", "comma", 1, seed, 1e21, 0.25, 0.6, ""},
-                                   {"comma-001", "comma", 1, seed, 1e21, 0.125, 0.6, ""},
-                                   {"comma-007", "comma", 2, 42, 1e21, 0.5, 0.3, ""}}) == 3);
+    // Round 2 was a suggest --compare round: its target was the loss gap with another condition.
+    REQUIRE(store.RecordProposals({{"comma-003", "comma", 1, seed, 1e21, 0.25, 0.6, "", ""},
+                                   {"comma-001", "comma", 1, seed, 1e21, 0.125, 0.6, "", ""},
+                                   {"comma-007", "comma", 2, 42, 1e21, 0.5, 0.3, "", "dclm"}}) == 3);
     const report::Analysis analysis = report::Analyze(store, o);
     REQUIRE(analysis.proposals.size() == 3);
     const RunRow run = *store.GetRun("comma-003");
@@ -469,17 +470,19 @@ TEST_CASE("the adaptive rounds section lists each round's runs with their spread
                                    "round(s) (see Adaptive rounds); the rest came from the sweep "
                                    "file's design."));
     CHECK_THAT(md, Catch::Contains("\n## Adaptive rounds\n"));
-    CHECK_THAT(md, Catch::Contains("| round | condition | N_opt spread then | bootstrap seed | run "
-                                   "| N (parameters) | D (tokens) | C (FLOPs as imported) | "
-                                   "expected gain | status |"));
+    CHECK_THAT(md, Catch::Contains("| round | condition | target | N_opt spread then | bootstrap "
+                                   "seed | run | N (parameters) | D (tokens) | C (FLOPs as "
+                                   "imported) | expected gain | status |"));
     // The round's shared facts on its first row only: exp(0.6) - 1 = 82.2%.
     CHECK_THAT(md, Catch::Contains(fmt::format(
-                       "| 1 | comma | ±82.2% at C = 1e21 | 18446744073709551557 | comma-003 | {} | "
+                       "| 1 | comma | N_opt, optimal loss | ±82.2% at C = 1e21 | 18446744073709551557 "
+                       "| comma-003 | {} | "
                        "{} | {} | 25.0% | done |",
                        FormatNumber(run.n_params), FormatNumber(run.tokens),
                        FormatNumber(run.flops))));
-    CHECK_THAT(md, Catch::Contains("|  |  |  |  | comma-001 | "));
-    CHECK_THAT(md, Catch::Contains("| 2 | comma | ±35.0% at C = 1e21 | 42 | comma-007 | "));
+    CHECK_THAT(md, Catch::Contains("|  |  |  |  |  | comma-001 | "));
+    CHECK_THAT(md, Catch::Contains(
+                       "| 2 | comma | loss gap with dclm | ±35.0% at C = 1e21 | 42 | comma-007 | "));
   }
 }
 

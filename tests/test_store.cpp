@@ -364,7 +364,7 @@ TEST_CASE("a sweep whose facts break S1 is refused and not stored", "[results]")
   CHECK(store.ListSweeps().empty());
 }
 
-TEST_CASE("a version-2 database migrates to 3 keeping its runs, and gains the proposals table",
+TEST_CASE("a version-2 database migrates keeping its runs, and gains the proposals table",
           "[results]") {
   sims::testing::TempDir dir;
   const std::string path = dir.file("sims.db");
@@ -376,14 +376,45 @@ TEST_CASE("a version-2 database migrates to 3 keeping its runs, and gains the pr
   // file a version-2 sims wrote.
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    db.exec("DROP TABLE proposals; DELETE FROM schema_version WHERE version = 3");
+    db.exec("DROP TABLE proposals; DELETE FROM schema_version WHERE version >= 3");
     REQUIRE(db.execAndGet("SELECT MAX(version) FROM schema_version").getInt() == 2);
   }
   Store store = Store::Open(path);
-  CHECK(store.SchemaVersion() == 3);
+  CHECK(store.SchemaVersion() == sims::kSchemaVersion);
   CHECK(store.GetRun("a"));
   CHECK(store.NextProposalRound("s") == 1);
-  CHECK(store.RecordProposals({{"a", "textless", 1, 7, 1e12, 0.25, 0.5, ""}}) == 1);
+  CHECK(store.RecordProposals({{"a", "textless", 1, 7, 1e12, 0.25, 0.5, "", ""}}) == 1);
+}
+
+TEST_CASE("a version-3 database migrates to 4: its proposals were each condition's own",
+          "[results]") {
+  sims::testing::TempDir dir;
+  const std::string path = dir.file("sims.db");
+  {
+    Store store = Store::Open(path);
+    store.InsertRuns(store.UpsertSweep("s", ""), {MakeRun("a"), MakeRun("b")});
+  }
+  // Migration 3 -> 4 only adds the column: dropping it and its version row, then recording a
+  // proposal as a version-3 sims did, gives the file it wrote.
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("ALTER TABLE proposals DROP COLUMN compared_with; "
+            "DELETE FROM schema_version WHERE version = 4; "
+            "INSERT INTO proposals(run_id, condition, round, seed, target_budget, gain, "
+            "n_opt_sd_before) VALUES ('a', 'textless', 1, '7', 1e12, 0.25, 0.5)");
+    REQUIRE(db.execAndGet("SELECT MAX(version) FROM schema_version").getInt() == 3);
+  }
+  Store store = Store::Open(path);
+  CHECK(store.SchemaVersion() == 4);
+  CHECK(store.RecordProposals({{"b", "textless", 2, 8, 1e12, 0.5, 0.4, "", "interleaved"}}) == 1);
+  const std::vector<sims::ProposalRow> rows = store.Proposals("s");
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].run_id == "a");
+  CHECK(rows[0].compared_with.empty());
+  CHECK(rows[0].gain == 0.25);
+  CHECK(rows[1].compared_with == "interleaved");
+  CHECK_THROWS_WITH(store.RecordProposals({{"a", "textless", 3, 8, 1e12, 0.5, 0.4, "", "textless"}}),
+                    Catch::Contains("a condition compared with itself"));
 }
 
 TEST_CASE("proposals keep the round a run was first proposed in, with its 64-bit seed",
@@ -394,13 +425,13 @@ TEST_CASE("proposals keep the round a run was first proposed in, with its 64-bit
   store.InsertRuns(store.UpsertSweep("t", ""), {MakeRun("other")});
   const uint64_t big_seed = 18446744073709551557ull;  // above INT64_MAX: why the column is TEXT
   CHECK(store.NextProposalRound("s") == 1);
-  CHECK(store.RecordProposals({{"b", "textless", 1, big_seed, 1e13, 0.4, 0.7, ""},
-                               {"a", "textless", 1, big_seed, 1e13, 0.1, 0.7, ""}}) == 2);
+  CHECK(store.RecordProposals({{"b", "textless", 1, big_seed, 1e13, 0.4, 0.7, "", ""},
+                               {"a", "textless", 1, big_seed, 1e13, 0.1, 0.7, "", ""}}) == 2);
   CHECK(store.NextProposalRound("s") == 2);
   CHECK(store.NextProposalRound("t") == 1);  // rounds are per sweep
   // Round 2 proposes b again (kept in round 1) and c.
-  CHECK(store.RecordProposals({{"b", "textless", 2, 5, 1e13, 0.3, 0.4, ""},
-                               {"c", "textless", 2, 5, 1e13, 0.2, 0.4, ""}}) == 1);
+  CHECK(store.RecordProposals({{"b", "textless", 2, 5, 1e13, 0.3, 0.4, "", ""},
+                               {"c", "textless", 2, 5, 1e13, 0.2, 0.4, "", ""}}) == 1);
   const std::vector<sims::ProposalRow> rows = store.Proposals("s");
   REQUIRE(rows.size() == 3);
   CHECK(rows[0].run_id == "b");  // within a round, in the order they were chosen
@@ -422,17 +453,17 @@ TEST_CASE("proposals keep the round a run was first proposed in, with its 64-bit
   CHECK(dump.rows[0][size_t(seed - dump.columns.begin())].text == "18446744073709551557");
 
   SECTION("a proposal of a run that is not there is refused with its batch") {
-    CHECK_THROWS_WITH(store.RecordProposals({{"other", "textless", 3, 1, 1e13, 0.1, 0.4, ""},
-                                             {"nope", "textless", 3, 1, 1e13, 0.1, 0.4, ""}}),
+    CHECK_THROWS_WITH(store.RecordProposals({{"other", "textless", 3, 1, 1e13, 0.1, 0.4, "", ""},
+                                             {"nope", "textless", 3, 1, 1e13, 0.1, 0.4, "", ""}}),
                       Catch::Contains("proposal of run nope") && Catch::Contains("no such run") &&
                           Catch::Contains("nothing of this batch"));
     CHECK(store.Proposals("t").empty());
   }
   SECTION("a proposal must name the run's condition and a round from 1") {
     CHECK_THROWS_WITH(
-        store.RecordProposals({{"other", "interleaved", 1, 1, 1e13, 0.1, 0.4, ""}}),
+        store.RecordProposals({{"other", "interleaved", 1, 1, 1e13, 0.1, 0.4, "", ""}}),
         Catch::Contains("condition interleaved but the run is of condition textless"));
-    CHECK_THROWS_WITH(store.RecordProposals({{"other", "textless", 0, 1, 1e13, 0.1, 0.4, ""}}),
+    CHECK_THROWS_WITH(store.RecordProposals({{"other", "textless", 0, 1, 1e13, 0.1, 0.4, "", ""}}),
                       Catch::Contains("round must be >= 1"));
   }
 }

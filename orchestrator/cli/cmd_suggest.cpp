@@ -236,8 +236,13 @@ Suggestion Render(const fitting::DesignResult& chosen,
     }
     if (applied.insert(r.id).second) out.to_apply.runs.push_back(r);
     if (!n_opt_sd.count(condition)) n_opt_sd[condition] = LnNoptSd(*condition, target_budget);
+    // In a comparison, the other condition: their loss gap was the target.
+    std::string compared_with;
+    for (const PreparedCondition* other : conditions) {
+      if (conditions.size() > 1 && other != condition) compared_with = other->name;
+    }
     out.proposals.push_back({r.id, condition->name, 0, condition->seed, target_budget, p.gain,
-                             n_opt_sd[condition], ""});
+                             n_opt_sd[condition], "", compared_with});
   }
   out.json["targets"] = target_rows;
   out.json["proposals"] = proposal_rows;

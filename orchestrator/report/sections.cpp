@@ -265,8 +265,9 @@ Table DownstreamTable(const Analysis& a) {
 // One row per chosen run, by round and condition; what a (round, condition) shares -- the
 // N_opt spread it was chosen against and the bootstrap seed -- only on its first row.
 Table ProposalsTable(const Analysis& a) {
-  Table t{{"round", "condition", "N_opt spread then", "bootstrap seed", "run", "N (parameters)",
-           "D (tokens)", fmt::format("C ({})", a.flops_unit), "expected gain", "status"},
+  Table t{{"round", "condition", "target", "N_opt spread then", "bootstrap seed", "run",
+           "N (parameters)", "D (tokens)", fmt::format("C ({})", a.flops_unit), "expected gain",
+           "status"},
           {}};
   for (size_t i = 0; i < a.proposals.size(); ++i) {
     const ProposedRun& r = a.proposals[i];
@@ -275,6 +276,9 @@ Table ProposalsTable(const Analysis& a) {
                        a.proposals[i - 1].proposal.condition != p.condition;
     t.rows.push_back(
         {first ? std::to_string(p.round) : "", first ? p.condition : "",
+         first ? (p.compared_with.empty() ? "N_opt, optimal loss"
+                                          : fmt::format("loss gap with {}", p.compared_with))
+               : "",
          first ? fmt::format("{} at C = {}", RelativeSpread(p.n_opt_sd_before),
                              FormatNumber(p.target_budget))
                : "",
@@ -492,11 +496,14 @@ void AdaptiveRoundsSection(Document& d, const Analysis& a) {
       "{} of the sweep's {} runs were chosen by the adaptive design (sims suggest --apply or sims "
       "run --adaptive), in {} round(s); the rest came from the sweep file's design. In each "
       "round, per condition, the done runs were fitted, a bootstrap ensemble of laws was drawn "
-      "with the seed shown, and the runs expected to narrow N_opt and the optimal loss at the "
-      "target budget C most were chosen (docs/fitting.md, \"Choosing the next runs\"). N_opt "
-      "spread then: N_opt's relative spread at C when the round chose; expected gain: the share "
-      "of those two targets' variance the run was expected to remove, summed (as sims suggest "
-      "prints it). A run proposed again in a later round is listed in its first.",
+      "with the seed shown, and the runs expected to narrow the target at the target budget C "
+      "most were chosen (docs/fitting.md, \"Choosing the next runs\"): the condition's N_opt "
+      "and optimal loss, or, in a round of sims suggest --compare, the gap between two "
+      "conditions' optimal losses, which sets their compute multiplier (both conditions' runs "
+      "competed for one spend). N_opt spread then: the condition's N_opt relative spread at C "
+      "when the round chose; expected gain: the share of the target's variance the run was "
+      "expected to remove (summed over N_opt and the loss, as sims suggest prints it). A run "
+      "proposed again in a later round is listed in its first.",
       a.proposals.size(), a.runs_planned, ProposalRounds(a)));
   d.AddTable(ProposalsTable(a));
 }
