@@ -433,7 +433,7 @@ void SetupSuggestCommand(CLI::App* cmd, GlobalOptions& global) {
                   "FLOPs the proposals may cost together, in the sweep's convention (default: "
                   "what the condition's done runs cost, i.e. double the spend)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--count", o->count, "At most this many runs per condition (0 = no cap)")
+  cmd->add_option("--count", o->count, "At most this many runs per condition, or in all with --compare (0 = no cap)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--target-budget", o->target_budget,
                   "Budget whose N_opt and loss should become precise (default: 10x the largest "
