@@ -255,6 +255,13 @@ Approach3Grid CoarseApproach3Grid() {
   return grid;
 }
 
+Approach3Options CoarseApproach3Options(int threads) {
+  Approach3Options options;
+  options.grid = CoarseApproach3Grid();
+  options.threads = threads;
+  return options;
+}
+
 Approach3Options RefitOptions(Approach3Options options, const Approach3Result& previous) {
   options.grid = CoarseApproach3Grid();
   options.warm_starts = {previous.optimum};

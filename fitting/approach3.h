@@ -68,6 +68,9 @@ Approach3Result FitApproach3(std::span<const Point> points, const Approach3Optio
 
 // The coarse 3^5 grid (243 starts) of fits repeated many times: refits, design replays.
 Approach3Grid CoarseApproach3Grid();
+// Default options on that grid with `threads`: the fits a design replay and the design's
+// extrapolation error repeat every round.
+Approach3Options CoarseApproach3Options(int threads);
 
 // Options for refitting after points were added to data already fitted as `previous` (the
 // rounds of sims run --adaptive, the design replay): the previous optimum as a warm start plus

@@ -278,11 +278,8 @@ double ExtrapolationError(std::span<const Point> points, double noise_sd, int th
   const size_t held = std::max<size_t>(1, sorted.size() / 4);
   const std::span<const Point> rest(sorted.data(), sorted.size() - held);
   if (rest.size() < 5) return noise_sd;
-  Approach3Options options;
-  options.grid = CoarseApproach3Grid();
-  options.threads = threads;
   try {
-    const Approach3Result fit = FitApproach3(rest, options);
+    const Approach3Result fit = FitApproach3(rest, CoarseApproach3Options(threads));
     double sum = 0;
     for (size_t i = rest.size(); i < sorted.size(); ++i) {
       const Point& p = sorted[i];

@@ -30,22 +30,16 @@ constexpr EnumNames<SelectionMethod, 5> kSelectionNames{{{SelectionMethod::kSims
 constexpr int kRunsPerRound = 4;
 constexpr size_t kSeedRuns = 8;
 
-// A replay refits after every round, so it uses the coarse grid of 243 starts (and, from the
-// second round, the previous optimum) instead of Chinchilla's 4500; every method and the
-// all-data reference use the same.
-Approach3Options QuickFitOptions(int threads) {
-  Approach3Options o;
-  o.grid = CoarseApproach3Grid();
-  o.threads = threads;
-  return o;
-}
+// A replay refits after every round, so it fits on the coarse grid of 243 starts
+// (CoarseApproach3Options; from the second round also the previous optimum) instead of
+// Chinchilla's 4500; every method and the all-data reference use the same.
 
 ReplayScore Score(std::span<const Point> picked, const PoolSplit& split, int threads) {
   ReplayScore score;
   score.runs = static_cast<int>(picked.size());
   for (const Point& p : picked) score.flops += p.flops;
   try {
-    const Approach3Result fit = FitApproach3(picked, QuickFitOptions(threads));
+    const Approach3Result fit = FitApproach3(picked, CoarseApproach3Options(threads));
     double abs_rel = 0, ss_res = 0, mean = 0, ss_tot = 0;
     for (const Point& p : split.target) mean += p.loss / split.target.size();
     for (const Point& p : split.target) {
@@ -113,7 +107,7 @@ std::vector<size_t> SimsRound(const Approach3Result& fit, std::span<const Point>
   boot.seed = options.seed * 1000003 + static_cast<uint64_t>(round);
   boot.threads = options.threads;
   const BootstrapResult ensemble =
-      BootstrapApproach3(picked, fit, QuickFitOptions(options.threads), boot);
+      BootstrapApproach3(picked, fit, CoarseApproach3Options(options.threads), boot);
   std::vector<Candidate> candidates;
   for (const Point& p : left) candidates.push_back({p.n_params, p.tokens, p.flops});
   DesignOptions design;
@@ -207,7 +201,7 @@ ReplayScore Replay(const PoolSplit& split, SelectionMethod method, const ReplayO
   };
 
   if (method == SelectionMethod::kSims || method == SelectionMethod::kDOptimal) {
-    const Approach3Options fit_options = QuickFitOptions(options.threads);
+    const Approach3Options fit_options = CoarseApproach3Options(options.threads);
     std::optional<Approach3Result> fit;
     for (int round = 0;; ++round) {
       const double room = limit - spent;
