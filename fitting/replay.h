@@ -5,8 +5,9 @@
 // expensive ones). Call SplitTarget, then Replay per method, spend and seed.
 //
 // Every method starts from the same seed design (5-8 runs drawn from the cheaper half of the
-// pool by the replay's seed, at most a quarter of the spend once there are 5) and adds runs until the next would pass the spend (a fraction of
-// the pool's total FLOPs, the seed design included):
+// pool by the replay's seed, at most a quarter of the spend once there are 5) and adds runs
+// until the next would pass the spend (a fraction of the pool's total FLOPs, the seed design
+// included):
 //   sims          rounds of ChooseRuns (design.h) with the held-out runs' ln loss as targets,
 //                 from a parametric-bootstrap ensemble of the current fit plus the law's
 //                 misfit, sized by the fit's extrapolation error from the cheaper picked runs

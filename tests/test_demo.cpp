@@ -188,14 +188,18 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
     REQUIRE(adaptive.status == 0);
     CHECK_THAT(adaptive.output, Catch::Matchers::Contains("sims run --adaptive: round 1: textless: N_opt at") &&
                                     Catch::Matchers::Contains("sims run --adaptive: stop:"));
-    double after = 0;
-    size_t done_after = 0;
-    for (const RunRow& r : store.ListRuns({"demo-cpu-tiny", "", std::nullopt})) {
-      CAPTURE(r.id, r.error);
-      CHECK(r.status == RunStatus::kDone);  // every proposed run was trained
-      after += r.flops, ++done_after;
-    }
-    CHECK(done_after > done);
+    // Every run of the sweep is done (each proposed run was trained): their FLOPs.
+    auto all_done_flops = [&] {
+      double flops = 0;
+      for (const RunRow& r : store.ListRuns({"demo-cpu-tiny", "", std::nullopt})) {
+        CAPTURE(r.id, r.error);
+        CHECK(r.status == RunStatus::kDone);
+        flops += r.flops;
+      }
+      return flops;
+    };
+    const double after = all_done_flops();
+    CHECK(store.ListRuns({"demo-cpu-tiny", "", std::nullopt}).size() > done);
     CHECK(after <= cap * (1 + 1e-9));
     // The rounds' runs are recorded as proposals (the report's "Adaptive rounds"), round 1 first.
     const std::vector<ProposalRow> proposals = store.Proposals("demo-cpu-tiny");
@@ -220,13 +224,7 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
                Catch::Matchers::Contains(fmt::format("sims run --adaptive: round {}: ", next_round)) &&
                    Catch::Matchers::Contains("runs submitted in") &&
                    Catch::Matchers::Contains("sims run --adaptive: stop:"));
-    double after_slurm = 0;
-    for (const RunRow& r : store.ListRuns({"demo-cpu-tiny", "", std::nullopt})) {
-      CAPTURE(r.id, r.error);
-      CHECK(r.status == RunStatus::kDone);
-      after_slurm += r.flops;
-    }
-    CHECK(after_slurm <= slurm_cap * (1 + 1e-9));
+    CHECK(all_done_flops() <= slurm_cap * (1 + 1e-9));
     CHECK(store.Proposals("demo-cpu-tiny").back().round >= next_round);
 
     // --compare: rounds of one joint suggestion for the loss gap behind the multiplier.
@@ -257,12 +255,6 @@ TEST_CASE("sims demo --size tiny trains, fits, reports and recommends, and a rer
                    "sims run --adaptive: round {}: loss gap of interleaved over textless at",
                    compare_round)) &&
                    Catch::Matchers::Contains("sims run --adaptive: stop:"));
-    double after_compare = 0;
-    for (const RunRow& r : store.ListRuns({"demo-cpu-tiny", "", std::nullopt})) {
-      CAPTURE(r.id, r.error);
-      CHECK(r.status == RunStatus::kDone);
-      after_compare += r.flops;
-    }
-    CHECK(after_compare <= compare_cap * (1 + 1e-9));
+    CHECK(all_done_flops() <= compare_cap * (1 + 1e-9));
   }
 }

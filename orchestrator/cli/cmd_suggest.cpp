@@ -177,24 +177,27 @@ PreparedCondition PrepareCondition(const SuggestOptions& o, const GlobalOptions&
   return c;
 }
 
+// SD of ln N_opt at `budget` over the condition's ensemble: what its proposals are recorded with.
 double LnNoptSd(const PreparedCondition& c, double budget) {
-  const std::vector<fitting::DesignTarget> optimum = fitting::OptimumTargets(c.data.cost, budget);
-  double sum = 0, sum2 = 0;
+  const fitting::DesignTarget n_opt = fitting::OptimumTargets(c.data.cost, budget)[0];
+  std::vector<double> x;
   for (const fitting::LawParams& law : c.ensemble.law_samples) {
-    const double x = optimum[0].value(std::span<const fitting::LawParams>(&law, 1));
-    sum += x;
-    sum2 += x * x;
+    x.push_back(n_opt.value(std::span<const fitting::LawParams>(&law, 1)));
   }
-  const double n = static_cast<double>(c.ensemble.law_samples.size());
-  return std::sqrt(std::max(0.0, (sum2 - sum * sum / n) / (n - 1)));
+  double mean = 0, ss = 0;
+  for (double v : x) mean += v / static_cast<double>(x.size());
+  for (double v : x) ss += (v - mean) * (v - mean);
+  return std::sqrt(ss / static_cast<double>(x.size() - 1));
 }
 
 // The chosen runs as rows to print, JSON, runs to plan (with the text LMs they need) and
 // proposal records. `conditions[p.candidate's condition]` owns each candidate; candidates are
-// numbered across the conditions in order.
+// numbered across the conditions in order. `n_opt_sd`: each condition's SD of ln N_opt at the
+// target budget, which its proposals are recorded with.
 Suggestion Render(const fitting::DesignResult& chosen,
                   std::span<const fitting::DesignTarget> targets,
-                  std::span<const PreparedCondition* const> conditions, const SweepPlan& candidates,
+                  std::span<const PreparedCondition* const> conditions,
+                  std::span<const double> n_opt_sd, const SweepPlan& candidates,
                   double target_budget) {
   Suggestion out;
   nlohmann::json target_rows = nlohmann::json::array(), proposal_rows = nlohmann::json::array();
@@ -204,18 +207,17 @@ Suggestion Render(const fitting::DesignResult& chosen,
   }
   std::map<std::string, const PlannedRun*> by_id;
   for (const PlannedRun& r : candidates.runs) by_id[r.id] = &r;
-  std::vector<std::pair<const PreparedCondition*, size_t>> owner;  // per candidate
-  for (const PreparedCondition* c : conditions) {
-    for (size_t i = 0; i < c->pool.size(); ++i) owner.push_back({c, i});
+  std::vector<std::pair<size_t, size_t>> owner;  // per candidate: its condition, its index there
+  for (size_t k = 0; k < conditions.size(); ++k) {
+    for (size_t i = 0; i < conditions[k]->pool.size(); ++i) owner.push_back({k, i});
   }
-  // The N_opt spread a proposal is recorded with: per condition, computed once.
-  std::map<const PreparedCondition*, double> n_opt_sd;
   out.to_apply = candidates;
   out.to_apply.runs.clear();
   std::set<std::string> applied;
   for (size_t i = 0; i < chosen.proposals.size(); ++i) {
     const fitting::Proposal& p = chosen.proposals[i];
-    const auto [condition, index] = owner[p.candidate];
+    const auto [k, index] = owner[p.candidate];
+    const PreparedCondition* condition = conditions[k];
     const PlannedRun& r = *condition->runs[index];
     const fitting::Candidate& c = condition->pool[index];
     nlohmann::json row = {{"id", r.id}, {"size", r.size_label}, {"column", r.column_label},
@@ -235,14 +237,10 @@ Suggestion Render(const fitting::DesignResult& chosen,
       if (by_id.count(dep) && applied.insert(dep).second) out.to_apply.runs.push_back(*by_id[dep]);
     }
     if (applied.insert(r.id).second) out.to_apply.runs.push_back(r);
-    if (!n_opt_sd.count(condition)) n_opt_sd[condition] = LnNoptSd(*condition, target_budget);
-    // In a comparison, the other condition: their loss gap was the target.
-    std::string compared_with;
-    for (const PreparedCondition* other : conditions) {
-      if (conditions.size() > 1 && other != condition) compared_with = other->name;
-    }
+    // In a comparison of two, the other condition: their loss gap was the target.
+    const std::string compared_with = conditions.size() == 2 ? conditions[1 - k]->name : "";
     out.proposals.push_back({r.id, condition->name, 0, condition->seed, target_budget, p.gain,
-                             n_opt_sd[condition], "", compared_with});
+                             n_opt_sd[k], "", compared_with});
   }
   out.json["targets"] = target_rows;
   out.json["proposals"] = proposal_rows;
@@ -282,7 +280,9 @@ ConditionSuggestion SuggestCondition(const SuggestOptions& o, const GlobalOption
   const fitting::DesignResult chosen = fitting::ChooseRuns(c.ensemble.law_samples, targets, c.pool, design);
   const PreparedCondition* const owners[] = {&c};
   ConditionSuggestion s;
-  static_cast<Suggestion&>(s) = Render(chosen, targets, owners, candidates, target_budget);
+  // Its N_opt target's spread is what the proposals are recorded with.
+  const double n_opt_sd[] = {chosen.sd_before[0]};
+  static_cast<Suggestion&>(s) = Render(chosen, targets, owners, n_opt_sd, candidates, target_budget);
   nlohmann::json j = ConditionJson(c);
   j["spend_flops"] = design.spend_flops;
   j["target_budget"] = target_budget;
@@ -319,7 +319,8 @@ ComparisonSuggestion SuggestComparison(const SuggestOptions& o, const GlobalOpti
   const fitting::DesignResult chosen = fitting::ChooseRuns(conditions, targets, pool, design);
   const PreparedCondition* const owners[] = {&first, &second};
   ComparisonSuggestion s;
-  static_cast<Suggestion&>(s) = Render(chosen, targets, owners, candidates, target_budget);
+  const double n_opt_sd[] = {LnNoptSd(first, target_budget), LnNoptSd(second, target_budget)};
+  static_cast<Suggestion&>(s) = Render(chosen, targets, owners, n_opt_sd, candidates, target_budget);
   s.json["compare"] = {first.name, second.name};
   s.json["conditions"] = {ConditionJson(first), ConditionJson(second)};
   s.json["spend_flops"] = design.spend_flops;
